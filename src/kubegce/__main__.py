@@ -1,0 +1,3 @@
+from kubegce.cli.main import main
+
+main()

@@ -1,0 +1,196 @@
+"""Render what a node receives: node config, bootstrap scripts, MIME user-data, Ignition, metadata.
+
+Values from the spec only ever reach shell through :func:`shlex.quote` (or base64), so names,
+labels and taints cannot inject commands; tests check this with hostile values.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from importlib import resources
+
+from kubegce.boot.channel import BootPlan
+from kubegce.boot.kubeadm import render_kubeadm_config
+from kubegce.boot.versions import (
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_VERSION,
+    RUNC_VERSION,
+    asset_urls,
+)
+from kubegce.images.catalog import ImageProfile
+from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
+
+NODE_CONFIG_KEY = "kubegce-node-config"
+HEADER_MARK = "# @@KUBEGCE_HEADER@@"
+IGNITION_SCRIPT_PATH = "/opt/kubegce/bootstrap.sh"
+IGNITION_UNIT = "kubegce-bootstrap.service"
+
+
+def template(name: str) -> str:
+    return resources.files("kubegce.boot").joinpath("templates", name).read_text()
+
+
+def shell_assign(name: str, value: str | int | list[str]) -> str:
+    if isinstance(value, list):
+        return f"{name}=(" + " ".join(shlex.quote(v) for v in value) + ")"
+    return f"{name}={shlex.quote(str(value))}"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The non-secret settings a node fetches at boot, as a shell-quoted env file."""
+
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def render_node_config(
+    bundle: ClusterBundle,
+    group: InstanceGroup,
+    plan: BootPlan,
+    profile: ImageProfile | None,
+    *,
+    api_endpoint: str,
+    secrets_url: str = "",
+) -> NodeConfig:
+    s = bundle.cluster.spec
+    urls = asset_urls(s.networking.plugin, s.assets.mirror)
+    control_planes = sum(
+        g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE
+    )
+    read_only = profile.read_only_root if profile else False
+    bin_dir = profile.bin_dir if profile else "/usr/local/bin"
+    kubeadm = render_kubeadm_config(bundle, group, api_endpoint)
+    values: list[tuple[str, str | int | list[str]]] = [
+        ("KUBEGCE_CLUSTER_NAME", bundle.cluster.name),
+        ("KUBEGCE_INSTANCE_GROUP", group.name),
+        ("KUBEGCE_ROLE", "control-plane" if group.spec.role == Role.CONTROL_PLANE else "node"),
+        ("KUBEGCE_FIRST_CONTROL_PLANE", 1 if control_planes <= 1 else "auto"),
+        ("KUBEGCE_API_ENDPOINT", api_endpoint),
+        ("KUBEGCE_KUBERNETES_VERSION", s.kubernetes_version.lstrip("v")),
+        ("KUBEGCE_CONTAINERD_VERSION", CONTAINERD_VERSION),
+        ("KUBEGCE_RUNC_VERSION", RUNC_VERSION),
+        ("KUBEGCE_CNI_VERSION", CNI_PLUGINS_VERSION),
+        ("KUBEGCE_KUBERNETES_URL", urls.kubernetes),
+        ("KUBEGCE_CONTAINERD_URL", urls.containerd),
+        ("KUBEGCE_RUNC_URL", urls.runc),
+        ("KUBEGCE_CNI_URL", urls.cni),
+        ("KUBEGCE_NETWORK_MANIFEST_URL", urls.network_manifest),
+        ("KUBEGCE_NETWORK_MANIFEST_SHA256", s.assets.manifest_sha256.get(s.networking.plugin, "")),
+        ("KUBEGCE_CLOUD_CONTROLLER_MANAGER", 1 if s.cloud_controller_manager else 0),
+        ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
+        ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
+        ("KUBEGCE_BIN_DIR", bin_dir),
+        ("KUBEGCE_CNI_BIN_DIR", f"{bin_dir}/cni" if read_only else "/opt/cni/bin"),
+        ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),
+        ("KUBEGCE_VOLATILE_ETC", 1 if profile and profile.volatile_etc else 0),
+        ("KUBEGCE_SECRETS_URL", secrets_url),
+        ("KUBEGCE_INSTALL_CLOUD_INIT", 1 if plan.install_cloud_init else 0),
+        ("KUBEGCE_KUBEADM_CONFIG_B64", base64.b64encode(kubeadm.encode()).decode()),
+        ("KUBEGCE_USER_PART_NAMES", [p.name for p in plan.shell_parts]),
+        (
+            "KUBEGCE_USER_PART_B64",
+            [base64.b64encode(p.content.encode()).decode() for p in plan.shell_parts],
+        ),
+    ]
+    lines = ["# kubegce node config (no secrets); sourced by the bootstrap after its sha256 is checked"]
+    lines += [shell_assign(k, v) for k, v in values]
+    return NodeConfig("\n".join(lines) + "\n")
+
+
+def render_bootstrap(config: NodeConfig, channel: str) -> str:
+    header = "\n".join(
+        [
+            shell_assign("KUBEGCE_CONFIG_KEY", NODE_CONFIG_KEY),
+            shell_assign("KUBEGCE_CONFIG_SHA256", config.sha256),
+            shell_assign("KUBEGCE_CHANNEL", channel),
+        ]
+    )
+    text = template("bootstrap.sh")
+    assert HEADER_MARK in text
+    return text.replace(HEADER_MARK, header, 1)
+
+
+def render_mime(bootstrap: str | None, plan: BootPlan) -> str:
+    """MIME multipart user-data: the bootstrap as a shell part (if any), then non-shell parts."""
+    outer = MIMEMultipart("mixed")
+    if bootstrap is not None:
+        part = MIMEText(bootstrap, "x-shellscript", "utf-8")
+        part.add_header("Content-Disposition", "attachment", filename="kubegce-bootstrap.sh")
+        outer.attach(part)
+    for p in plan.cloud_init_parts:
+        maintype, _, subtype = p.type.partition("/")
+        part = MIMEText(p.content, subtype or "plain", "utf-8")
+        if maintype != "text":
+            part.replace_header("Content-Type", f"{p.type}; charset=\"utf-8\"")
+        part.add_header("Content-Disposition", "attachment", filename=p.name)
+        outer.attach(part)
+    return outer.as_string()
+
+
+def render_ignition(bootstrap: str) -> str:
+    unit = "\n".join(
+        [
+            "[Unit]",
+            "Description=kubegce node bootstrap",
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "[Service]",
+            "Type=oneshot",
+            "RemainAfterExit=yes",
+            f"ExecStart={IGNITION_SCRIPT_PATH}",
+            "StandardOutput=journal+console",
+            "StandardError=journal+console",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+    config = {
+        "ignition": {"version": "3.4.0"},
+        "storage": {
+            "files": [
+                {
+                    "path": IGNITION_SCRIPT_PATH,
+                    "mode": 0o755,
+                    "overwrite": True,
+                    "contents": {
+                        "source": "data:;base64," + base64.b64encode(bootstrap.encode()).decode()
+                    },
+                }
+            ]
+        },
+        "systemd": {"units": [{"name": IGNITION_UNIT, "enabled": True, "contents": unit}]},
+    }
+    return json.dumps(config, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class BootPayload:
+    """The metadata values that carry the bootstrap for one instance group."""
+
+    startup_script: str | None
+    user_data: str | None
+    node_config: NodeConfig
+
+
+def render_payload(config: NodeConfig, plan: BootPlan) -> BootPayload:
+    startup = render_bootstrap(config, "startup-script") if plan.uses_startup_script else None
+    user_data: str | None = None
+    if plan.user_data_format == "ignition":
+        user_data = render_ignition(render_bootstrap(config, "ignition"))
+    elif plan.user_data_format == "mime":
+        bootstrap_in_user_data = plan.channel in (BootChannel.USER_DATA, BootChannel.BOTH)
+        user_data = render_mime(
+            render_bootstrap(config, "user-data") if bootstrap_in_user_data else None, plan
+        )
+    return BootPayload(startup, user_data, config)

@@ -1,0 +1,52 @@
+"""`kubegce get clusters | instancegroups CLUSTER`."""
+
+from __future__ import annotations
+
+import click
+
+from kubegce.cli.common import repository
+from kubegce.cli.output import emit, output_option
+
+
+@click.group("get")
+def command() -> None:
+    """List clusters and instance groups in the state store."""
+
+
+@command.command("clusters")
+@click.argument("names", nargs=-1)
+@output_option()
+@click.pass_context
+def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str) -> None:
+    """List clusters (or the named ones)."""
+    repo = repository(ctx)
+    stored = [repo.get(n) for n in (names or repo.names())]
+    data = [s.bundle.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for s in stored]
+    rows = [
+        (s.bundle.cluster.name, s.bundle.cluster.spec.project, ",".join(s.bundle.cluster.spec.zones),
+         s.bundle.cluster.spec.kubernetes_version, len(s.bundle.instance_groups))  # fmt: skip
+        for s in stored
+    ]
+    emit(data, output, columns=("NAME", "PROJECT", "ZONES", "VERSION", "GROUPS"), rows=rows)
+
+
+@command.command("instancegroups")
+@click.argument("cluster")
+@output_option()
+@click.pass_context
+def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
+    """List a cluster's instance groups."""
+    stored = repository(ctx).get(cluster)
+    groups = stored.bundle.instance_groups
+    data = [g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in groups]
+    rows = [
+        (g.name, g.spec.role.value, g.spec.machine_type, g.spec.image, g.spec.min_size, g.spec.max_size,
+         ",".join(g.spec.zones), g.spec.bootstrap.channel.value)  # fmt: skip
+        for g in groups
+    ]
+    emit(data, output, columns=("NAME", "ROLE", "MACHINETYPE", "IMAGE", "MIN", "MAX", "ZONES", "CHANNEL"),
+         rows=rows)  # fmt: skip
+
+
+command.add_command(get_instancegroups, "ig")
+command.add_command(get_clusters, "cluster")

@@ -1,0 +1,91 @@
+"""`kubegce images list | resolve IMAGE`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kubegce.boot.channel import plan_boot
+from kubegce.cli.common import load_catalog
+from kubegce.cli.output import emit, output_option
+from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
+from kubegce.spec.models import BootstrapSpec
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def profile_dict(p: ImageProfile | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "project": p.project, "os": p.os, "version": p.version, "families": list(p.families),
+        "cloudInit": p.cloud_init, "guestAgent": p.guest_agent, "ignition": p.ignition,
+        "packageManager": p.package_manager, "readOnlyRoot": p.read_only_root, "note": p.note,
+    }  # fmt: skip
+
+
+def default_channel(image: ResolvedImage) -> str:
+    return plan_boot(image, BootstrapSpec(), where="image").metadata_channel
+
+
+def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
+    rows = []
+    for p in catalog.profiles:
+        image = ResolvedImage(f"{p.project}/{p.families[0]}", p.project, p.families[0], None, p, "catalog")
+        rows.append(
+            (p.project, ", ".join(p.families), p.label, yes(p.cloud_init), yes(p.guest_agent), yes(p.ignition),
+             p.package_manager, yes(p.read_only_root), default_channel(image))  # fmt: skip
+        )
+    return rows
+
+
+MATRIX_COLUMNS = ("PROJECT", "FAMILIES", "OS", "CLOUD-INIT", "GUEST-AGENT", "IGNITION", "PACKAGES",
+                  "READ-ONLY-ROOT", "CHANNEL")  # fmt: skip
+
+
+@click.group("images")
+def command() -> None:
+    """What kubegce knows of GCE images and how it boots them."""
+
+
+@command.command("list")
+@output_option()
+def images_list(output: str) -> None:
+    """The support matrix: every catalog family, its init programs and the default channel."""
+    catalog = load_catalog()
+    rows = matrix_rows(catalog)
+    data = [dict(zip([c.lower() for c in MATRIX_COLUMNS], r, strict=True)) for r in rows]
+    emit(data, output, columns=MATRIX_COLUMNS, rows=rows)
+
+
+@command.command("resolve")
+@click.argument("image")
+@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", help="Compute API endpoint to read custom images.")
+@click.option("--read-api", is_flag=True, help="Read the image resource through the Compute API.")
+@output_option()
+def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str) -> None:
+    """What kubegce knows of IMAGE and the channel `auto` would pick."""
+    catalog = load_catalog()
+    reader = None
+    if read_api or endpoint:
+        from kubegce.cloud.gce.images import ComputeImageReader
+
+        reader = ComputeImageReader.create(endpoint)
+    resolved = catalog.resolve(image, reader)
+    channel = default_channel(resolved)
+    data = {
+        "ref": resolved.ref, "sourceImage": resolved.source_image, "how": resolved.how,
+        "known": resolved.known, "evidence": list(resolved.evidence), "profile": profile_dict(resolved.profile),
+        "channel": channel,
+    }  # fmt: skip
+    p = resolved.profile
+    rows = [
+        ("image", resolved.ref), ("sourceImage", resolved.source_image), ("resolved by", resolved.how),
+        ("os", p.label if p else "unknown"), ("cloud-init", yes(p.cloud_init) if p else "?"),
+        ("guest agent", yes(p.guest_agent) if p else "?"), ("ignition", yes(p.ignition) if p else "?"),
+        ("package manager", p.package_manager if p else "?"), ("channel (auto)", channel),
+    ]  # fmt: skip
+    emit(data, output, columns=("FIELD", "VALUE"), rows=rows)

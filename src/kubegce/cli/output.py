@@ -1,0 +1,46 @@
+"""Printing data as table, yaml or json (stdout), and messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import yaml
+
+OUTPUT_CHOICES = click.Choice(["table", "yaml", "json"])
+
+
+def output_option(default: str = "table") -> Any:
+    return click.option("-o", "--output", "output", type=OUTPUT_CHOICES, default=default, show_default=True,
+                        help="Output format.")  # fmt: skip
+
+
+def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), rows: Sequence[Sequence[Any]] = ()) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+    elif fmt == "yaml":
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+    else:
+        print_table(columns, rows)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def info(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

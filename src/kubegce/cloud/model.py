@@ -1,0 +1,243 @@
+"""Model builder: turn a planned cluster (spec + boot plans) into the desired resource graph.
+
+Bodies are in Compute API JSON shape; the Terraform target translates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from kubegce.boot.plans import ClusterBoot, GroupBoot
+from kubegce.cloud.graph import Resource, ResourceGraph, ResourceKey
+from kubegce.cloud.names import (
+    OWNER_LABEL,
+    gce_name,
+    owner_description,
+    owner_label_value,
+    role_tag,
+    zone_letter,
+)
+from kubegce.spec.models import Role
+from kubegce.spec.validate import region_of
+
+ALL_PROTOCOLS = ["tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip"]
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def _url(project: str, *path: str) -> str:
+    return "projects/" + project + "/" + "/".join(path)
+
+
+def split_size(total: int, zones: list[str]) -> dict[str, int]:
+    """Spread a group's size over its zones, the remainder to the first zones."""
+    base, extra = divmod(total, len(zones))
+    return {z: base + (1 if i < extra else 0) for i, z in enumerate(zones)}
+
+
+def template_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def build_graph(boot: ClusterBoot) -> ResourceGraph:
+    bundle = boot.bundle
+    c = bundle.cluster
+    s = c.spec
+    project = s.project
+    graph = ResourceGraph(project=project, cluster_name=c.name)
+    desc = owner_description(c.name)
+    labels = {**s.cloud_labels, OWNER_LABEL: owner_label_value(c.name)}
+    cp_tag = role_tag(c.name, "control-plane")
+    node_tag = role_tag(c.name, "node")
+
+    network = graph.add(
+        Resource(
+            "network",
+            gce_name(c.name),
+            {
+                "name": gce_name(c.name),
+                "description": desc,
+                "autoCreateSubnetworks": False,
+                "routingConfig": {"routingMode": "REGIONAL"},
+            },
+        )
+    )
+    network_url = _url(project, "global/networks", network.name)
+    subnets: dict[str, Resource] = {}
+    for sub in s.subnets:
+        name = gce_name(sub.name, c.name)
+        subnets[sub.region] = graph.add(
+            Resource(
+                "subnetwork",
+                name,
+                {
+                    "name": name,
+                    "description": desc,
+                    "network": network_url,
+                    "ipCidrRange": sub.cidr,
+                    "region": sub.region,
+                    "privateIpGoogleAccess": True,
+                },
+                location=sub.region,
+                depends_on=(network.key,),
+            )
+        )
+
+    def firewall(name: str, allowed: list[dict[str, Any]], *, sources: list[str] | None = None,
+                 source_tags: list[str] | None = None, targets: list[str]) -> None:  # fmt: skip
+        body: dict[str, Any] = {
+            "name": gce_name(name, c.name),
+            "description": desc,
+            "network": network_url,
+            "direction": "INGRESS",
+            "priority": 1000,
+            "allowed": allowed,
+            "targetTags": targets,
+        }
+        if sources:
+            body["sourceRanges"] = sources
+        if source_tags:
+            body["sourceTags"] = source_tags
+        graph.add(Resource("firewall", body["name"], body, depends_on=(network.key,)))
+
+    everything = [{"IPProtocol": p} for p in ALL_PROTOCOLS]
+    firewall("ssh-external-to-node", [{"IPProtocol": "tcp", "ports": ["22"]}],
+             sources=s.ssh_access, targets=[node_tag])  # fmt: skip
+    firewall("ssh-external-to-control-plane", [{"IPProtocol": "tcp", "ports": ["22"]}],
+             sources=s.ssh_access, targets=[cp_tag])  # fmt: skip
+    firewall("https-api-external", [{"IPProtocol": "tcp", "ports": ["443"]}],
+             sources=s.kubernetes_api_access, targets=[cp_tag])  # fmt: skip
+    firewall("nodeport-internal-to-node",
+             [{"IPProtocol": "tcp", "ports": ["30000-32767"]}, {"IPProtocol": "udp", "ports": ["30000-32767"]}],
+             sources=[s.network_cidr], targets=[node_tag])  # fmt: skip
+    firewall("node-to-control-plane", everything, source_tags=[node_tag], targets=[cp_tag])
+    firewall("control-plane-to-node", everything, source_tags=[cp_tag], targets=[node_tag, cp_tag])
+    firewall("node-to-node", everything, source_tags=[node_tag], targets=[node_tag])
+    firewall("pod-cidrs-to-node", everything, sources=[s.networking.pod_cidr], targets=[node_tag, cp_tag])
+
+    control_planes = sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE)
+    pools: dict[str, ResourceKey] = {}
+    if control_planes > 1:
+        cp_regions = sorted(
+            {region_of(z) for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE for z in g.spec.zones}
+        )
+        for region in cp_regions:
+            name = gce_name("api", c.name)
+            address = graph.add(
+                Resource("address", name,
+                         {"name": name, "description": desc, "region": region, "addressType": "EXTERNAL",
+                          "labels": labels}, location=region)  # fmt: skip
+            )
+            pool = graph.add(
+                Resource("target_pool", name,
+                         {"name": name, "description": desc, "region": region, "sessionAffinity": "NONE"},
+                         location=region)  # fmt: skip
+            )
+            graph.add(
+                Resource(
+                    "forwarding_rule",
+                    name,
+                    {
+                        "name": name,
+                        "description": desc,
+                        "region": region,
+                        "IPProtocol": "TCP",
+                        "portRange": "443-443",
+                        "loadBalancingScheme": "EXTERNAL",
+                        "IPAddress": _url(project, "regions", region, "addresses", name),
+                        "target": _url(project, "regions", region, "targetPools", name),
+                        "labels": labels,
+                    },
+                    location=region,
+                    depends_on=(address.key, pool.key),
+                )
+            )
+            pools[region] = pool.key
+
+    for gb in boot.groups:
+        _group_resources(graph, gb, labels=labels, desc=desc, subnets=subnets, pools=pools,
+                         network_url=network_url, cp_tag=cp_tag, node_tag=node_tag,
+                         public=s.topology == "public", service_account=s.service_account)  # fmt: skip
+    return graph
+
+
+def _group_resources(
+    graph: ResourceGraph,
+    gb: GroupBoot,
+    *,
+    labels: dict[str, str],
+    desc: str,
+    subnets: dict[str, Resource],
+    pools: dict[str, ResourceKey],
+    network_url: str,
+    cp_tag: str,
+    node_tag: str,
+    public: bool,
+    service_account: str,
+) -> None:
+    g = gb.group
+    c_name = graph.cluster_name
+    project = graph.project
+    group_labels = {**labels, **g.spec.cloud_labels, "kubegce-instance-group": gce_name(g.name)}
+    is_cp = g.spec.role == Role.CONTROL_PLANE
+    zones_by_region: dict[str, list[str]] = {}
+    for z in g.spec.zones:
+        zones_by_region.setdefault(region_of(z), []).append(z)
+    sizes = split_size(g.spec.min_size, g.spec.zones)
+    multi_region = len(zones_by_region) > 1
+    for region, zones in sorted(zones_by_region.items()):
+        subnet = subnets[region]
+        properties: dict[str, Any] = {
+            "machineType": g.spec.machine_type,
+            "canIpForward": True,
+            "disks": [
+                {
+                    "boot": True,
+                    "autoDelete": True,
+                    "type": "PERSISTENT",
+                    "initializeParams": {
+                        "sourceImage": gb.image.source_image,
+                        "diskSizeGb": str(g.spec.root_volume_size),
+                        "diskType": "pd-balanced",
+                    },
+                }
+            ],
+            "networkInterfaces": [
+                {
+                    "network": network_url,
+                    "subnetwork": _url(project, "regions", region, "subnetworks", subnet.name),
+                    **(
+                        {"accessConfigs": [{"name": "external-nat", "type": "ONE_TO_ONE_NAT"}]}
+                        if public
+                        else {}
+                    ),
+                }
+            ],
+            "metadata": {"items": [{"key": k, "value": v} for k, v in gb.metadata.items()]},
+            "serviceAccounts": [{"email": service_account, "scopes": SCOPES}],
+            "tags": {"items": [cp_tag if is_cp else node_tag]},
+            "labels": group_labels,
+            "scheduling": {"automaticRestart": True, "onHostMaintenance": "MIGRATE"},
+        }
+        base = gce_name(g.name, region if multi_region else "", c_name, limit=54)
+        body = {"description": desc, "properties": properties}
+        tname = f"{base}-{template_hash(body)}"
+        template = graph.add(
+            Resource("instance_template", tname, {"name": tname, **body}, depends_on=(subnet.key,))
+        )
+        for zone in zones:
+            mname = gce_name(zone_letter(zone), g.name, c_name)
+            mig: dict[str, Any] = {
+                "name": mname,
+                "description": desc,
+                "zone": zone,
+                "baseInstanceName": gce_name(g.name, c_name, limit=54),
+                "instanceTemplate": _url(project, "global/instanceTemplates", tname),
+                "targetSize": sizes[zone],
+            }
+            deps = [template.key]
+            if is_cp and region in pools:
+                mig["targetPools"] = [_url(project, "regions", region, "targetPools", pools[region].name)]
+                deps.append(pools[region])
+            graph.add(Resource("instance_group_manager", mname, mig, location=zone, depends_on=tuple(deps)))

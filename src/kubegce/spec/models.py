@@ -1,0 +1,140 @@
+"""Cluster and InstanceGroup documents (apiVersion kubegce.io/v1alpha1).
+
+Field names are camelCase in documents, as in kOps; Python attributes are snake_case.
+Unknown fields are rejected (see :mod:`kubegce.spec.loader` for the user-facing messages).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "kubegce.io/v1alpha1"
+CLUSTER_LABEL = "kubegce.io/cluster"
+DEFAULT_KUBERNETES_VERSION = "1.33.2"
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=False,
+    )
+
+
+class Role(str, Enum):
+    CONTROL_PLANE = "ControlPlane"
+    NODE = "Node"
+
+
+class BootChannel(str, Enum):
+    AUTO = "auto"
+    STARTUP_SCRIPT = "startup-script"
+    USER_DATA = "user-data"
+    BOTH = "both"
+
+
+class UserDataPart(SpecModel):
+    """One part of kOps-style additional user data."""
+
+    name: str
+    type: str = "text/x-shellscript"
+    content: str
+
+
+class BootstrapSpec(SpecModel):
+    channel: BootChannel = BootChannel.AUTO
+    install_cloud_init: bool = False
+    additional_user_data: list[UserDataPart] = Field(default_factory=list)
+
+
+class SubnetSpec(SpecModel):
+    name: str
+    region: str
+    cidr: str
+
+
+class NetworkingSpec(SpecModel):
+    plugin: Literal["calico", "cilium"] = "calico"
+    pod_cidr: str = "100.96.0.0/11"
+    service_cidr: str = "100.64.0.0/13"
+
+
+class AssetsSpec(SpecModel):
+    """Where nodes download binaries and manifests. A mirror serves the upstream paths."""
+
+    mirror: str | None = None
+    # sha256 of the pod network and cloud-controller-manager manifests; nodes refuse unpinned ones
+    manifest_sha256: dict[str, str] = Field(default_factory=dict)
+
+
+class ObjectMeta(SpecModel):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ClusterSpec(SpecModel):
+    project: str
+    zones: list[str]
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    network_cidr: str = "10.0.0.0/16"
+    subnets: list[SubnetSpec] = Field(default_factory=list)
+    networking: NetworkingSpec = Field(default_factory=NetworkingSpec)
+    topology: Literal["public", "private"] = "public"
+    ssh_access: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    kubernetes_api_access: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    cloud_labels: dict[str, str] = Field(default_factory=dict)
+    service_account: str = "default"
+    cloud_controller_manager: bool = False
+    ssh_public_key: str | None = None
+    assets: AssetsSpec = Field(default_factory=AssetsSpec)
+
+
+class Cluster(SpecModel):
+    api_version: Literal["kubegce.io/v1alpha1"] = API_VERSION
+    kind: Literal["Cluster"] = "Cluster"
+    metadata: ObjectMeta
+    spec: ClusterSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class InstanceGroupSpec(SpecModel):
+    role: Role
+    machine_type: str = "e2-medium"
+    image: str = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
+    min_size: int = 1
+    max_size: int = 1
+    zones: list[str] = Field(default_factory=list)
+    root_volume_size: int = 50
+    node_labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[str] = Field(default_factory=list)
+    cloud_labels: dict[str, str] = Field(default_factory=dict)
+    bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
+
+
+class InstanceGroup(SpecModel):
+    api_version: Literal["kubegce.io/v1alpha1"] = API_VERSION
+    kind: Literal["InstanceGroup"] = "InstanceGroup"
+    metadata: ObjectMeta
+    spec: InstanceGroupSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class ClusterBundle(SpecModel):
+    """A cluster with its instance groups: the unit every command works on."""
+
+    cluster: Cluster
+    instance_groups: list[InstanceGroup]
+
+    def group(self, name: str) -> InstanceGroup | None:
+        return next((g for g in self.instance_groups if g.name == name), None)

@@ -1,0 +1,157 @@
+"""State stores: one interface, conditional writes on a generation number.
+
+``file://`` keeps each object as a JSON envelope written by atomic rename under a lock, so a
+reader always sees a whole version and two writers cannot both win.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from kubegce.errors import ConflictError, UserError
+
+DEFAULT_STATE = "file://" + str(Path.home() / ".kubegce" / "state")
+
+
+@dataclass(frozen=True)
+class Versioned:
+    data: bytes
+    generation: int
+    updated_by: str
+    updated_at: str
+
+
+class StateStore(Protocol):
+    url: str
+    nodes_can_read: bool
+
+    def read(self, key: str) -> Versioned | None: ...
+
+    def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
+        """Write when the current generation equals ``if_generation`` (0: must not exist)."""
+        ...
+
+    def delete(self, key: str, *, if_generation: int | None = None) -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class FileStateStore:
+    nodes_can_read = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = f"file://{root}"
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise UserError(f"invalid state key {key!r}")
+        return self.root / (key + ".obj")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def read(self, key: str) -> Versioned | None:
+        path = self._path(key)
+        try:
+            env = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        data = base64.b64decode(env["base64"]) if "base64" in env else env["text"].encode()
+        return Versioned(data, int(env["generation"]), env["updated_by"], env["updated_at"])
+
+    def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
+        path = self._path(key)
+        with self._locked():
+            current = self.read(key)
+            have = current.generation if current else 0
+            if have != if_generation:
+                raise conflict_error(key, current)
+            env: dict[str, object] = {
+                "generation": have + 1,
+                "updated_by": whoami(),
+                "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            try:
+                env["text"] = data.decode()
+            except UnicodeDecodeError:
+                env["base64"] = base64.b64encode(data).decode()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                os.fchmod(fd, 0o600 if secret else 0o644)
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(env, fh, indent=1)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            return have + 1
+
+    def delete(self, key: str, *, if_generation: int | None = None) -> None:
+        with self._locked():
+            current = self.read(key)
+            if current is None:
+                return
+            if if_generation is not None and current.generation != if_generation:
+                raise conflict_error(key, current)
+            self._path(key).unlink()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.root))[: -len(".obj")] for p in base.rglob("*.obj") if p.is_file()
+        )
+
+
+def conflict_error(key: str, current: Versioned | None) -> ConflictError:
+    if current is None:
+        return ConflictError(f"{key} was deleted since you read it; re-run the command")
+    return ConflictError(
+        f"{key} changed since you read it (by {current.updated_by} at {current.updated_at}); "
+        "re-run the command"
+    )
+
+
+def open_store(url: str | None) -> StateStore:
+    url = url or os.environ.get("KUBEGCE_STATE") or DEFAULT_STATE
+    if url.startswith("file://"):
+        return FileStateStore(Path(url[len("file://") :]).expanduser())
+    if url.startswith("gs://"):
+        raise UserError(
+            f"state store {url}: gs:// stores are not available in this version yet; "
+            "use --state file:///path (issue 'State store')"
+        )
+    raise UserError(f"state store {url!r}: use file:///path or gs://bucket/prefix (--state or KUBEGCE_STATE)")
