@@ -32,7 +32,7 @@ def default_channel(image: ResolvedImage) -> str:
 
 
 def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for p in catalog.profiles:
         image = ResolvedImage(f"{p.project}/{p.families[0]}", p.project, p.families[0], None, p, "catalog")
         rows.append(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -13,7 +13,10 @@ import yaml
 OUTPUT_CHOICES = click.Choice(["table", "yaml", "json"])
 
 
-def output_option(default: str = "table") -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_option(default: str = "table") -> Callable[[F], F]:
     return click.option("-o", "--output", "output", type=OUTPUT_CHOICES, default=default, show_default=True,
                         help="Output format.")  # fmt: skip
 

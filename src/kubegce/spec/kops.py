@@ -5,6 +5,7 @@ The fields that matter on GCE are mapped; every other kOps field is named in one
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from kubegce.errors import SpecError
@@ -114,10 +115,8 @@ def _cluster(
         out["networking"] = net_out
     if "nonMasqueradeCIDR" in spec and "podCIDR" not in spec:
         # kOps carves pods from the upper half of nonMasqueradeCIDR and services from its first /13.
-        import ipaddress
-
         try:
-            nm = ipaddress.ip_network(spec["nonMasqueradeCIDR"])
+            nm = ipaddress.IPv4Network(spec["nonMasqueradeCIDR"])
             halves = list(nm.subnets(prefixlen_diff=1))
             out.setdefault("networking", {})["podCIDR"] = str(halves[1])
             out["networking"].setdefault("serviceCIDR", str(next(halves[0].subnets(new_prefix=13))))

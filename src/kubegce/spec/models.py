@@ -6,7 +6,7 @@ Unknown fields are rejected (see :mod:`kubegce.spec.loader` for the user-facing 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,12 +26,12 @@ class SpecModel(BaseModel):
     )
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CONTROL_PLANE = "ControlPlane"
     NODE = "Node"
 
 
-class BootChannel(str, Enum):
+class BootChannel(StrEnum):
     AUTO = "auto"
     STARTUP_SCRIPT = "startup-script"
     USER_DATA = "user-data"
@@ -95,7 +95,7 @@ class ClusterSpec(SpecModel):
 
 
 class Cluster(SpecModel):
-    api_version: Literal["kubegce.io/v1alpha1"] = API_VERSION
+    api_version: Literal["kubegce.io/v1alpha1"] = "kubegce.io/v1alpha1"
     kind: Literal["Cluster"] = "Cluster"
     metadata: ObjectMeta
     spec: ClusterSpec
@@ -120,7 +120,7 @@ class InstanceGroupSpec(SpecModel):
 
 
 class InstanceGroup(SpecModel):
-    api_version: Literal["kubegce.io/v1alpha1"] = API_VERSION
+    api_version: Literal["kubegce.io/v1alpha1"] = "kubegce.io/v1alpha1"
     kind: Literal["InstanceGroup"] = "InstanceGroup"
     metadata: ObjectMeta
     spec: InstanceGroupSpec
