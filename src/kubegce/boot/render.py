@@ -124,17 +124,24 @@ def render_mime(bootstrap: str | None, plan: BootPlan) -> str:
     """MIME multipart user-data: the bootstrap as a shell part (if any), then non-shell parts."""
     outer = MIMEMultipart("mixed")
     if bootstrap is not None:
-        part = MIMEText(bootstrap, "x-shellscript", "utf-8")
+        part = MIMEText(bootstrap, "x-shellscript", _charset(bootstrap))
         part.add_header("Content-Disposition", "attachment", filename="kubegce-bootstrap.sh")
         outer.attach(part)
     for p in plan.cloud_init_parts:
         maintype, _, subtype = p.type.partition("/")
-        part = MIMEText(p.content, subtype or "plain", "utf-8")
+        part = MIMEText(p.content, subtype or "plain", _charset(p.content))
         if maintype != "text":
             part.replace_header("Content-Type", f"{p.type}; charset=\"utf-8\"")
         part.add_header("Content-Disposition", "attachment", filename=p.name)
         outer.attach(part)
+    # A boundary derived from the content keeps the rendering (and template hashes) stable.
+    digest = hashlib.sha256(((bootstrap or "") + "".join(p.content for p in plan.cloud_init_parts)).encode())
+    outer.set_boundary(f"==kubegce-{digest.hexdigest()[:32]}==")
     return outer.as_string()
+
+
+def _charset(text: str) -> str:
+    return "us-ascii" if text.isascii() else "utf-8"
 
 
 def render_ignition(bootstrap: str) -> str:
@@ -156,7 +163,7 @@ def render_ignition(bootstrap: str) -> str:
         ]
     )
     config = {
-        "ignition": {"version": "3.4.0"},
+        "ignition": {"version": "3.3.0"},
         "storage": {
             "files": [
                 {

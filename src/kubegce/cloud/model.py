@@ -110,7 +110,7 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
              sources=s.kubernetes_api_access, targets=[cp_tag])  # fmt: skip
     firewall("nodeport-internal-to-node",
              [{"IPProtocol": "tcp", "ports": ["30000-32767"]}, {"IPProtocol": "udp", "ports": ["30000-32767"]}],
-             sources=[s.network_cidr], targets=[node_tag])  # fmt: skip
+             sources=[sub.cidr for sub in s.subnets], targets=[node_tag])  # fmt: skip
     firewall("node-to-control-plane", everything, source_tags=[node_tag], targets=[cp_tag])
     firewall("control-plane-to-node", everything, source_tags=[cp_tag], targets=[node_tag, cp_tag])
     firewall("node-to-node", everything, source_tags=[node_tag], targets=[node_tag])

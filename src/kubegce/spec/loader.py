@@ -66,7 +66,9 @@ def validation_problems(
         if e["type"] == "extra_forbidden":
             parent = _model_at(root, loc[:-1])
             known = sorted(_field_aliases(parent)) if parent else []
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            by_lower = {k.lower(): k for k in known}
+            close = difflib.get_close_matches(str(loc[-1]).lower(), list(by_lower), n=1, cutoff=0.6)
+            hint = [by_lower[c] for c in close]
             msg = f"{where} {path}: unknown field"
             msg += f"; did you mean '{hint[0]}'?" if hint else f"; known fields here: {', '.join(known)}"
             problems.append(msg)

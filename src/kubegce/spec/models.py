@@ -60,8 +60,8 @@ class SubnetSpec(SpecModel):
 
 class NetworkingSpec(SpecModel):
     plugin: Literal["calico", "cilium"] = "calico"
-    pod_cidr: str = "100.96.0.0/11"
-    service_cidr: str = "100.64.0.0/13"
+    pod_cidr: str = Field("100.96.0.0/11", alias="podCIDR")
+    service_cidr: str = Field("100.64.0.0/13", alias="serviceCIDR")
 
 
 class AssetsSpec(SpecModel):
@@ -81,7 +81,7 @@ class ClusterSpec(SpecModel):
     project: str
     zones: list[str]
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
-    network_cidr: str = "10.0.0.0/16"
+    network_cidr: str = Field("10.0.0.0/16", alias="networkCIDR")
     subnets: list[SubnetSpec] = Field(default_factory=list)
     networking: NetworkingSpec = Field(default_factory=NetworkingSpec)
     topology: Literal["public", "private"] = "public"
