@@ -20,8 +20,11 @@ from kubegce.spec.models import BootstrapSpec, UserDataPart
 from tests.conftest import make_bundle
 
 CATALOG = Catalog.load()
-CLOUD = UserDataPart(name="b.cfg", type="text/cloud-config",
-                     content="#cloud-config\nruncmd:\n  - [touch, /run/b]\nwrite_files:\n  - path: /etc/b\n    content: b\n")  # fmt: skip
+CLOUD = UserDataPart(
+    name="b.cfg",
+    type="text/cloud-config",
+    content="#cloud-config\nruncmd:\n  - [touch, /run/b]\nwrite_files:\n  - path: /etc/b\n    content: b\n",
+)
 SHELL = UserDataPart(name="a.sh", type="text/x-shellscript", content="#!/bin/sh\necho a\n")
 
 
@@ -64,7 +67,7 @@ def test_shellcheck_every_rendered_script(shellcheck: str, tmp_path: Path) -> No
     assert len(scripts) > 30
     distinct = {text: name for name, text in scripts.items()}
     files = []
-    for i, (text, name) in enumerate(distinct.items()):
+    for i, text in enumerate(distinct):
         f = tmp_path / f"s{i}.sh"
         f.write_text(text)
         files.append(str(f))

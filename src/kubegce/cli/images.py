@@ -2,48 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from kubegce.boot.channel import plan_boot
 from kubegce.cli.common import load_catalog
 from kubegce.cli.output import emit, output_option
-from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
-from kubegce.spec.models import BootstrapSpec
-
-
-def yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def profile_dict(p: ImageProfile | None) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    return {
-        "project": p.project, "os": p.os, "version": p.version, "families": list(p.families),
-        "cloudInit": p.cloud_init, "guestAgent": p.guest_agent, "ignition": p.ignition,
-        "packageManager": p.package_manager, "readOnlyRoot": p.read_only_root, "note": p.note,
-    }  # fmt: skip
-
-
-def default_channel(image: ResolvedImage) -> str:
-    return plan_boot(image, BootstrapSpec(), where="image").metadata_channel
-
-
-def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for p in catalog.profiles:
-        image = ResolvedImage(f"{p.project}/{p.families[0]}", p.project, p.families[0], None, p, "catalog")
-        rows.append(
-            (p.project, ", ".join(p.families), p.label, yes(p.cloud_init), yes(p.guest_agent), yes(p.ignition),
-             p.package_manager, yes(p.read_only_root), default_channel(image))  # fmt: skip
-        )
-    return rows
-
-
-MATRIX_COLUMNS = ("PROJECT", "FAMILIES", "OS", "CLOUD-INIT", "GUEST-AGENT", "IGNITION", "PACKAGES",
-                  "READ-ONLY-ROOT", "CHANNEL")  # fmt: skip
+from kubegce.images.matrix import MATRIX_COLUMNS, default_channel, matrix_rows, profile_dict, yes
 
 
 @click.group("images")

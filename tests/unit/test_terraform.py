@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from kubegce.boot.plans import plan_cluster
+from kubegce.cloud.model import build_graph
+from kubegce.cloud.terraform.render import write_terraform
+from kubegce.images.catalog import Catalog
+from tests.conftest import make_bundle
+
+
+def render(tmp_path: Path, **kwargs: object) -> tuple[dict, Path]:  # type: ignore[type-arg]
+    boot = plan_cluster(make_bundle(**kwargs), Catalog.load())
+    write_terraform(build_graph(boot), "us-central1", tmp_path)
+    return json.loads((tmp_path / "kubernetes.tf.json").read_text()), tmp_path
+
+
+def test_structure_and_references(tmp_path: Path) -> None:
+    doc, out = render(tmp_path, cloud_labels={"team": "web"})
+    assert doc["provider"]["google"] == {"project": "my-proj", "region": "us-central1"}
+    res = doc["resource"]
+    assert set(res) == {"google_compute_network", "google_compute_subnetwork", "google_compute_firewall",
+                        "google_compute_instance_template", "google_compute_instance_group_manager"}  # fmt: skip
+    assert list(res["google_compute_network"]) == ["demo-example-com".replace("-", "_")]
+    assert len(res["google_compute_firewall"]) == 8
+    # one zonal MIG per zone per group; the single control plane sits in one zone
+    assert sorted(res["google_compute_instance_group_manager"]) == [
+        "a_control_plane_demo_example_com_us_central1_a", "a_nodes_demo_example_com_us_central1_a",
+        "b_nodes_demo_example_com_us_central1_b"]  # fmt: skip
+    nodes_b = res["google_compute_instance_group_manager"]["b_nodes_demo_example_com_us_central1_b"]
+    assert nodes_b["target_size"] == 1
+    assert nodes_b["version"][0]["instance_template"].startswith("${google_compute_instance_template.nodes_demo")
+    for tpl in res["google_compute_instance_template"].values():
+        assert tpl["labels"]["team"] == "web" and tpl["labels"]["kubegce-cluster"] == "demo-example-com"
+        assert tpl["network_interface"][0]["subnetwork"].startswith("${google_compute_subnetwork.")
+        assert tpl["lifecycle"] == {"create_before_destroy": True}
+        for key, value in tpl["metadata"].items():
+            m = re.fullmatch(r'\$\{file\("\$\{path.module\}/data/(.+)"\)\}', value)
+            assert m, value
+            assert (out / "data" / m.group(1)).exists()
+            assert m.group(1).endswith(f"_metadata_{key}")
+        assert "startup-script" in tpl["metadata"]
+
+
+def test_ha_control_plane_gets_a_load_balancer(tmp_path: Path) -> None:
+    doc, _ = render(tmp_path, control_plane_count=3, zones=["us-central1-a", "us-central1-b", "us-central1-c"])
+    res = doc["resource"]
+    assert list(res["google_compute_address"]) == ["api_demo_example_com_us_central1"]
+    fr = res["google_compute_forwarding_rule"]["api_demo_example_com_us_central1"]
+    assert fr["ip_address"] == "${google_compute_address.api_demo_example_com_us_central1.address}"
+    assert fr["port_range"] == "443-443"
+    cp = [m for n, m in res["google_compute_instance_group_manager"].items() if "control_plane" in n]
+    assert len(cp) == 3 and all(m["target_pools"] for m in cp)
+
+
+def test_no_secrets_in_terraform(tmp_path: Path) -> None:
+    _, out = render(tmp_path)
+    for f in out.rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            assert "PRIVATE KEY" not in text
+            assert not re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text), f  # kubeadm token shape
