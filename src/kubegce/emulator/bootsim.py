@@ -1,0 +1,216 @@
+"""How emulated instances "boot": which init program would read which metadata key, and the
+serial console lines and guest attributes that follow.
+
+This is a simulation for offline development and demos, not the boot lab: it decides from the
+image's catalog profile (found by its licenses or family, as kubegce does) which of cloud-init,
+the guest agent and Ignition exist, and replays the log lines those programs print. The
+bootstrap's own work (downloads, kubeadm) is not run; its phases are replayed up to
+``outcome`` and every such line is marked as simulated.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import hashlib
+import json
+import re
+import time
+from typing import Any
+
+from kubegce.images.catalog import Catalog, ImageProfile
+
+PHASES = ("started", "prepared", "installed", "joined")
+BASE = "https://compute.googleapis.com/compute/v1/"
+
+
+class BootSimulator:
+    def __init__(self, boot_seconds: float = 4.0, outcome: str = "joined") -> None:
+        self.boot_seconds = boot_seconds
+        self.outcome = outcome  # "joined" | a phase name to stop at | "fail:<step>"
+        self.catalog = Catalog.load()
+
+    # ------------------------------------------------------------------ public images
+    def public_image(self, project: str, *, name: str | None = None, family: str | None = None) -> dict[str, Any] | None:
+        profile = None
+        if family:
+            profile = self.catalog.by_family(project, family)
+        elif name:
+            profile = self.catalog.by_image_name(project, name)
+        if profile is None:
+            return None
+        fam = family or next((f for f in profile.families if name and name.startswith(f)), profile.families[0])
+        image_name = name or f"{profile.image_prefixes[0]}v20261101"
+        digest = int(hashlib.sha256(f"{project}/{image_name}".encode()).hexdigest()[:15], 16)
+        return {
+            "kind": "compute#image",
+            "id": str(digest),
+            "name": image_name,
+            "family": fam,
+            "status": "READY",
+            "diskSizeGb": "10",
+            "licenses": [f"{BASE}projects/{project}/global/licenses/{lic}" for lic in profile.licenses[:1]],
+            "selfLink": f"{BASE}projects/{project}/global/images/{image_name}",
+            "creationTimestamp": "2026-11-01T00:00:00.000-00:00",
+        }
+
+    def profile_of(self, image: dict[str, Any] | None) -> ImageProfile | None:
+        if image is None:
+            return None
+        profile = self.catalog.by_license(tuple(image.get("licenses", [])))
+        if profile is None and image.get("family"):
+            profile = self.catalog.find_family_anywhere(image["family"])
+        return profile
+
+    # ------------------------------------------------------------------ status
+    def elapsed(self, instance: dict[str, Any]) -> float:
+        return time.time() - float(instance.get("_booted", time.time()))
+
+    def status(self, instance: dict[str, Any]) -> str:
+        e = self.elapsed(instance) / max(self.boot_seconds, 1e-6)
+        if e < 0.05:
+            return "PROVISIONING"
+        if e < 0.1:
+            return "STAGING"
+        return "RUNNING"
+
+    # ------------------------------------------------------------------ the boot story
+    def story(self, instance: dict[str, Any], image: dict[str, Any] | None) -> tuple[list[tuple[float, str]], dict[str, str]]:
+        """(time-stamped serial lines, guest attributes at the end) for this instance's boot."""
+        md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
+        profile = self.profile_of(image)
+        unknown = profile is None
+        has_agent = True if unknown else profile.guest_agent  # type: ignore[union-attr]
+        has_cloud_init = False if unknown else profile.cloud_init  # type: ignore[union-attr]
+        has_ignition = False if unknown else profile.ignition  # type: ignore[union-attr]
+        host = instance["name"]
+        lines: list[tuple[float, str]] = []
+        attrs: dict[str, str] = {}
+        t = 0.1
+        label = profile.label if profile else "an unrecognised image"
+        lines.append((t, f"kubegce-emulator: emulated boot of {host} from {label}"))
+        ran = False
+        guest_attrs = md.get("enable-guest-attributes", "").upper() == "TRUE"
+
+        def bootstrap(prefix: str, script: str, t0: float) -> float:
+            nonlocal ran
+            if ran:
+                lines.append((t0, f"{prefix}kubegce-boot: phase=done config={_header(script)} already initialized; "
+                                  "nothing to do"))  # fmt: skip
+                return t0 + 0.1
+            ran = True
+            return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {})
+
+        user_data = md.get("user-data", "")
+        if has_ignition:
+            lines.append((t, f"ignition[512]: Ignition {'3.4.0'} (emulated)"))
+            if user_data.lstrip().startswith("{"):
+                try:
+                    cfg = json.loads(user_data)
+                    src = cfg["storage"]["files"][0]["contents"]["source"]
+                    script = base64.b64decode(src.split(",", 1)[1]).decode()
+                    lines.append((t + 0.1, "ignition[512]: files: createFiles: op(1): [finished] writing file \"/sysroot/opt/kubegce/bootstrap.sh\""))
+                    t = bootstrap("kubegce-bootstrap.sh[901]: ", script, t + 0.2)
+                except (ValueError, KeyError, IndexError):
+                    lines.append((t + 0.1, "ignition[512]: failed to fetch config: not a valid Ignition config"))
+            else:
+                lines.append((t + 0.1, "ignition[512]: no config provided by the platform"))
+        if has_cloud_init:
+            lines.append((t, "cloud-init[401]: Cloud-init v. 22.4.2 running 'init-local' at (emulated). Up 3.2 seconds."))
+            lines.append((t + 0.1, "cloud-init[455]: Cloud-init v. 22.4.2 running 'init' at (emulated). Up 4.1 seconds."))
+            script = _mime_bootstrap(user_data)
+            if script is not None:
+                t = bootstrap("cloud-init[612]: ", script, t + 0.2)
+            lines.append((t, "cloud-init[612]: Cloud-init v. 22.4.2 finished at (emulated). Datasource DataSourceGCE.  Up 9.8 seconds"))
+        if has_agent:
+            lines.append((t, "google_metadata_script_runner[720]: Starting startup scripts (version 20211116.00)."))
+            script = md.get("startup-script")
+            if script:
+                lines.append((t + 0.05, "google_metadata_script_runner[720]: Found startup-script in metadata."))
+                t = bootstrap("google_metadata_script_runner[720]: startup-script: ", script, t + 0.1)
+                lines.append((t, "google_metadata_script_runner[720]: startup-script exit status 0"))
+                lines.append((t + 0.01, "google_metadata_script_runner[720]: Finished running startup scripts."))
+            else:
+                lines.append((t + 0.05, "google_metadata_script_runner[720]: No startup scripts to run."))
+        return lines, attrs
+
+    def _bootstrap_lines(
+        self, prefix: str, script: str, md: dict[str, str], t0: float, lines: list[tuple[float, str]],
+        attrs: dict[str, str],
+    ) -> float:  # fmt: skip
+        want = _header(script)
+        config = md.get("kubegce-node-config", "")
+        unit = self.boot_seconds / 6
+        t = t0 + unit
+        lines.append((t, f"{prefix}kubegce-boot: phase=started elapsed=0s"))
+        attrs["phase"] = "started"
+        if hashlib.sha256(config.encode()).hexdigest() != want:
+            lines.append((t + 0.01, f"{prefix}node config kubegce-node-config has sha256 "
+                                    f"{hashlib.sha256(config.encode()).hexdigest()}, expected {want}; refusing it"))  # fmt: skip
+            lines.append((t + 0.02, f"{prefix}kubegce-boot: phase=failed elapsed=0s step=fetch_config error=exit 1"))
+            attrs.update(phase="failed", error="fetch_config: exit 1")
+            return t + 0.03
+        fail_step = self.outcome.split(":", 1)[1] if self.outcome.startswith("fail:") else ""
+        lines.append((t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs"))
+        steps = {"prepared": "prepare_host", "installed": "install_binaries", "joined": "kubeadm_join"}
+        for i, phase in enumerate(PHASES[1:], start=1):
+            t = t0 + unit * (1 + i)
+            if fail_step and steps[phase] == fail_step:
+                lines.append((t, f"{prefix}kubegce-boot: phase=failed elapsed={int(t - t0)}s step={fail_step} "
+                                 "error=exit 1 (simulated)"))  # fmt: skip
+                attrs.update(phase="failed", error=f"{fail_step}: exit 1 (simulated)")
+                return t
+            lines.append((t, f"{prefix}kubegce-boot: phase={phase} elapsed={int(t - t0)}s"))
+            attrs["phase"] = phase
+            if phase == self.outcome:
+                break
+        if attrs.get("phase") == "joined":
+            if "KUBEGCE_INSTALL_CLOUD_INIT=1" in config:
+                lines.append((t + 0.01, f"{prefix}kubegce-boot: step=install_cloud_init"))
+            lines.append((t + 0.02, f"{prefix}kubegce-boot: done elapsed={int(t - t0)}s config={want}"))
+        return t + 0.05
+
+    def serial_output(self, instance: dict[str, Any], image: dict[str, Any] | None) -> str:
+        lines, _ = self.story(instance, image)
+        now = self.elapsed(instance)
+        stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(float(instance.get("_booted", time.time()))))
+        return "".join(f"{stamp} {instance['name']} {text}\n" for at, text in lines if at * 1.0 <= now)
+
+    def guest_attributes(self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str) -> dict[str, Any]:
+        from kubegce.emulator.compute import ApiError
+
+        lines, final = self.story(instance, image)
+        now = self.elapsed(instance)
+        attrs: dict[str, str] = {}
+        for at, text in lines:
+            if at > now:
+                break
+            m = re.search(r"kubegce-boot: phase=(\w+)", text)
+            if m and m.group(1) in (*PHASES, "failed") and final:
+                attrs["phase"] = m.group(1)
+                if m.group(1) == "failed":
+                    attrs["error"] = final.get("error", "")
+        if not attrs:
+            raise ApiError(404, "notFound", f"The resource 'guestAttributes/{query_path}' of instance '{instance['name']}' was not found")
+        items = [{"namespace": "kubegce", "key": k, "value": v} for k, v in sorted(attrs.items())]
+        return {"kind": "compute#guestAttributes", "queryPath": query_path or "kubegce/",
+                "queryValue": {"items": items}, "selfLink": instance["selfLink"] + "/getGuestAttributes"}  # fmt: skip
+
+
+def _header(script: str) -> str:
+    m = re.search(r"^KUBEGCE_CONFIG_SHA256=(\S+)$", script, re.M)
+    return m.group(1).strip("'") if m else ""
+
+
+def _mime_bootstrap(user_data: str) -> str | None:
+    if not user_data:
+        return None
+    if user_data.startswith("#!"):
+        return user_data
+    msg = email.message_from_string(user_data)
+    for part in msg.walk():
+        if part.get_content_type() == "text/x-shellscript":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and b"KUBEGCE_CONFIG_SHA256" in payload:
+                return payload.decode()
+    return None
