@@ -105,7 +105,12 @@ def test_custom_image_is_placed_by_license_through_a_reader() -> None:
 
     class Reader:
         def get_image(self, project: str, name: str) -> ImageInfo | None:
-            return ImageInfo(project, name, "", ("https://www.googleapis.com/compute/v1/projects/rhel-cloud/global/licenses/rhel-9-server",))  # noqa: E501
+            return ImageInfo(
+                project,
+                name,
+                "",
+                ("https://www.googleapis.com/compute/v1/projects/rhel-cloud/global/licenses/rhel-9-server",),
+            )  # noqa: E501
 
         def get_from_family(self, project: str, family: str) -> ImageInfo | None:
             return None

@@ -24,7 +24,7 @@ def create_demo(*extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def state_files(state: str) -> list[Path]:
-    root = Path(state[len("file://"):])
+    root = Path(state[len("file://") :])
     return sorted(root.rglob("*.obj")) if root.exists() else []
 
 
@@ -90,8 +90,11 @@ def test_create_from_kops_files(state: str) -> None:
 
 
 def test_rhel_with_cloud_config_is_refused_with_both_fixes(state: str, tmp_path: Path) -> None:
-    text = (KOPS / "ubuntu-cloudconfig.yaml").read_text().replace(
-        "ubuntu-os-cloud/ubuntu-2404-noble-amd64-v20250101", "rhel-cloud/rhel-9")
+    text = (
+        (KOPS / "ubuntu-cloudconfig.yaml")
+        .read_text()
+        .replace("ubuntu-os-cloud/ubuntu-2404-noble-amd64-v20250101", "rhel-cloud/rhel-9")
+    )
     f = tmp_path / "rhel.yaml"
     f.write_text(text)
     r = run("create", "-f", str(f))

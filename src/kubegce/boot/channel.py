@@ -69,9 +69,7 @@ def _capable(profile: ImageProfile, channel: BootChannel) -> str | None:
     return None
 
 
-def plan_boot(
-    image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: bool = False
-) -> BootPlan:
+def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: bool = False) -> BootPlan:
     parts = spec.additional_user_data
     shell = tuple(p for p in parts if is_shell_part(p))
     other = tuple(p for p in parts if not is_shell_part(p))
@@ -90,8 +88,13 @@ def plan_boot(
         )
         fmt = "mime" if channel in (BootChannel.USER_DATA, BootChannel.BOTH) else ""
         return BootPlan(
-            channel, fmt, spec.install_cloud_init, shell, other, "image unknown", (warn,) if
-            requested == BootChannel.AUTO else ()
+            channel,
+            fmt,
+            spec.install_cloud_init,
+            shell,
+            other,
+            "image unknown",
+            (warn,) if requested == BootChannel.AUTO else (),
         )
 
     if profile.ignition:
@@ -114,8 +117,7 @@ def plan_boot(
         why = _capable(profile, requested)
         if why and not force:
             raise ChannelError(
-                f"{where}: spec.bootstrap.channel {requested.value}: {why}; "
-                "use channel: auto (or --force to keep it)"
+                f"{where}: spec.bootstrap.channel {requested.value}: {why}; use channel: auto (or --force to keep it)"
             )
         needs_ci = bool(other) and not profile.cloud_init
         if needs_ci and not spec.install_cloud_init and not force:
@@ -126,9 +128,7 @@ def plan_boot(
 
     if not other:
         if profile.guest_agent:
-            return BootPlan(
-                BootChannel.STARTUP_SCRIPT, "", False, shell, (), "guest agent runs startup-script"
-            )
+            return BootPlan(BootChannel.STARTUP_SCRIPT, "", False, shell, (), "guest agent runs startup-script")
         return BootPlan(BootChannel.USER_DATA, "mime", False, shell, (), "cloud-init only image")
     if profile.cloud_init:
         return BootPlan(

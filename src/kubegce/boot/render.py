@@ -64,9 +64,7 @@ def render_node_config(
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
-    control_planes = sum(
-        g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE
-    )
+    control_planes = sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE)
     read_only = profile.read_only_root if profile else False
     bin_dir = profile.bin_dir if profile else "/usr/local/bin"
     kubeadm = render_kubeadm_config(bundle, group, api_endpoint)
@@ -131,7 +129,7 @@ def render_mime(bootstrap: str | None, plan: BootPlan) -> str:
         maintype, _, subtype = p.type.partition("/")
         part = MIMEText(p.content, subtype or "plain", _charset(p.content))
         if maintype != "text":
-            part.replace_header("Content-Type", f"{p.type}; charset=\"utf-8\"")
+            part.replace_header("Content-Type", f'{p.type}; charset="utf-8"')
         part.add_header("Content-Disposition", "attachment", filename=p.name)
         outer.attach(part)
     # A boundary derived from the content keeps the rendering (and template hashes) stable.
@@ -170,9 +168,7 @@ def render_ignition(bootstrap: str) -> str:
                     "path": IGNITION_SCRIPT_PATH,
                     "mode": 0o755,
                     "overwrite": True,
-                    "contents": {
-                        "source": "data:;base64," + base64.b64encode(bootstrap.encode()).decode()
-                    },
+                    "contents": {"source": "data:;base64," + base64.b64encode(bootstrap.encode()).decode()},
                 }
             ]
         },
@@ -197,7 +193,5 @@ def render_payload(config: NodeConfig, plan: BootPlan) -> BootPayload:
         user_data = render_ignition(render_bootstrap(config, "ignition"))
     elif plan.user_data_format == "mime":
         bootstrap_in_user_data = plan.channel in (BootChannel.USER_DATA, BootChannel.BOTH)
-        user_data = render_mime(
-            render_bootstrap(config, "user-data") if bootstrap_in_user_data else None, plan
-        )
+        user_data = render_mime(render_bootstrap(config, "user-data") if bootstrap_in_user_data else None, plan)
     return BootPayload(startup, user_data, config)

@@ -38,9 +38,7 @@ def _store_bundles(ctx: click.Context, bundles: list[ClusterBundle], force: bool
     repo = repository(ctx)
     for bundle in bundles:
         repo.create(bundle)
-        channels = ", ".join(
-            f"{g.name}: {g.spec.image}" for g in bundle.instance_groups
-        )
+        channels = ", ".join(f"{g.name}: {g.spec.image}" for g in bundle.instance_groups)
         info(f"created cluster {bundle.cluster.name} in {repo.store.url} ({channels})")
     info("nothing was created in the cloud; run `kubegce update cluster NAME` to see the plan")
 

@@ -23,8 +23,13 @@ def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str) -> Non
     stored = [repo.get(n) for n in (names or repo.names())]
     data = [s.bundle.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for s in stored]
     rows = [
-        (s.bundle.cluster.name, s.bundle.cluster.spec.project, ",".join(s.bundle.cluster.spec.zones),
-         s.bundle.cluster.spec.kubernetes_version, len(s.bundle.instance_groups))  # fmt: skip
+        (
+            s.bundle.cluster.name,
+            s.bundle.cluster.spec.project,
+            ",".join(s.bundle.cluster.spec.zones),
+            s.bundle.cluster.spec.kubernetes_version,
+            len(s.bundle.instance_groups),
+        )  # fmt: skip
         for s in stored
     ]
     emit(data, output, columns=("NAME", "PROJECT", "ZONES", "VERSION", "GROUPS"), rows=rows)
@@ -40,8 +45,16 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
     groups = stored.bundle.instance_groups
     data = [g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in groups]
     rows = [
-        (g.name, g.spec.role.value, g.spec.machine_type, g.spec.image, g.spec.min_size, g.spec.max_size,
-         ",".join(g.spec.zones), g.spec.bootstrap.channel.value)  # fmt: skip
+        (
+            g.name,
+            g.spec.role.value,
+            g.spec.machine_type,
+            g.spec.image,
+            g.spec.min_size,
+            g.spec.max_size,
+            ",".join(g.spec.zones),
+            g.spec.bootstrap.channel.value,
+        )  # fmt: skip
         for g in groups
     ]
     emit(data, output, columns=("NAME", "ROLE", "MACHINETYPE", "IMAGE", "MIN", "MAX", "ZONES", "CHANNEL"),

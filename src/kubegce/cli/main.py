@@ -34,9 +34,9 @@ def cli(ctx: click.Context, state_url: str | None) -> None:
 
 
 def _register() -> None:
-    from kubegce.cli import create, delete, edit, get, images, update
+    from kubegce.cli import create, delete, demo, edit, emulator, get, images, update
 
-    for module in (create, get, edit, update, images, delete):
+    for module in (create, get, edit, update, images, delete, emulator, demo):
         cli.add_command(module.command)
 
 

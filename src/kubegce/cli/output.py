@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -47,3 +48,17 @@ def info(message: str) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on stderr for work that may take seconds (plain line when not a terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console.print(f"{message}...", highlight=False)
+        yield
+        return
+    with console.status(message):
+        yield

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kubegce.boot.plans import ClusterBoot, asset_warnings, plan_cluster
 from kubegce.cli.common import load_catalog, repository
-from kubegce.cli.output import emit, info, output_option, print_table, warn
+from kubegce.cli.output import emit, info, output_option, print_table, status, warn
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.planner import Plan, plan, render_plan
 from kubegce.errors import UserError
 from kubegce.spec.validate import region_of
+
+if TYPE_CHECKING:
+    from kubegce.cloud.gce.target import GceTarget
 
 
 def boot_rows(boot: ClusterBoot) -> list[tuple[str, ...]]:
@@ -31,9 +34,7 @@ def boot_rows(boot: ClusterBoot) -> list[tuple[str, ...]]:
 
 def plan_json(p: Plan, boot: ClusterBoot) -> dict[str, Any]:
     return {
-        "boot": [
-            {"group": r[0], "image": r[1], "os": r[2], "channel": r[3], "reason": r[4]} for r in boot_rows(boot)
-        ],
+        "boot": [{"group": r[0], "image": r[1], "os": r[2], "channel": r[3], "reason": r[4]} for r in boot_rows(boot)],
         "changes": [
             {
                 "action": c.action,
@@ -48,6 +49,19 @@ def plan_json(p: Plan, boot: ClusterBoot) -> dict[str, Any]:
     }
 
 
+def compute_target(endpoint: str | None, project: str, cluster: str) -> GceTarget:
+    from kubegce.cloud.gce.client import ComputeClients
+    from kubegce.cloud.gce.target import GceTarget
+
+    return GceTarget(ComputeClients.create(endpoint), project, cluster)
+
+
+endpoint_option = click.option(
+    "--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
+    help="Compute API endpoint (e.g. `kubegce emulator`); anonymous credentials. [env KUBEGCE_COMPUTE_ENDPOINT]",
+)  # fmt: skip
+
+
 @click.group("update")
 def command() -> None:
     """Show or apply what a cluster's spec asks for."""
@@ -55,17 +69,34 @@ def command() -> None:
 
 @command.command("cluster")
 @click.argument("name")
-@click.option("--target", type=click.Choice(["dryrun", "terraform"]), default="dryrun", show_default=True)
+@click.option("--target", type=click.Choice(["auto", "dryrun", "gce", "terraform"]), default="auto",
+              show_default=True,
+              help="auto: gce when an endpoint is set or --yes is given, else an offline dry run.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False), help="Directory for --target terraform.")
+@click.option("--yes", is_flag=True, help="Apply the plan through the Compute API.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
+@endpoint_option
 @output_option()
 @click.pass_context
-def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, force: bool, output: str) -> None:
-    """Print the plan (changes nothing), or write Terraform with --target terraform --out DIR."""
+def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, yes: bool, parallelism: int,
+                   force: bool, endpoint: str | None, output: str) -> None:  # fmt: skip
+    """Print the plan (changes nothing), write Terraform, or apply with --yes."""
     repo = repository(ctx)
     stored = repo.get(name)
-    boot = plan_cluster(stored.bundle, load_catalog(), force=force)
-    for w in boot.warnings + asset_warnings(stored.bundle):
+    bundle = stored.bundle
+    if target == "auto":
+        target = "gce" if (endpoint or yes) else "dryrun"
+    if yes and target != "gce":
+        raise UserError(f"--yes applies through the Compute API; it does not go with --target {target}")
+    if target == "gce" and yes and not repo.store.nodes_can_read and not endpoint:
+        raise UserError(
+            f"refusing to apply to the real Compute API with state store {repo.store.url}: nodes fetch their "
+            "join secrets from the state store and cannot read a local file://. Use a gs:// state store "
+            "(--state gs://bucket/prefix), or --endpoint to apply to an emulator."
+        )
+    boot = plan_cluster(bundle, load_catalog(), force=force)
+    for w in boot.warnings + asset_warnings(bundle):
         warn(w)
     if not repo.store.nodes_can_read:
         warn(
@@ -78,15 +109,43 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
             raise UserError("--target terraform needs --out DIR")
         from kubegce.cloud.terraform.render import write_terraform
 
-        region = region_of(stored.bundle.cluster.spec.zones[0])
+        region = region_of(bundle.cluster.spec.zones[0])
         written = write_terraform(graph, region, Path(out))
         info(f"wrote {written[0]} and {len(written) - 1} metadata files under {Path(out) / 'data'}")
         return
-    p = plan(graph, {})
+    if target == "dryrun":
+        p = plan(graph, {})
+        _print_plan(p, boot, output, note="(offline dry run against an empty project: nothing was read or "
+                                          "changed; --target gce diffs against the project)")  # fmt: skip
+        return
+    from kubegce.cloud.service import apply_plan, plan_cluster_against
+
+    gce = compute_target(endpoint, bundle.cluster.spec.project, name)
+    with status(f"reading what cluster {name} has in project {bundle.cluster.spec.project}"):
+        cp = plan_cluster_against(gce, bundle, load_catalog(), force=force)
+    if not yes:
+        _print_plan(cp.plan, cp.boot, output, note="(plan only: pass --yes to apply)")
+        return
+    _print_plan(cp.plan, cp.boot, output, note="")
+    if cp.plan.empty:
+        info("nothing to change")
+        return
+    from kubegce.cli.progress import ConsoleProgress
+
+    tasks = gce.tasks_for(cp.plan, cp.graph)
+    progress = ConsoleProgress(len(tasks))
+    results = apply_plan(gce, cp, parallelism, progress)
+    progress.summary(results)
+    if any(not r.ok for r in results):
+        raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
+
+
+def _print_plan(p: Plan, boot: ClusterBoot, output: str, note: str) -> None:
     if output == "table":
         print_table(("GROUP", "IMAGE", "OS", "CHANNEL", "WHY"), boot_rows(boot))
         click.echo("")
         click.echo(render_plan(p))
-        click.echo("(dry run: nothing was changed)")
+        if note:
+            click.echo(note)
     else:
         emit(plan_json(p, boot), output)

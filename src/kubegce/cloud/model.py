@@ -76,7 +76,6 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
                     "description": desc,
                     "network": network_url,
                     "ipCidrRange": sub.cidr,
-                    "region": sub.region,
                     "privateIpGoogleAccess": True,
                 },
                 location=sub.region,
@@ -125,14 +124,20 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
         for region in cp_regions:
             name = gce_name("api", c.name)
             address = graph.add(
-                Resource("address", name,
-                         {"name": name, "description": desc, "region": region, "addressType": "EXTERNAL",
-                          "labels": labels}, location=region)  # fmt: skip
+                Resource(
+                    "address",
+                    name,
+                    {"name": name, "description": desc, "addressType": "EXTERNAL", "labels": labels},
+                    location=region,
+                )  # fmt: skip
             )
             pool = graph.add(
-                Resource("target_pool", name,
-                         {"name": name, "description": desc, "region": region, "sessionAffinity": "NONE"},
-                         location=region)  # fmt: skip
+                Resource(
+                    "target_pool",
+                    name,
+                    {"name": name, "description": desc, "sessionAffinity": "NONE"},
+                    location=region,
+                )  # fmt: skip
             )
             graph.add(
                 Resource(
@@ -141,7 +146,6 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
                     {
                         "name": name,
                         "description": desc,
-                        "region": region,
                         "IPProtocol": "TCP",
                         "portRange": "443-443",
                         "loadBalancingScheme": "EXTERNAL",
@@ -207,11 +211,7 @@ def _group_resources(
                 {
                     "network": network_url,
                     "subnetwork": _url(project, "regions", region, "subnetworks", subnet.name),
-                    **(
-                        {"accessConfigs": [{"name": "external-nat", "type": "ONE_TO_ONE_NAT"}]}
-                        if public
-                        else {}
-                    ),
+                    **({"accessConfigs": [{"name": "external-nat", "type": "ONE_TO_ONE_NAT"}]} if public else {}),
                 }
             ],
             "metadata": {"items": [{"key": k, "value": v} for k, v in gb.metadata.items()]},
@@ -223,15 +223,12 @@ def _group_resources(
         base = gce_name(g.name, region if multi_region else "", c_name, limit=54)
         body = {"description": desc, "properties": properties}
         tname = f"{base}-{template_hash(body)}"
-        template = graph.add(
-            Resource("instance_template", tname, {"name": tname, **body}, depends_on=(subnet.key,))
-        )
+        template = graph.add(Resource("instance_template", tname, {"name": tname, **body}, depends_on=(subnet.key,)))
         for zone in zones:
             mname = gce_name(zone_letter(zone), g.name, c_name)
             mig: dict[str, Any] = {
                 "name": mname,
                 "description": desc,
-                "zone": zone,
                 "baseInstanceName": gce_name(g.name, c_name, limit=54),
                 "instanceTemplate": _url(project, "global/instanceTemplates", tname),
                 "targetSize": sizes[zone],

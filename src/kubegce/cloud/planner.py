@@ -58,11 +58,16 @@ def normalize(value: Any) -> Any:
     if isinstance(value, list):
         return [normalize(v) for v in value]
     if isinstance(value, dict):
-        if set(value) == {"items"} and isinstance(value["items"], list):
-            items = value["items"]
-            if all(isinstance(i, dict) and "key" in i for i in items):
-                return {i["key"]: normalize(i.get("value")) for i in items}
-        return {k: normalize(v) for k, v in value.items() if k != "fingerprint"}
+        value = {k: v for k, v in value.items() if k != "fingerprint"}
+        items = value.get("items")
+        # metadata: compare items as a mapping
+        if (
+            set(value) == {"items"}
+            and isinstance(items, list)
+            and all(isinstance(i, dict) and "key" in i for i in items)
+        ):
+            return {i["key"]: normalize(i.get("value")) for i in items}
+        return {k: normalize(v) for k, v in value.items()}
     return value
 
 
@@ -116,6 +121,8 @@ def plan(desired: ResourceGraph, actual: dict[ResourceKey, dict[str, Any]]) -> P
 
 
 def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, str) and value.startswith("projects/"):
+        value = ".../" + value.rsplit("/", 1)[-1]  # references differ in their last segment
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

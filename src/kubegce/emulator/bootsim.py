@@ -31,7 +31,9 @@ class BootSimulator:
         self.catalog = Catalog.load()
 
     # ------------------------------------------------------------------ public images
-    def public_image(self, project: str, *, name: str | None = None, family: str | None = None) -> dict[str, Any] | None:
+    def public_image(
+        self, project: str, *, name: str | None = None, family: str | None = None
+    ) -> dict[str, Any] | None:
         profile = None
         if family:
             profile = self.catalog.by_family(project, family)
@@ -75,7 +77,9 @@ class BootSimulator:
         return "RUNNING"
 
     # ------------------------------------------------------------------ the boot story
-    def story(self, instance: dict[str, Any], image: dict[str, Any] | None) -> tuple[list[tuple[float, str]], dict[str, str]]:
+    def story(
+        self, instance: dict[str, Any], image: dict[str, Any] | None
+    ) -> tuple[list[tuple[float, str]], dict[str, str]]:
         """(time-stamped serial lines, guest attributes at the end) for this instance's boot."""
         md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
         profile = self.profile_of(image)
@@ -109,25 +113,39 @@ class BootSimulator:
                     cfg = json.loads(user_data)
                     src = cfg["storage"]["files"][0]["contents"]["source"]
                     script = base64.b64decode(src.split(",", 1)[1]).decode()
-                    lines.append((t + 0.1, "ignition[512]: files: createFiles: op(1): [finished] writing file \"/sysroot/opt/kubegce/bootstrap.sh\""))
+                    lines.append(
+                        (
+                            t + 0.1,
+                            'ignition[512]: files: createFiles: op(1): [finished] writing file "/sysroot/opt/kubegce/bootstrap.sh"',
+                        )
+                    )
                     t = bootstrap("kubegce-bootstrap.sh[901]: ", script, t + 0.2)
                 except (ValueError, KeyError, IndexError):
                     lines.append((t + 0.1, "ignition[512]: failed to fetch config: not a valid Ignition config"))
             else:
                 lines.append((t + 0.1, "ignition[512]: no config provided by the platform"))
         if has_cloud_init:
-            lines.append((t, "cloud-init[401]: Cloud-init v. 22.4.2 running 'init-local' at (emulated). Up 3.2 seconds."))
-            lines.append((t + 0.1, "cloud-init[455]: Cloud-init v. 22.4.2 running 'init' at (emulated). Up 4.1 seconds."))
-            script = _mime_bootstrap(user_data)
-            if script is not None:
-                t = bootstrap("cloud-init[612]: ", script, t + 0.2)
-            lines.append((t, "cloud-init[612]: Cloud-init v. 22.4.2 finished at (emulated). Datasource DataSourceGCE.  Up 9.8 seconds"))
+            lines.append(
+                (t, "cloud-init[401]: Cloud-init v. 22.4.2 running 'init-local' at (emulated). Up 3.2 seconds.")
+            )
+            lines.append(
+                (t + 0.1, "cloud-init[455]: Cloud-init v. 22.4.2 running 'init' at (emulated). Up 4.1 seconds.")
+            )
+            from_user_data = _mime_bootstrap(user_data)
+            if from_user_data is not None:
+                t = bootstrap("cloud-init[612]: ", from_user_data, t + 0.2)
+            lines.append(
+                (
+                    t,
+                    "cloud-init[612]: Cloud-init v. 22.4.2 finished at (emulated). Datasource DataSourceGCE.  Up 9.8 seconds",
+                )
+            )
         if has_agent:
             lines.append((t, "google_metadata_script_runner[720]: Starting startup scripts (version 20211116.00)."))
-            script = md.get("startup-script")
-            if script:
+            startup = md.get("startup-script")
+            if startup:
                 lines.append((t + 0.05, "google_metadata_script_runner[720]: Found startup-script in metadata."))
-                t = bootstrap("google_metadata_script_runner[720]: startup-script: ", script, t + 0.1)
+                t = bootstrap("google_metadata_script_runner[720]: startup-script: ", startup, t + 0.1)
                 lines.append((t, "google_metadata_script_runner[720]: startup-script exit status 0"))
                 lines.append((t + 0.01, "google_metadata_script_runner[720]: Finished running startup scripts."))
             else:
@@ -151,7 +169,9 @@ class BootSimulator:
             attrs.update(phase="failed", error="fetch_config: exit 1")
             return t + 0.03
         fail_step = self.outcome.split(":", 1)[1] if self.outcome.startswith("fail:") else ""
-        lines.append((t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs"))
+        lines.append(
+            (t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs")
+        )
         steps = {"prepared": "prepare_host", "installed": "install_binaries", "joined": "kubeadm_join"}
         for i, phase in enumerate(PHASES[1:], start=1):
             t = t0 + unit * (1 + i)
@@ -176,7 +196,9 @@ class BootSimulator:
         stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(float(instance.get("_booted", time.time()))))
         return "".join(f"{stamp} {instance['name']} {text}\n" for at, text in lines if at * 1.0 <= now)
 
-    def guest_attributes(self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str) -> dict[str, Any]:
+    def guest_attributes(
+        self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str
+    ) -> dict[str, Any]:
         from kubegce.emulator.compute import ApiError
 
         lines, final = self.story(instance, image)
@@ -191,7 +213,11 @@ class BootSimulator:
                 if m.group(1) == "failed":
                     attrs["error"] = final.get("error", "")
         if not attrs:
-            raise ApiError(404, "notFound", f"The resource 'guestAttributes/{query_path}' of instance '{instance['name']}' was not found")
+            raise ApiError(
+                404,
+                "notFound",
+                f"The resource 'guestAttributes/{query_path}' of instance '{instance['name']}' was not found",
+            )
         items = [{"namespace": "kubegce", "key": k, "value": v} for k, v in sorted(attrs.items())]
         return {"kind": "compute#guestAttributes", "queryPath": query_path or "kubegce/",
                 "queryValue": {"items": items}, "selfLink": instance["selfLink"] + "/getGuestAttributes"}  # fmt: skip

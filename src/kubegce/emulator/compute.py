@@ -137,8 +137,8 @@ class ComputeState:
     def load(self, path: Path) -> None:
         data = json.loads(path.read_text())
         with self.lock:
-            self.resources = {tuple(k): v for k, v in data["resources"]}  # type: ignore[misc]
-            self.operations = {tuple(k): v for k, v in data["operations"]}  # type: ignore[misc]
+            self.resources = {tuple(k): v for k, v in data["resources"]}
+            self.operations = {tuple(k): v for k, v in data["operations"]}
 
     # ------------------------------------------------------------------ helpers
     def next_id(self) -> str:
@@ -213,7 +213,9 @@ class ComputeState:
             out.update(status="DONE", progress=100, startTime=op["insertTime"], endTime=_now())
             if "_error" in op:
                 err = op["_error"]
-                out["error"] = {"errors": [{"code": e["reason"].upper(), "message": e["message"]} for e in err["errors"]]}
+                out["error"] = {
+                    "errors": [{"code": e["reason"].upper(), "message": e["message"]} for e in err["errors"]]
+                }
                 out["httpErrorStatusCode"] = err["code"]
                 out["httpErrorMessage"] = err["message"]
         elif elapsed >= span / 2:
@@ -223,7 +225,9 @@ class ComputeState:
     def wait_operation(self, project: str, scope_path: str, name: str, limit_s: float = 120.0) -> dict[str, Any]:
         op = self.operations.get((project, scope_path, name))
         if op is None:
-            raise ApiError(404, "notFound", f"The resource 'projects/{project}/{scope_path}/operations/{name}' was not found")
+            raise ApiError(
+                404, "notFound", f"The resource 'projects/{project}/{scope_path}/operations/{name}' was not found"
+            )
         deadline = time.monotonic() + limit_s
         while True:
             view = self.view_operation(op)
@@ -299,10 +303,7 @@ class ComputeApi:
         segs = rest.split("/")
         if segs[0] == "aggregated":
             return f"{segs[1]}.aggregatedList"
-        if segs[0] == "global":
-            segs = segs[1:]
-        else:
-            segs = segs[2:]
+        segs = segs[1:] if segs[0] == "global" else segs[2:]
         if not segs:
             return "unknown"
         collection = segs[0]
@@ -347,7 +348,11 @@ class ComputeApi:
             if len(segs) == 2 and method == "GET":
                 op = self.state.operations.get((project, scope_path, segs[1]))
                 if op is None:
-                    raise ApiError(404, "notFound", f"The resource 'projects/{project}/{scope_path}/operations/{segs[1]}' was not found")
+                    raise ApiError(
+                        404,
+                        "notFound",
+                        f"The resource 'projects/{project}/{scope_path}/operations/{segs[1]}' was not found",
+                    )
                 return self.state.view_operation(op)
             raise ApiError(400, "invalid", "unsupported operations call")
         if collection not in COLLECTIONS:
@@ -367,7 +372,9 @@ class ComputeApi:
             if method == "GET":
                 if collection == "images":
                     return self._image(project, name)
-                return self._view(project, scope_path, collection, self.state.get(project, scope_path, collection, name))
+                return self._view(
+                    project, scope_path, collection, self.state.get(project, scope_path, collection, name)
+                )
             if method == "DELETE":
                 return self._delete(project, scope_path, collection, name)
             if method == "PATCH":
@@ -449,7 +456,11 @@ class ComputeApi:
                                             "regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")  # fmt: skip
         key = (project, scope_path, collection, name)
         if key in st.resources:
-            raise ApiError(409, "alreadyExists", f"The resource 'projects/{project}/{scope_path}/{collection}/{name}' already exists")
+            raise ApiError(
+                409,
+                "alreadyExists",
+                f"The resource 'projects/{project}/{scope_path}/{collection}/{name}' already exists",
+            )
         res = json.loads(json.dumps(body))
         validate = getattr(self, f"_validate_{collection}", None)
         if validate is not None:
@@ -581,7 +592,9 @@ class ComputeApi:
             return self._view(project, "global", "images", sorted(mine, key=lambda r: r["creationTimestamp"])[-1])
         image = self.state.boot.public_image(project, family=family)
         if image is None:
-            raise ApiError(404, "notFound", f"The resource 'projects/{project}/global/images/family/{family}' was not found")
+            raise ApiError(
+                404, "notFound", f"The resource 'projects/{project}/global/images/family/{family}' was not found"
+            )
         return image
 
     # ------------------------------------------------------------------ MIGs and instances
@@ -598,7 +611,9 @@ class ComputeApi:
                     raise ApiError(400, "required", "Required field 'size' not specified")
                 res["targetSize"] = size
                 self._mig_reconcile(project, scope_path, res)
-                return st.new_operation(project, scope_path, "compute.instanceGroupManagers.resize", res["selfLink"], res["id"])
+                return st.new_operation(
+                    project, scope_path, "compute.instanceGroupManagers.resize", res["selfLink"], res["id"]
+                )
             if verb == "setInstanceTemplate" and method == "POST":
                 template = body.get("instanceTemplate", "")
                 st.require(template, "instanceTemplate")
@@ -657,9 +672,7 @@ class ComputeApi:
 
     def _mig_reconcile(self, project: str, scope_path: str, mig: dict[str, Any]) -> None:
         st = self.state
-        members = sorted(
-            (k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]), key=lambda k: k[3]
-        )
+        members = sorted((k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]), key=lambda k: k[3])
         want = int(mig["targetSize"])
         for key in members[want:]:
             del st.resources[key]
@@ -673,9 +686,14 @@ class ComputeApi:
             instance: dict[str, Any] = {
                 "name": name,
                 "machineType": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{props.get('machineType', 'e2-medium')}",
-                "disks": [{"boot": True, "initializeParams": d.get("initializeParams", {}),
-                           "source": f"{BASE}projects/{project}/zones/{zone}/disks/{name}"}
-                          for d in props.get("disks", [])],  # fmt: skip
+                "disks": [
+                    {
+                        "boot": True,
+                        "initializeParams": d.get("initializeParams", {}),
+                        "source": f"{BASE}projects/{project}/zones/{zone}/disks/{name}",
+                    }
+                    for d in props.get("disks", [])
+                ],  # fmt: skip
                 "networkInterfaces": [
                     {**nic, "networkIP": f"10.0.{len(st.resources) % 250}.{(i % 250) + 2}", "name": "nic0"}
                     for nic in props.get("networkInterfaces", [])

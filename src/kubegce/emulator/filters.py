@@ -1,11 +1,11 @@
 """The Compute API list filter, as far as clients of kubegce (and gcloud users) write it:
 
-    name = "web-*"            exact, with * wildcards
-    name != "x"
-    name eq ".*-demo-.*"       RE2-style full match (legacy syntax)
-    name ne "x"
-    labels.team = "web"       nested fields with dots
-    (a = "x") (b = "y")        clauses, optionally joined with AND
+name = "web-*"            exact, with * wildcards
+name != "x"
+name eq ".*-demo-.*"       RE2-style full match (legacy syntax)
+name ne "x"
+labels.team = "web"       nested fields with dots
+(a = "x") (b = "y")        clauses, optionally joined with AND
 """
 
 from __future__ import annotations

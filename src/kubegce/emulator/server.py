@@ -1,8 +1,8 @@
 """HTTP front of the Compute emulator, on 127.0.0.1 only, with a small admin API for tests:
 
-    GET  /_emulator/calls          call counts (reads, mutations, per method)
-    POST /_emulator/calls/reset    zero the counts
-    POST /_emulator/faults         {"latencyMs", "failRate", "failCalls": [["method", N, code]], "operationMs"}
+GET  /_emulator/calls          call counts (reads, mutations, per method)
+POST /_emulator/calls/reset    zero the counts
+POST /_emulator/faults         {"latencyMs", "failRate", "failCalls": [["method", N, code]], "operationMs"}
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, state: ComputeState, *, state_file: Path | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self, port: int, state: ComputeState, *, state_file: Path | None = None, verbose: bool = False
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
         self.api = ComputeApi(state)

@@ -179,9 +179,7 @@ class Catalog:
                 profile = self.by_license(info.licenses)
                 how = "image licenses"
                 if profile is None and info.family:
-                    profile = self.by_family(info.project, info.family) or self.find_family_anywhere(
-                        info.family
-                    )
+                    profile = self.by_family(info.project, info.family) or self.find_family_anywhere(info.family)
                     how = "image family"
                 if profile is not None:
                     evidence = tuple(info.licenses) + ((f"family={info.family}",) if info.family else ())

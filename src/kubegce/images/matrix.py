@@ -35,15 +35,23 @@ def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
     for p in catalog.profiles:
         image = ResolvedImage(f"{p.project}/{p.families[0]}", p.project, p.families[0], None, p, "catalog")
         rows.append(
-            (p.project, ", ".join(p.families), p.label, yes(p.cloud_init), yes(p.guest_agent), yes(p.ignition),
-             p.package_manager, yes(p.read_only_root), default_channel(image))  # fmt: skip
+            (
+                p.project,
+                ", ".join(p.families),
+                p.label,
+                yes(p.cloud_init),
+                yes(p.guest_agent),
+                yes(p.ignition),
+                p.package_manager,
+                yes(p.read_only_root),
+                default_channel(image),
+            )  # fmt: skip
         )
     return rows
 
 
 MATRIX_COLUMNS = ("PROJECT", "FAMILIES", "OS", "CLOUD-INIT", "GUEST-AGENT", "IGNITION", "PACKAGES",
                   "READ-ONLY-ROOT", "CHANNEL")  # fmt: skip
-
 
 
 HEADER = """# Image support matrix

@@ -63,9 +63,7 @@ def convert_documents(docs: list[dict[str, Any]], source: str) -> tuple[list[dic
         raise SpecError(problems)
     warnings = []
     if unmapped:
-        warnings.append(
-            "kOps fields kubegce does not implement were ignored: " + ", ".join(sorted(set(unmapped)))
-        )
+        warnings.append("kOps fields kubegce does not implement were ignored: " + ", ".join(sorted(set(unmapped))))
     return out, warnings
 
 
@@ -104,9 +102,7 @@ def _cluster(
             net_out["plugin"] = plugin
     others = sorted(set(networking) - {"calico", "cilium"})
     if others:
-        problems.append(
-            f"{where} spec.networking: {others[0]} is not supported; use calico: {{}} or cilium: {{}}"
-        )
+        problems.append(f"{where} spec.networking: {others[0]} is not supported; use calico: {{}} or cilium: {{}}")
     if "podCIDR" in spec:
         net_out["podCIDR"] = spec["podCIDR"]
     if "serviceClusterIPRange" in spec:
@@ -150,9 +146,7 @@ def _group(
     elif role == "Node":
         out["role"] = "Node"
     else:
-        problems.append(
-            f"{where} spec.role: {role!r} is not supported; use ControlPlane (or Master) or Node"
-        )
+        problems.append(f"{where} spec.role: {role!r} is not supported; use ControlPlane (or Master) or Node")
     for key in ("machineType", "image", "minSize", "maxSize", "zones", "rootVolumeSize",
                 "nodeLabels", "taints", "cloudLabels"):  # fmt: skip
         if key in spec:

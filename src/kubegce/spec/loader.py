@@ -56,9 +56,7 @@ def format_loc(loc: Iterable[int | str]) -> str:
     return out
 
 
-def validation_problems(
-    err: ValidationError, root: type[BaseModel], where: str
-) -> list[str]:
+def validation_problems(err: ValidationError, root: type[BaseModel], where: str) -> list[str]:
     problems = []
     for e in err.errors():
         loc = e["loc"]
@@ -127,8 +125,7 @@ def load_bundles(docs: list[dict[str, Any]], source: str) -> tuple[list[ClusterB
         mine = [
             g
             for g in groups
-            if g.metadata.labels.get(CLUSTER_LABEL, cluster.name if len(clusters) == 1 else None)
-            == cluster.name
+            if g.metadata.labels.get(CLUSTER_LABEL, cluster.name if len(clusters) == 1 else None) == cluster.name
         ]
         bundles.append(apply_defaults(ClusterBundle(cluster=cluster, instance_groups=mine)))
     orphans = {g.name for g in groups} - {g.name for b in bundles for g in b.instance_groups}

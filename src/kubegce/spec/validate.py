@@ -79,9 +79,7 @@ def _networks(field: str, value: str, problems: list[str]) -> ipaddress.IPv4Netw
 def _check_labels(field: str, labels: dict[str, str], problems: list[str]) -> None:
     for k, v in labels.items():
         if not GCE_LABEL_KEY_RE.match(k):
-            problems.append(
-                f"{field}.{k}: GCE label keys are 1-63 of [a-z0-9_-] starting with a lowercase letter"
-            )
+            problems.append(f"{field}.{k}: GCE label keys are 1-63 of [a-z0-9_-] starting with a lowercase letter")
         if not GCE_LABEL_VALUE_RE.match(v):
             problems.append(f"{field}.{k}: GCE label values are 0-63 of [a-z0-9_-] (got {v!r})")
 
@@ -111,9 +109,7 @@ def validate_bundle(bundle: ClusterBundle) -> list[str]:
     c = bundle.cluster
     s = c.spec
     if not CLUSTER_NAME_RE.match(c.name) or len(c.name) > 253:
-        problems.append(
-            f"metadata.name: '{c.name}' must be a lowercase DNS name like demo.example.com"
-        )
+        problems.append(f"metadata.name: '{c.name}' must be a lowercase DNS name like demo.example.com")
     if not PROJECT_RE.match(s.project):
         problems.append(
             f"spec.project: '{s.project}' is not a GCP project id "
@@ -162,9 +158,7 @@ def validate_bundle(bundle: ClusterBundle) -> list[str]:
     for a in range(len(named)):
         for b in range(a + 1, len(named)):
             if named[a][1].overlaps(named[b][1]):
-                problems.append(
-                    f"{named[b][0]}: {named[b][1]} overlaps {named[a][0]} {named[a][1]}; pick ranges apart"
-                )
+                problems.append(f"{named[b][0]}: {named[b][1]} overlaps {named[a][0]} {named[a][1]}; pick ranges apart")
     for i, cidr in enumerate(s.ssh_access):
         _networks(f"spec.sshAccess[{i}]", cidr, problems)
     for i, cidr in enumerate(s.kubernetes_api_access):
@@ -174,9 +168,7 @@ def validate_bundle(bundle: ClusterBundle) -> list[str]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"instancegroup {dup}: defined twice")
     if not any(g.spec.role == Role.CONTROL_PLANE for g in bundle.instance_groups):
-        problems.append(
-            "instance groups: none has role ControlPlane; add one (--control-plane-count 1)"
-        )
+        problems.append("instance groups: none has role ControlPlane; add one (--control-plane-count 1)")
     for g in bundle.instance_groups:
         problems.extend(_validate_group(g, s.zones))
     return problems
@@ -193,9 +185,7 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
     if s.min_size < 0:
         problems.append(f"{p} spec.minSize: must be 0 or more (got {s.min_size})")
     if s.max_size < s.min_size:
-        problems.append(
-            f"{p} spec.maxSize: {s.max_size} is below spec.minSize {s.min_size}; raise maxSize"
-        )
+        problems.append(f"{p} spec.maxSize: {s.max_size} is below spec.minSize {s.min_size}; raise maxSize")
     if s.max_size > 1000:
         problems.append(f"{p} spec.maxSize: at most 1000 per group (got {s.max_size})")
     if not 10 <= s.root_volume_size <= 65536:

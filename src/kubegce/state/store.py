@@ -131,17 +131,14 @@ class FileStateStore:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        return sorted(
-            str(p.relative_to(self.root))[: -len(".obj")] for p in base.rglob("*.obj") if p.is_file()
-        )
+        return sorted(str(p.relative_to(self.root))[: -len(".obj")] for p in base.rglob("*.obj") if p.is_file())
 
 
 def conflict_error(key: str, current: Versioned | None) -> ConflictError:
     if current is None:
         return ConflictError(f"{key} was deleted since you read it; re-run the command")
     return ConflictError(
-        f"{key} changed since you read it (by {current.updated_by} at {current.updated_at}); "
-        "re-run the command"
+        f"{key} changed since you read it (by {current.updated_by} at {current.updated_at}); re-run the command"
     )
 
 

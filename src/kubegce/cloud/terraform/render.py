@@ -81,7 +81,7 @@ def _resource(graph: ResourceGraph, r: Resource, files: dict[str, str]) -> dict[
         for item in props["metadata"]["items"]:
             fname = f"{TF_TYPES[r.kind]}_{tf_name(r)}_metadata_{item['key']}"
             files[fname] = item["value"]
-            metadata[item["key"]] = "${file(\"${path.module}/data/" + fname + "\")}"
+            metadata[item["key"]] = '${file("${path.module}/data/' + fname + '")}'
         disks = []
         for d in props["disks"]:
             init = d["initializeParams"]

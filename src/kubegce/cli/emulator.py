@@ -1,0 +1,53 @@
+"""`kubegce emulator`: the local Compute Engine for offline work, demos and CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kubegce.cli.output import info
+from kubegce.errors import UserError
+
+
+@click.command("emulator")
+@click.option("--port", type=click.IntRange(0, 65535), default=8780, show_default=True, help="0 picks a free port.")
+@click.option("--latency", "latency_ms", type=float, default=0.0, show_default=True, help="Added to every call (ms).")
+@click.option("--operation-ms", type=float, default=0.0, show_default=True,
+              help="How long operations stay PENDING/RUNNING.")  # fmt: skip
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of calls answered with 429 or 503.")  # fmt: skip
+@click.option("--fail-call", "fail_calls", multiple=True, metavar="METHOD:N[:CODE]",
+              help="Fail the Nth call of a method, e.g. instanceTemplates.insert:3:503.")  # fmt: skip
+@click.option("--boot-seconds", type=float, default=4.0, show_default=True, help="Simulated boot length.")
+@click.option("--boot-outcome", default="joined", show_default=True,
+              help="Where simulated bootstraps stop: joined, started, prepared, installed, or fail:STEP.")  # fmt: skip
+@click.option("--state-file", type=click.Path(dir_okay=False), help="Keep the emulator's state in this file.")
+@click.option("--seed", type=int, help="Seed for --fail-rate.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def command(port: int, latency_ms: float, operation_ms: float, fail_rate: float, fail_calls: tuple[str, ...],
+            boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None, verbose: bool) -> None:  # fmt: skip
+    """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
+    from kubegce.emulator.compute import ComputeState, FaultConfig
+    from kubegce.emulator.server import EmulatorHTTPServer, parse_fail_call
+
+    try:
+        parsed = [parse_fail_call(f) for f in fail_calls]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    faults = FaultConfig(latency_ms=latency_ms, fail_rate=fail_rate, fail_calls=parsed, seed=seed,
+                         operation_ms=operation_ms)  # fmt: skip
+    state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome)
+    path = Path(state_file) if state_file else None
+    if path is not None and path.exists():
+        state.load(path)
+    try:
+        server = EmulatorHTTPServer(port, state, state_file=path, verbose=verbose)
+    except OSError as exc:
+        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    info(f"kubegce emulator listening on {server.endpoint}")
+    info(f"  export KUBEGCE_COMPUTE_ENDPOINT={server.endpoint}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

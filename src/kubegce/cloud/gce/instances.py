@@ -1,0 +1,77 @@
+"""Read a cluster's instances and what they report about their boot."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kubegce.cloud.gce.client import ComputeClients
+from kubegce.cloud.names import OWNER_LABEL, owner_label_value
+
+
+@dataclass
+class InstanceView:
+    name: str
+    zone: str
+    group: str
+    image: str
+    status: str
+    channel: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def phase(self) -> str:
+        return self.attributes.get("phase", "-")
+
+    def row(self) -> tuple[str, ...]:
+        return (self.name, self.zone, self.group, self.image, self.status, self.channel, self.phase,
+                self.attributes.get("error", ""))  # fmt: skip
+
+
+def list_instances(clients: ComputeClients, project: str, cluster: str) -> list[InstanceView]:
+    c = clients.compute
+    request = c.AggregatedListInstancesRequest(
+        project=project, filter=f'labels.{OWNER_LABEL} = "{owner_label_value(cluster)}"', max_results=500
+    )
+    views: list[InstanceView] = []
+    for scope, scoped in clients.instances.aggregated_list(request=request):
+        for inst in scoped.instances:
+            data = json.loads(c.Instance.to_json(inst))
+            md = {i["key"]: i.get("value", "") for i in data.get("metadata", {}).get("items", [])}
+            source = (data.get("disks") or [{}])[0].get("initializeParams", {}).get("sourceImage", "")
+            m = re.search(r"projects/([^/]+)/global/images/(?:family/)?([^/]+)$", source)
+            views.append(
+                InstanceView(
+                    name=data["name"],
+                    zone=scope.rsplit("/", 1)[-1],
+                    group=md.get("kubegce-instance-group", "?"),
+                    image=f"{m.group(1)}/{m.group(2)}" if m else source,
+                    status=data.get("status", "?"),
+                    channel=md.get("kubegce-boot-channel", "?"),
+                    metadata=md,
+                )
+            )
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for view, attrs in zip(views, pool.map(lambda v: guest_attributes(clients, project, v), views), strict=True):
+            view.attributes = attrs
+    return sorted(views, key=lambda v: (v.group, v.zone, v.name))
+
+
+def guest_attributes(clients: ComputeClients, project: str, view: InstanceView) -> dict[str, str]:
+    try:
+        request = clients.compute.GetGuestAttributesInstanceRequest(
+            project=project, zone=view.zone, instance=view.name, query_path="kubegce/"
+        )
+        got = clients.instances.get_guest_attributes(request=request)
+    except clients.api_error:
+        return {}
+    return {item.key: item.value for item in got.query_value.items if item.namespace == "kubegce"}
+
+
+def serial_output(clients: ComputeClients, project: str, zone: str, instance: str) -> str:
+    request = clients.compute.GetSerialPortOutputInstanceRequest(project=project, zone=zone, instance=instance, port=1)
+    got = clients.instances.get_serial_port_output(request=request)
+    return str(got.contents)
