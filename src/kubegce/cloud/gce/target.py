@@ -89,12 +89,13 @@ def _location_of(kind: str, resource: dict[str, Any], scope: str = "") -> str:
 
 class GceTarget:
     def __init__(self, clients: ComputeClients, project: str, cluster_name: str, *,
-                 deadline_s: float = 600.0, rng: random.Random | None = None) -> None:  # fmt: skip
+                 deadline_s: float = 600.0, rng: random.Random | None = None, backoff_s: float = 0.2) -> None:  # fmt: skip
         self.clients = clients
         self.project = project
         self.cluster_name = cluster_name
         self.marker = owner_description(cluster_name)
         self.deadline_s = deadline_s
+        self.backoff_s = backoff_s
         self.rng = rng or random.Random()
         from google.api_core import exceptions as gexc
 
@@ -115,7 +116,7 @@ class GceTarget:
         return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        return retry(fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng)
+        return retry(fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s)
 
     # ------------------------------------------------------------------ find
     def find(self) -> Found:

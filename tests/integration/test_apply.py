@@ -1,0 +1,136 @@
+"""Real google-cloud-compute client against the emulator: plan, apply, converge, delete."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from kubegce.cloud.gce.client import ComputeClients
+from kubegce.cloud.gce.target import GceTarget
+from kubegce.cloud.service import deletion_plan, plan_cluster_against
+from kubegce.emulator.compute import FaultConfig
+from kubegce.emulator.server import RunningEmulator
+from kubegce.errors import UserError
+from kubegce.images.catalog import Catalog
+from tests.conftest import make_bundle
+from tests.integration.conftest import resource_names
+
+pytestmark = pytest.mark.integration
+CATALOG = Catalog.load()
+
+
+def target_for(emu: RunningEmulator, seed: int = 0) -> GceTarget:
+    return GceTarget(ComputeClients.create(emu.endpoint), "my-proj", "demo.example.com",
+                     rng=random.Random(seed), backoff_s=0.01, deadline_s=60)  # fmt: skip
+
+
+def mutations(emu: RunningEmulator) -> int:
+    with emu.state.lock:
+        return emu.state.calls.mutations
+
+
+def test_lifecycle(emulator: RunningEmulator) -> None:
+    target = target_for(emulator)
+    bundle = make_bundle()
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    assert cp.plan.counts()["create"] == len(cp.graph) == 15
+    results = target.apply(cp.plan, cp.graph, 8)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert len(resource_names(emulator, "instances")) == 3  # 1 control plane + 2 nodes
+
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    assert cp.plan.empty and cp.plan.unchanged == 15
+    before = mutations(emulator)
+    assert target.apply(cp.plan, cp.graph, 8) == []
+    assert mutations(emulator) == before  # converged: zero mutating calls
+
+    bundle.instance_groups[1].spec.machine_type = "e2-standard-4"
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    summary = sorted((c.action, c.key.kind) for c in cp.plan.changes)
+    assert summary == [("create", "instance_template"), ("delete", "instance_template"),
+                       ("update", "instance_group_manager"), ("update", "instance_group_manager")]  # fmt: skip
+    for change in cp.plan.changes:
+        if change.action == "update":
+            assert [f.path for f in change.fields] == ["instanceTemplate"]
+    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert len(resource_names(emulator, "instanceTemplates")) == 2  # old nodes template deleted
+    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+
+    bundle.instance_groups[1].spec.min_size = bundle.instance_groups[1].spec.max_size = 5
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    assert [(c.action, [f.path for f in c.fields]) for c in cp.plan.changes] == [
+        ("update", ["targetSize"]), ("update", ["targetSize"])]  # fmt: skip
+    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert len(resource_names(emulator, "instances")) == 6
+
+    found = target.find()
+    results = target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    with emulator.state.lock:
+        assert emulator.state.resources == {}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_converges_under_injected_429_and_503(seed: int) -> None:
+    with RunningEmulator(0, FaultConfig(fail_rate=0.2, seed=seed, operation_ms=5), boot_seconds=1.0) as emu:
+        target = target_for(emu, seed)
+        bundle = make_bundle(node_count=4, control_plane_count=3,
+                             zones=["us-central1-a", "us-central1-b", "us-central1-c"])  # fmt: skip
+        cp = plan_cluster_against(target, bundle, CATALOG)
+        results = target.apply(cp.plan, cp.graph, 8)
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        with emu.state.lock:
+            assert emu.state.calls.failures_injected > 0
+            names = Counter(k[2] for k in emu.state.resources)
+        assert names["instanceTemplates"] == 2 and names["instanceGroupManagers"] == 6
+        assert names["instances"] == 7 and names["forwardingRules"] == 1
+        emu.state.faults.fail_rate = 0
+        assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+
+
+def test_failed_operation_fails_its_branch_only(emulator: RunningEmulator) -> None:
+    emulator.state.faults.fail_calls = [("instanceTemplates.insert", 1, 400)]
+    target = target_for(emulator)
+    bundle = make_bundle()
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    results = target.apply(cp.plan, cp.graph, 8)
+    failed = [r for r in results if not r.ok]
+    assert len([r for r in failed if not r.skipped]) == 1
+    assert all("instance_group_manager" in r.label for r in failed if r.skipped)
+    assert sum(1 for r in results if r.ok) == len(results) - len(failed)
+    # the rerun converges
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+
+
+def test_unowned_resources_are_never_touched(emulator: RunningEmulator) -> None:
+    target = target_for(emulator)
+    bundle = make_bundle()
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    network = "projects/my-proj/global/networks/demo-example-com"
+    foreign = {"name": "allow-web-demo-example-com", "network": network, "description": "team web",
+               "allowed": [{"IPProtocol": "tcp", "ports": ["80"]}], "sourceRanges": ["0.0.0.0/0"]}  # fmt: skip
+    from kubegce.cloud.graph import ResourceKey
+
+    target.create(ResourceKey("firewall", "global", foreign["name"]), foreign)
+    found = target.find()
+    assert ResourceKey("firewall", "global", "allow-web-demo-example-com") in found.unowned
+    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    results = target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    # the network cannot go while the foreign firewall uses it; everything else is gone
+    assert [r.label for r in results if not r.ok] == ["delete network/demo-example-com"]
+    assert resource_names(emulator, "firewalls") == ["allow-web-demo-example-com"]
+
+
+def test_name_collision_with_unowned_resource_is_refused(emulator: RunningEmulator) -> None:
+    target = target_for(emulator)
+    from kubegce.cloud.graph import ResourceKey
+
+    target.create(ResourceKey("network", "global", "demo-example-com"),
+                  {"name": "demo-example-com", "autoCreateSubnetworks": False, "description": "not kubegce"})  # fmt: skip
+    with pytest.raises(UserError, match="not owned by cluster demo.example.com"):
+        plan_cluster_against(target, make_bundle(), CATALOG)
