@@ -120,6 +120,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed apply, closed pool) is not an emulator error."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class RunningEmulator:
     """Start the emulator in a background thread (tests, the demo); stop with close()."""

@@ -116,7 +116,9 @@ class GceTarget:
         return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        return retry(fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s)
+        return retry(
+            fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s
+        )
 
     # ------------------------------------------------------------------ find
     def find(self) -> Found:
