@@ -61,7 +61,7 @@ class ComputeClients:
                 ) from None
             kwargs = {"credentials": credentials}
         c = compute_v1
-        return cls(
+        clients = cls(
             endpoint=endpoint,
             images=c.ImagesClient(transport="rest", **kwargs),
             networks=c.NetworksClient(transport="rest", **kwargs),
@@ -81,3 +81,20 @@ class ComputeClients:
             api_error=exceptions.GoogleAPICallError,
             compute=c,
         )
+        clients._tune_sessions(local=bool(endpoint) and "://127." in endpoint or "://localhost" in (endpoint or ""))
+        return clients
+
+    def _tune_sessions(self, *, local: bool, size: int = 128) -> None:
+        """requests keeps 10 connections per host by default; a parallel apply wants more. A local
+        emulator needs no proxy settings, which requests otherwise re-reads from the environment
+        on every call."""
+        from requests.adapters import HTTPAdapter
+
+        for value in vars(self).values():
+            session = getattr(getattr(value, "_transport", None), "_session", None)
+            if session is not None:
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                if local:
+                    session.trust_env = False
