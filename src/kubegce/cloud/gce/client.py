@@ -81,7 +81,7 @@ class ComputeClients:
             api_error=exceptions.GoogleAPICallError,
             compute=c,
         )
-        clients._tune_sessions(local=bool(endpoint) and "://127." in endpoint or "://localhost" in (endpoint or ""))
+        clients._tune_sessions(local=bool(endpoint) and ("://127." in str(endpoint) or "://localhost" in str(endpoint)))
         return clients
 
     def _tune_sessions(self, *, local: bool, size: int = 128) -> None:
