@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Python packages, from Debian's packages:
-#  - shellcheck (rendered node scripts),
+#  - shellcheck (rendered node scripts), mmdebstrap (boot-lab root filesystems),
 #  - the real cloud-init (for `cloud-init schema`) and ignition-validate, unpacked into .tools/
 #    with dpkg-deb -x: nothing of them is installed on (or run by) this machine's own boot.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 for pkg in python3-jinja2 python3-jsonschema python3-yaml python3-configobj python3-jsonpatch \
   python3-netifaces python3-requests python3-oauthlib; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -93,6 +93,7 @@ def render_node_config(
         ("KUBEGCE_VOLATILE_ETC", 1 if profile and profile.volatile_etc else 0),
         ("KUBEGCE_SECRETS_URL", secrets_url),
         ("KUBEGCE_INSTALL_CLOUD_INIT", 1 if plan.install_cloud_init else 0),
+        ("KUBEGCE_PLAN_CHANNEL", plan.channel.value),
         ("KUBEGCE_KUBEADM_CONFIG_B64", base64.b64encode(kubeadm.encode()).decode()),
         ("KUBEGCE_USER_PART_NAMES", [p.name for p in plan.shell_parts]),
         (

@@ -53,6 +53,11 @@ report_phase() {
   if [[ -n "$error" ]]; then
     log "phase=$phase elapsed=$(elapsed)s step=$CURRENT_STEP error=$error"
     put_guest_attribute error "$CURRENT_STEP: $error"
+    touch "$RUN_DIR/error-reported" 2>/dev/null || true
+  elif [[ "$phase" == joined && -e "$RUN_DIR/error-reported" ]]; then
+    log "phase=$phase elapsed=$(elapsed)s (recovered from an earlier failure)"
+    put_guest_attribute error ""
+    rm -f "$RUN_DIR/error-reported"
   else
     log "phase=$phase elapsed=$(elapsed)s"
   fi
@@ -397,6 +402,28 @@ install_cloud_init() {
 }
 
 # ---------------------------------------------------------------- main
+record_invocation() {
+  # One line per time a channel started the bootstrap: $1 channel, $2 run|already-done.
+  echo "$(date -u +%FT%TZ) pid=$$ channel=${1:-unknown} result=$2 config=$KUBEGCE_CONFIG_SHA256" \
+    >>"$KUBEGCE_STATE_DIR/invocations.log"
+}
+
+install_resume_hook() {
+  # cloud-init runs user-data once per instance; a per-boot copy lets a run that failed resume on
+  # the next boot (it exits at once when it finds its done marker). Not needed where the guest
+  # agent runs our startup-script on every boot anyway.
+  local hook=/var/lib/cloud/scripts/per-boot/kubegce-bootstrap.sh
+  if [[ "$KUBEGCE_CHANNEL" != user-data || ! -d "${hook%/*}" || ! -r "${BASH_SOURCE[0]}" ]]; then
+    return 0
+  fi
+  if [[ "$KUBEGCE_PLAN_CHANNEL" != user-data ]] && command -v google_metadata_script_runner >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ ! "${BASH_SOURCE[0]}" -ef "$hook" ]]; then
+    install -m 0700 "${BASH_SOURCE[0]}" "$hook"
+  fi
+}
+
 main() {
   mkdir -p "$KUBEGCE_STATE_DIR"
   exec 9>"$KUBEGCE_STATE_DIR/boot.lock"
@@ -405,6 +432,7 @@ main() {
     flock 9
   fi
   if [[ -e "$KUBEGCE_STATE_DIR/done-$KUBEGCE_CONFIG_SHA256" ]]; then
+    record_invocation "$1" already-done
     log "phase=done config=$KUBEGCE_CONFIG_SHA256 already initialized; nothing to do"
     if [[ -e "$RUN_DIR/volatile-etc" ]]; then
       CURRENT_STEP=configure_services
@@ -415,10 +443,11 @@ main() {
     return 0
   fi
   mkdir -p "$RUN_DIR"
-  echo "$(date -u +%FT%TZ) pid=$$ channel=${1:-unknown}" >>"$KUBEGCE_STATE_DIR/starts.log"
+  record_invocation "$1" run
   report_phase started
   step fetch_config
   load_config
+  install_resume_hook
   CURRENT_STEP=detect_distro
   detect_distro
   if [[ "$KUBEGCE_VOLATILE_ETC" == 1 ]]; then touch "$RUN_DIR/volatile-etc"; fi

@@ -1,0 +1,110 @@
+"""What the lab adds to a rootfs before a boot: the assets mirror the bootstrap downloads from
+(stand-in binaries with real sha256 files), stand-ins for commands that would change the host,
+the lab secrets bundle, the cloud-init datasource config, and /etc/kubegce/lab.env.
+
+Everything is written into the boot's upper (overlay) layer; the cached rootfs is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shlex
+import tarfile
+from importlib import resources
+from pathlib import Path
+
+from kubegce.boot.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
+
+LAB_DIR = "/opt/kubegce-lab"
+MIRROR_URL = f"file://{LAB_DIR}/mirror"
+SECRETS_URL = f"file://{LAB_DIR}/secrets.tar"
+STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd", "dnf", "zypper")
+FAKE_MANIFEST = b"# kubegce boot lab: stand-in pod network manifest\napiVersion: v1\nkind: List\nitems: []\n"
+
+
+def lab_template(name: str) -> bytes:
+    return resources.files("kubegce.lab").joinpath("templates", name).read_bytes()
+
+
+def manifest_sha256() -> str:
+    return hashlib.sha256(FAKE_MANIFEST).hexdigest()
+
+
+def _write(root: Path, path: str, data: bytes, mode: int = 0o644) -> None:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    os.chmod(target, mode)
+
+
+def _tar(members: dict[str, bytes], gz: bool = True) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if not name.endswith((".conf", ".kubeconfig")) else 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
+    fake = lab_template("fake-binary.sh")
+    m = f"{LAB_DIR}/mirror"
+    ctd = f"containerd-{CONTAINERD_VERSION}-linux-{arch}.tar.gz"
+    ctd_data = _tar({f"bin/{b}": fake for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
+    base = f"{m}/containerd/releases/download/v{CONTAINERD_VERSION}"
+    _write(root, f"{base}/{ctd}", ctd_data)
+    _write(root, f"{base}/{ctd}.sha256sum", f"{_sha(ctd_data)}  {ctd}\n".encode())
+    base = f"{m}/runc/releases/download/v{RUNC_VERSION}"
+    _write(root, f"{base}/runc.{arch}", fake, 0o755)
+    _write(root, f"{base}/runc.sha256sum", f"{_sha(fake)}  runc.{arch}\n".encode())
+    cni = f"cni-plugins-linux-{arch}-v{CNI_PLUGINS_VERSION}.tgz"
+    cni_data = _tar({f"./{b}": fake for b in ("bridge", "loopback", "host-local", "portmap")})
+    base = f"{m}/cni-plugins/releases/download/v{CNI_PLUGINS_VERSION}"
+    _write(root, f"{base}/{cni}", cni_data)
+    _write(root, f"{base}/{cni}.sha256", f"{_sha(cni_data)}  {cni}\n".encode())
+    base = f"{m}/kubernetes/release/v{kubernetes_version}/bin/linux/{arch}"
+    for b in ("kubelet", "kubeadm", "kubectl"):
+        _write(root, f"{base}/{b}", fake, 0o755)
+        _write(root, f"{base}/{b}.sha256", _sha(fake).encode())
+    for name in ("calico", "cilium", "gcp-cloud-controller-manager"):
+        _write(root, f"{m}/manifests/{name}.yaml", FAKE_MANIFEST)
+
+
+def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, arch: str, fail_at: str) -> None:
+    """Everything a boot needs beside the rendered metadata; idempotent (a reboot rewrites lab.env)."""
+    if not (root / LAB_DIR.lstrip("/") / "mirror").exists():
+        write_mirror(root, kubernetes_version, arch)
+        stand_in = lab_template("stand-in.sh")
+        for cmd in STAND_INS:
+            _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
+        _write(root, f"{LAB_DIR}/stand-ins/apt-get", lab_template("apt-get-stand-in.sh"), 0o755)
+        secrets = _tar({"etc/kubegce/bootstrap.kubeconfig": b"# boot lab stand-in: no real credentials\n"}, gz=False)
+        _write(root, f"{LAB_DIR}/secrets.tar", secrets)
+    cloud_cfg = (
+        "# kubegce boot lab: read the lab metadata server, touch nothing of the host\n"
+        "datasource_list: [GCE]\n"
+        f"datasource:\n  GCE:\n    metadata_url: {metadata_url}/\n"
+        "network: {config: disabled}\n"
+        "disable_network_activation: true\n"
+        "resize_rootfs: false\n"
+        "growpart: {mode: 'off'}\n"
+        "apt: {preserve_sources_list: true}\n"
+        "manage_etc_hosts: false\n"
+        "preserve_hostname: true\n"
+    )
+    _write(root, "/etc/cloud/cloud.cfg.d/99-kubegce-lab.cfg", cloud_cfg.encode())
+    lines = [
+        "# kubegce boot lab settings: read by the bootstrap; never present on a real node",
+        f'export PATH={shlex.quote(LAB_DIR + "/stand-ins")}:"$PATH"',
+        f"KUBEGCE_METADATA_URL={shlex.quote(metadata_url)}",
+        f"KUBEGCE_LAB_FAIL_AT={shlex.quote(fail_at)}",
+    ]
+    _write(root, "/etc/kubegce/lab.env", ("\n".join(lines) + "\n").encode())

@@ -1,0 +1,165 @@
+"""One lab boot, run inside fresh mount/uts/ipc/net/pid namespaces (see :mod:`kubegce.lab.run`).
+
+    unshare --mount --uts --ipc --net --pid --fork --propagation private \
+        python -m kubegce.lab.inside JOB.json
+
+Brings up `lo` (the namespace has no other interface), sets the instance's hostname (in its own
+UTS namespace), mounts an overlay of the cached rootfs with the boot's upper layer, fresh /proc,
+/dev (its own device nodes), /run and /tmp, and a fake GCE DMI directory; starts the metadata
+server on 127.0.0.1; then runs what the image would run on boot: cloud-init's four stages where
+cloud-init is installed, then `google_metadata_script_runner startup` (a copy patched to the lab
+metadata server) where the guest agent is. Results go to the job's result file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kubegce.emulator.metadata import InstanceIdentity, MetadataServer, MetadataStore
+from kubegce.lab.assets import write_lab_files
+
+RUNNER = "/usr/bin/google_metadata_script_runner"
+LAB_RUNNER = "/opt/kubegce-lab/google_metadata_script_runner"
+REAL_METADATA = b"http://169.254.169.254/computeMetadata/v1"
+CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode=config"], ["modules", "--mode=final"])
+DMI = {
+    "product_name": "Google Compute Engine",
+    "sys_vendor": "Google",
+    "bios_vendor": "Google",
+    "chassis_asset_tag": "",
+    "product_serial": "GoogleCloud-KUBEGCE-LAB",
+    "product_uuid": "6b0f6c4a-8d6e-4c57-a6f6-6b5b0e0f4c1a",
+}
+
+
+def sh(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def mount(fstype: str, source: str, target: Path, options: str = "") -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    cmd = ["mount", "-t", fstype]
+    if options:
+        cmd += ["-o", options]
+    sh([*cmd, source, str(target)])
+
+
+def prepare_root(job: dict[str, Any]) -> Path:
+    merged = Path(job["merged"])
+    for d in (job["upper"], job["work"], job["merged"]):
+        Path(d).mkdir(parents=True, exist_ok=True)
+    mount("overlay", "overlay", merged, f"lowerdir={job['lower']},upperdir={job['upper']},workdir={job['work']}")
+    mount("proc", "proc", merged / "proc")
+    mount("tmpfs", "tmpfs", merged / "dev", "mode=0755,size=4m")
+    for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)):
+        node = merged / "dev" / name
+        os.mknod(node, 0o666 | 0o020000, os.makedev(major, minor))
+        os.chmod(node, 0o666)
+    (merged / "dev/shm").mkdir(exist_ok=True)
+    (merged / "dev/pts").mkdir(exist_ok=True)
+    for target in ("run", "tmp"):
+        mount("tmpfs", "tmpfs", merged / target, "mode=1777,size=64m")
+    mount("tmpfs", "tmpfs", merged / "sys", "mode=0755,size=1m")
+    dmi = merged / "sys/class/dmi/id"
+    dmi.mkdir(parents=True)
+    for key, value in DMI.items():
+        (dmi / key).write_text(value + "\n")
+    return merged
+
+
+def patch_runner(merged: Path, port: int) -> bool:
+    source = merged / RUNNER.lstrip("/")
+    if not source.exists():
+        return False
+    data = source.read_bytes()
+    replacement = f"http://127.0.0.1:{port}/computeMetadata/v1".encode()
+    if len(replacement) != len(REAL_METADATA) or REAL_METADATA not in data:
+        raise SystemExit(f"cannot patch {RUNNER}: port {port} must have five digits and the URL must be present")
+    target = merged / LAB_RUNNER.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data.replace(REAL_METADATA, replacement))
+    os.chmod(target, 0o755)
+    return True
+
+
+def chroot_run(merged: Path, argv: list[str], timeout: float) -> dict[str, Any]:
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+    start = time.monotonic()
+    try:
+        res = subprocess.run(["chroot", str(merged), *argv], capture_output=True, text=True, timeout=timeout, env=env)
+        code, out, err = res.returncode, res.stdout, res.stderr
+    except subprocess.TimeoutExpired as exc:
+        code = -9
+        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = f"timed out after {timeout}s"
+    return {"argv": argv, "code": code, "stdout": out, "stderr": err, "seconds": round(time.monotonic() - start, 3)}
+
+
+def boot(job: dict[str, Any]) -> dict[str, Any]:
+    sh(["ip", "link", "set", "lo", "up"])
+    socket.sethostname(job["hostname"])
+    merged = prepare_root(job)
+    port = int(job["port"])
+    store = MetadataStore(
+        InstanceIdentity(name=job["hostname"]),
+        attributes=dict(job["metadata"]),
+        guest_attributes={ns: dict(kv) for ns, kv in job.get("guest_attributes", {}).items()},
+    )
+    server = MetadataServer(store, port).start()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    write_lab_files(
+        merged, metadata_url=server.url, kubernetes_version=job["kubernetes_version"], arch=arch, fail_at=job["fail_at"]
+    )
+    has_agent = patch_runner(merged, port)
+    has_cloud_init = (merged / "usr/bin/cloud-init").exists()
+    t0 = time.time()
+    steps: list[dict[str, Any]] = []
+    if has_cloud_init:
+        for stage in CLOUD_INIT_STAGES:
+            steps.append(chroot_run(merged, ["cloud-init", *stage], job["timeout"]))
+        steps.append(chroot_run(merged, ["cloud-init", "status", "--long"], 30))
+    if has_agent:
+        steps.append(
+            chroot_run(merged, ["timeout", str(int(job["timeout"])), LAB_RUNNER, "startup"], job["timeout"] + 5)
+        )
+    server.stop()
+
+    def read(path: str) -> str:
+        f = merged / path.lstrip("/")
+        return f.read_text(errors="replace") if f.exists() else ""
+
+    return {
+        "t0": t0,
+        "has_cloud_init": has_cloud_init,
+        "has_agent": has_agent,
+        "steps": steps,
+        "guest_attributes": store.guest_attributes,
+        "requests": [r.__dict__ for r in store.log],
+        "invocations_log": read("/var/lib/kubegce/invocations.log"),
+        "calls_log": read("/var/log/kubegce-lab/calls.log"),
+        "cloud_init_log": read("/var/log/cloud-init.log"),
+        "cloud_init_output": read("/var/log/cloud-init-output.log"),
+        "files": {p: read(p) for p in job.get("read_files", [])},
+        "cloud_init_installed_now": (merged / "usr/bin/cloud-init").exists() and not has_cloud_init,
+    }
+
+
+def main() -> None:
+    job = json.loads(Path(sys.argv[1]).read_text())
+    try:
+        result = boot(job)
+    except Exception as exc:  # reported to the host side as a lab failure
+        result = {"lab_error": f"{type(exc).__name__}: {exc}"}
+    Path(job["result"]).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The boot lab, host side: render an instance's metadata with kubegce, then boot it (and reboot
+it) in namespaces with the real guest software, and report what ran.
+
+Nothing here changes the host: every boot runs in fresh mount/uts/ipc/net/pid namespaces with only
+`lo`, in an overlay whose upper layer is a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubegce.boot.plans import plan_cluster
+from kubegce.emulator.metadata import free_five_digit_port
+from kubegce.errors import UserError
+from kubegce.images.catalog import Catalog, ImageProfile
+from kubegce.lab.assets import MIRROR_URL, SECRETS_URL, manifest_sha256
+from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, profile_rootfs
+from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
+from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, Role, UserDataPart
+
+PHASE_RE = re.compile(r"kubegce-boot: phase=(\w+)(?: elapsed=\S+)?(?: step=(\S+))?(?: error=(.*))?")
+LAB_IMAGES = {
+    # custom image families only the lab knows (a cloud-init-only custom image)
+    "kubegce-lab/cloud-init-only": ImageProfile(
+        project="kubegce-lab",
+        os="debian",
+        version="12",
+        families=("cloud-init-only",),
+        image_prefixes=("cloud-init-only-",),
+        licenses=(),
+        cloud_init=True,
+        guest_agent=False,
+        ignition=False,
+        package_manager="apt",
+        read_only_root=False,
+    ),  # fmt: skip
+}
+
+
+def lab_catalog() -> Catalog:
+    base = Catalog.load()
+    return Catalog(base.profiles + list(LAB_IMAGES.values()))
+
+
+def check_can_run() -> None:
+    """Explain, with the fix, why this machine cannot run the lab."""
+    if os.geteuid() != 0:
+        raise UserError("boot lab: needs root (it mounts an overlay and creates namespaces); run it as root")
+    for tool in ("unshare", "chroot", "mount", "ip"):
+        if shutil.which(tool) is None:
+            raise UserError(f"boot lab: `{tool}` is not installed (util-linux / iproute2)")
+    probe = subprocess.run(["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "true"],
+                           capture_output=True, text=True)  # fmt: skip
+    if probe.returncode != 0:
+        raise UserError(
+            f"boot lab: cannot create namespaces here ({probe.stderr.strip()}); a container may need --privileged"
+        )
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        raise UserError("boot lab: the kernel has no overlay filesystem")
+
+
+def profile_for(image: Catalog, ref: str) -> LabProfile:
+    resolved = image.resolve(ref)
+    p = resolved.profile
+    if p is None:
+        raise UserError(f"boot lab: image {ref!r} is not in the catalog; pass --profile {'|'.join(PROFILES)}")
+    if p.ignition:
+        raise UserError(f"boot lab: {p.label} boots with Ignition, which the lab does not run")
+    for lp in PROFILES.values():
+        if (lp.cloud_init, lp.guest_agent) == (p.cloud_init, p.guest_agent):
+            return lp
+    raise UserError(f"boot lab: no lab profile has cloud-init={p.cloud_init} and guest agent={p.guest_agent}")
+
+
+def lab_bundle(
+    image: str,
+    *,
+    channel: BootChannel = BootChannel.AUTO,
+    parts: list[UserDataPart] | None = None,
+    install_cloud_init: bool = False,
+    cluster_name: str = "lab.example.com",
+    node_labels: dict[str, str] | None = None,
+    taints: list[str] | None = None,
+) -> ClusterBundle:
+    bundle = bundle_from_options(
+        CreateClusterOptions(name="lab.example.com", project="kubegce-lab", zones=["us-central1-a"], image=image)
+    )
+    s = bundle.cluster.spec
+    s.assets.mirror = MIRROR_URL
+    s.assets.manifest_sha256 = {"calico": manifest_sha256(), "cilium": manifest_sha256(), "ccm": manifest_sha256()}
+    bundle.cluster.metadata.name = cluster_name  # may be hostile on purpose; the renderer must cope
+    for g in bundle.instance_groups:
+        g.spec.bootstrap = BootstrapSpec(channel=channel, install_cloud_init=install_cloud_init,
+                                         additional_user_data=parts or [])  # fmt: skip
+        if g.spec.role == Role.NODE:
+            g.spec.node_labels = node_labels or {}
+            g.spec.taints = taints or []
+    return bundle
+
+
+def render_node_metadata(bundle: ClusterBundle, *, force: bool = True) -> tuple[dict[str, str], str]:
+    """The node group's instance metadata, as `update` would put in its template; and the channel."""
+    from kubegce.boot.channel import plan_boot
+    from kubegce.boot.metadata import build_metadata
+    from kubegce.boot.render import render_node_config, render_payload
+
+    catalog = lab_catalog()
+    group = next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
+    try:
+        # validation of names is skipped on purpose for hostile-value runs; everything else is kubegce's path
+        boot = plan_cluster(bundle, catalog, force=force, secrets_url=SECRETS_URL)
+        gb = next(x for x in boot.groups if x.group.name == group.name)
+        return gb.metadata, gb.plan.metadata_channel
+    except UserError:
+        image = catalog.resolve(group.spec.image)
+        plan = plan_boot(image, group.spec.bootstrap, where="lab", force=force)
+        config = render_node_config(bundle, group, plan, image.profile, api_endpoint="api.internal.lab",
+                                    secrets_url=SECRETS_URL)  # fmt: skip
+        payload = render_payload(config, plan)
+        md = build_metadata(cluster_name=bundle.cluster.name, group_name=group.name, plan=plan, payload=payload,
+                            ssh_public_key=None)  # fmt: skip
+        return md, plan.metadata_channel
+
+
+@dataclass
+class PhaseEvent:
+    phase: str
+    seconds: float
+    step: str = ""
+    error: str = ""
+
+
+@dataclass
+class BootResult:
+    raw: dict[str, Any]
+    invocations: list[tuple[str, str]]  # (channel, run|already-done) for each time a channel started the bootstrap
+    phases: list[PhaseEvent]
+    guest_attributes: dict[str, str]
+    runner_output: str
+    cloud_init_status: str
+    started_s: float | None
+    seconds: float
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[str]:
+        """Channels whose invocation ran the bootstrap (not only saw the done marker)."""
+        return [ch for ch, result in self.invocations if result == "run"]
+
+    @property
+    def runner_found_nothing(self) -> bool:
+        return "No startup scripts to run." in self.runner_output
+
+
+class LabMachine:
+    """One lab instance: its disk (overlay upper layer) lives across boots."""
+
+    def __init__(self, profile: LabProfile, metadata: dict[str, str], *, log: LogFn | None = None,
+                 hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = "1.33.2") -> None:  # fmt: skip
+        check_can_run()
+        self.profile = profile
+        self.metadata = metadata
+        self.log = log or (lambda _m: None)
+        self.lower = profile_rootfs(profile, self.log)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"kubegce-lab-{profile.name.replace('+', '-')}-"))
+        self.hostname = hostname
+        self.timeout = timeout
+        self.kubernetes_version = kubernetes_version
+        self.boots = 0
+        self._starts_seen = 0
+        self._ci_output_seen = 0
+        self._calls_seen = 0
+        self.guest_attributes: dict[str, dict[str, str]] = {}  # GCE keeps them across reboots
+
+    def boot(self, *, fail_at: str = "", read_files: list[str] | None = None) -> BootResult:
+        self.boots += 1
+        job_file = self.dir / f"job-{self.boots}.json"
+        result_file = self.dir / f"result-{self.boots}.json"
+        merged = self.dir / "merged"
+        shutil.rmtree(self.dir / "work", ignore_errors=True)
+        job = {
+            "lower": str(self.lower), "upper": str(self.dir / "upper"), "work": str(self.dir / "work"),
+            "merged": str(merged), "port": free_five_digit_port(), "hostname": self.hostname,
+            "metadata": self.metadata, "fail_at": fail_at, "kubernetes_version": self.kubernetes_version,
+            "result": str(result_file), "timeout": self.timeout, "read_files": read_files or [],
+            "guest_attributes": self.guest_attributes,
+        }  # fmt: skip
+        job_file.write_text(json.dumps(job))
+        cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",
+               sys.executable, "-m", "kubegce.lab.inside", str(job_file)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout * 3 + 60, env=env)
+        if not result_file.exists():
+            raise UserError(f"boot lab: the boot did not report (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        raw = json.loads(result_file.read_text())
+        if "lab_error" in raw:
+            raise UserError(f"boot lab: {raw['lab_error']}")
+        return self._result(raw)
+
+    def _result(self, raw: dict[str, Any]) -> BootResult:
+        lines = [ln for ln in raw["invocations_log"].splitlines() if ln.strip()]
+        new = lines[self._starts_seen :]
+        self._starts_seen = len(lines)
+        invocations = [(m.group(1), m.group(2)) for ln in new if (m := re.search(r"channel=(\S+) result=(\S+)", ln))]
+        self.guest_attributes = raw["guest_attributes"]
+        t0 = float(raw["t0"])
+        runner = "".join(s["stdout"] for s in raw["steps"] if "startup" in s["argv"])
+        status = "".join(s["stdout"] for s in raw["steps"] if "status" in s["argv"])
+        ci_output = raw.get("cloud_init_output", "")
+        outputs = ci_output[self._ci_output_seen :] + runner  # cloud-init runs first; its log spans boots
+        self._ci_output_seen = len(ci_output)
+        phases = []
+        for ln in outputs.splitlines():
+            m = PHASE_RE.search(ln)
+            if m:
+                phases.append(PhaseEvent(m.group(1), 0.0, m.group(2) or "", (m.group(3) or "").strip()))
+        puts = [r for r in raw["requests"] if r["method"] == "PUT" and r["path"].endswith("/kubegce/phase")]
+        for event, put in zip([p for p in phases if p.phase != "done"], puts, strict=False):
+            event.seconds = round(put["at"] - t0, 3)
+        started = next((p.seconds for p in phases if p.phase == "started"), None)
+        last = max((float(r["at"]) for r in raw["requests"]), default=t0)
+        all_calls = [ln for ln in raw.get("calls_log", "").splitlines() if ln]
+        calls = all_calls[self._calls_seen :]  # the log lives on the node's disk across boots
+        self._calls_seen = len(all_calls)
+        return BootResult(
+            raw=raw, invocations=invocations, phases=phases, guest_attributes=raw["guest_attributes"].get("kubegce", {}),
+            runner_output=runner, cloud_init_status=status, started_s=started,
+            seconds=round(max(last - t0, sum(s["seconds"] for s in raw["steps"])), 3), calls=calls,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LabMachine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

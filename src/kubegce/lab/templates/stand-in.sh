@@ -1,0 +1,11 @@
+#!/bin/sh
+# Boot-lab stand-in: records the call instead of changing the machine (swapoff, modprobe, sysctl,
+# systemctl, mount, setenforce, firewall-cmd) or reaching the internet (kubeadm, kubectl, ...).
+# It exits 0 so the bootstrap goes on; the lab checks what was called.
+mkdir -p /var/log/kubegce-lab
+printf '%s' "$(basename "$0")" >>/var/log/kubegce-lab/calls.log
+for arg in "$@"; do
+  printf ' %s' "$arg" >>/var/log/kubegce-lab/calls.log
+done
+printf '\n' >>/var/log/kubegce-lab/calls.log
+exit 0
