@@ -134,3 +134,35 @@ def test_hostile_values_reach_the_node_intact_and_execute_nothing() -> None:
     join = list(yaml.safe_load_all(files["/etc/kubegce/kubeadm.yaml"]))[-1]["nodeRegistration"]
     assert {"name": "node-labels", "value": f"team={HOSTILE_LABEL}"} in join["kubeletExtraArgs"]
     assert join["taints"] == [{"key": "dedicated", "value": "`touch /hostile-taint`", "effect": "NoSchedule"}]
+
+
+def _host_state() -> dict[str, str]:
+    import socket
+    from pathlib import Path
+
+    return {
+        "hostname": socket.gethostname(),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text(),
+        "swaps": Path("/proc/swaps").read_text(),
+        "links": subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout,
+        "modules": Path("/proc/modules").read_text() if Path("/proc/modules").exists() else "",
+    }
+
+
+def test_the_lab_never_changes_the_host() -> None:
+    before = _host_state()
+    with machine("cloud-init+agent", "both") as m:
+        m.boot()
+    assert _host_state() == before
+
+
+def test_lab_boot_command(tmp_path: object) -> None:
+    import json
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "kubegce", "lab", "boot", "--image", "rhel-cloud/rhel-9",
+                          "--channel", "user-data", "-o", "json"], capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (boot,) = json.loads(res.stdout)
+    assert boot["invocations"] == [] and boot["runnerFoundNoScript"] is True
+    assert "No startup scripts to run." in res.stderr
