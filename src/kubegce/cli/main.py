@@ -34,9 +34,9 @@ def cli(ctx: click.Context, state_url: str | None) -> None:
 
 
 def _register() -> None:
-    from kubegce.cli import create, delete, demo, edit, emulator, get, images, lab, update
+    from kubegce.cli import create, delete, demo, diagnose, edit, emulator, get, images, lab, update, validate
 
-    for module in (create, get, edit, update, images, delete, emulator, demo, lab):
+    for module in (create, get, edit, update, images, delete, emulator, demo, lab, diagnose, validate):
         cli.add_command(module.command)
 
 

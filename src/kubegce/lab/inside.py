@@ -118,6 +118,11 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
     write_lab_files(
         merged, metadata_url=server.url, kubernetes_version=job["kubernetes_version"], arch=arch, fail_at=job["fail_at"]
     )
+    for path, content in job.get("overrides", {}).items():
+        # failures the lab injects into the node's disk: another /etc/os-release, a corrupt download
+        target = merged / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
     has_agent = patch_runner(merged, port)
     has_cloud_init = (merged / "usr/bin/cloud-init").exists()
     t0 = time.time()

@@ -181,7 +181,8 @@ class LabMachine:
         self._calls_seen = 0
         self.guest_attributes: dict[str, dict[str, str]] = {}  # GCE keeps them across reboots
 
-    def boot(self, *, fail_at: str = "", read_files: list[str] | None = None) -> BootResult:
+    def boot(self, *, fail_at: str = "", read_files: list[str] | None = None,
+             overrides: dict[str, str] | None = None) -> BootResult:  # fmt: skip
         self.boots += 1
         job_file = self.dir / f"job-{self.boots}.json"
         result_file = self.dir / f"result-{self.boots}.json"
@@ -192,7 +193,7 @@ class LabMachine:
             "merged": str(merged), "port": free_five_digit_port(), "hostname": self.hostname,
             "metadata": self.metadata, "fail_at": fail_at, "kubernetes_version": self.kubernetes_version,
             "result": str(result_file), "timeout": self.timeout, "read_files": read_files or [],
-            "guest_attributes": self.guest_attributes,
+            "guest_attributes": self.guest_attributes, "overrides": overrides or {},
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",
@@ -206,6 +207,17 @@ class LabMachine:
             raise UserError(f"boot lab: {raw['lab_error']}")
         return self._result(raw)
 
+    def serial_log(self, result: BootResult) -> str:
+        """The boot as the serial console shows it: cloud-init's output, then the runner's lines,
+        with the syslog-style prefix the guest software's console lines carry."""
+        stamp = "Nov 26 01:00:00"
+        lines = []
+        for ln in result.raw.get("cloud_init_output_new", "").splitlines():
+            lines.append(f"{stamp} {self.hostname} cloud-init[612]: {ln}")
+        for ln in result.runner_output.splitlines():
+            lines.append(f"{stamp} {self.hostname} google_metadata_script_runner[760]: {ln}")
+        return "\n".join(lines) + "\n"
+
     def _result(self, raw: dict[str, Any]) -> BootResult:
         lines = [ln for ln in raw["invocations_log"].splitlines() if ln.strip()]
         new = lines[self._starts_seen :]
@@ -216,7 +228,8 @@ class LabMachine:
         runner = "".join(s["stdout"] for s in raw["steps"] if "startup" in s["argv"])
         status = "".join(s["stdout"] for s in raw["steps"] if "status" in s["argv"])
         ci_output = raw.get("cloud_init_output", "")
-        outputs = ci_output[self._ci_output_seen :] + runner  # cloud-init runs first; its log spans boots
+        raw["cloud_init_output_new"] = ci_output[self._ci_output_seen :]  # its log spans boots
+        outputs = raw["cloud_init_output_new"] + runner  # cloud-init runs first
         self._ci_output_seen = len(ci_output)
         phases = []
         for ln in outputs.splitlines():

@@ -1,0 +1,274 @@
+"""Read a node's serial console (and, when known, its metadata, image and guest attributes) and say
+why it did not initialize: a cause code, an explanation, the evidence lines, and the fix.
+
+The cause codes are an interface: ok, still-running, no-init-channel, mime-in-startup-script,
+cloud-init-error, bootstrap-failed, download-failed, join-failed, unsupported-distro,
+bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
+metadata script runner, cloud-init, Ignition) and the bootstrap's own `kubegce-boot:` lines; a
+log none of them explains gives `unknown` with its last error-looking lines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kubegce.images.catalog import ImageProfile
+
+CAUSES = (
+    "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "bootstrap-failed",
+    "download-failed", "join-failed", "unsupported-distro", "bootstrap-not-started", "unknown",
+)  # fmt: skip
+
+PHASE = re.compile(
+    r"kubegce-boot: phase=(?P<phase>\w+)(?: elapsed=\S+)?(?: step=(?P<step>\S+))?(?: error=(?P<error>.*))?"
+)
+DONE = re.compile(r"kubegce-boot: (?:phase=done .*already initialized|done elapsed=)")
+RUNNER_START = re.compile(r"Starting startup scripts")
+RUNNER_FOUND = re.compile(r"Found startup-script in metadata")
+RUNNER_NONE = re.compile(r"No startup scripts to run\.")
+MIME_EXEC = re.compile(
+    r"line \d+: (?:Content-Type:|MIME-Version:|Content-Transfer-Encoding:|--=+\S*)\S*: command not found"
+)
+CLOUD_INIT = re.compile(r"cloud-init(?:\[\d+\])?:|Cloud-init v\. ")
+CLOUD_INIT_ERRORS = (
+    re.compile(r"Invalid cloud-config provided"),
+    re.compile(r"Running module (?P<module>[\w-]+) \(.*\) failed"),
+    re.compile(r"Failed to run module (?P<module>[\w-]+)"),
+    re.compile(r"\[CRITICAL\]"),
+    re.compile(r"Unhandled non-multipart"),
+    re.compile(r"Failed running (?:/var/lib/cloud/instance/scripts/\S+|\S+ \[\d+\])"),
+)
+CLOUD_INIT_NOISE = re.compile(r"Running module (ssh|keys-to-console|set-passwords)\b")
+UNSUPPORTED = re.compile(r"unsupported distro: (?P<what>.*)")
+DOWNLOAD = re.compile(
+    r"checksum mismatch for|curl: \(\d+\)|Could not resolve host|Failed to fetch|Temporary failure resolving"
+)
+ERRORISH = re.compile(r"error|fail|fatal|denied|refus|cannot|unable|panic|traceback", re.IGNORECASE)
+JOIN_STEPS = {"fetch_secrets", "kubeadm_join", "install_addons"}
+DOWNLOAD_STEPS = {"install_binaries"}
+
+
+@dataclass
+class Evidence:
+    line: int
+    text: str
+
+
+@dataclass
+class Diagnosis:
+    cause: str
+    explanation: str
+    evidence: list[Evidence] = field(default_factory=list)
+    fix: str = ""
+    phase: str = ""
+    step: str = ""
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cause": self.cause, "explanation": self.explanation,
+            "evidence": [asdict(e) for e in self.evidence], "fix": self.fix,
+            "phase": self.phase, "step": self.step, "error": self.error,
+        }  # fmt: skip
+
+
+@dataclass
+class Context:
+    """What is known beside the serial log; every field optional."""
+
+    metadata: dict[str, str] | None = None
+    image: ImageProfile | None = None
+    image_ref: str = ""
+    guest_attributes: dict[str, str] | None = None
+    instance: str = "INSTANCE"
+    zone: str = "ZONE"
+    cluster: str = ""
+    group: str = ""
+
+
+def _find(lines: list[str], pattern: re.Pattern[str]) -> list[Evidence]:
+    return [Evidence(i + 1, ln.rstrip()) for i, ln in enumerate(lines) if pattern.search(ln)]
+
+
+def _cluster_name(ctx: Context) -> str:
+    return ctx.cluster or (ctx.metadata or {}).get("cluster-name", "CLUSTER")
+
+
+def _cluster_cmd(ctx: Context, setting: str) -> str:
+    cluster = _cluster_name(ctx)
+    return f"kubegce edit cluster {cluster} --set {setting} && kubegce update cluster {cluster} --yes"
+
+
+def _edit_cmd(ctx: Context, setting: str) -> str:
+    cluster = _cluster_name(ctx)
+    group = ctx.group or (ctx.metadata or {}).get("kubegce-instance-group", "GROUP")
+    return (f"kubegce edit instancegroup {cluster} {group} --set {setting} && "
+            f"kubegce update cluster {cluster} --yes")  # fmt: skip
+
+
+def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
+    ctx = ctx or Context()
+    lines = log.splitlines()
+    md = ctx.metadata
+    reset = f"gcloud compute instances reset {ctx.instance} --zone {ctx.zone}"
+
+    phases: list[tuple[Evidence, re.Match[str]]] = [
+        (ev, m) for ev in _find(lines, PHASE) if (m := PHASE.search(ev.text)) is not None
+    ]
+    last_failure = next(((ev, m) for ev, m in reversed(phases) if m.group("phase") == "failed"), None)
+    last = phases[-1] if phases else None
+    done = _find(lines, DONE)
+
+    # 1. MIME headers executed by bash: user-data put into startup-script (kOps with gceUseStartupScript)
+    mime = _find(lines, MIME_EXEC)
+    if mime:
+        return Diagnosis(
+            "mime-in-startup-script",
+            "The startup-script holds a MIME multipart document (user-data) and bash ran its headers as "
+            "commands: the tool that made this instance put multi-part user data into startup-script. "
+            "kubegce never does: it runs shell parts after the bootstrap and sends cloud-config as user-data.",
+            mime[:3],
+            "Let kubegce render the metadata: " + _edit_cmd(ctx, "spec.bootstrap.channel=auto"),
+        )  # fmt: skip
+
+    # 2. the bootstrap ran and says how it ended
+    if last_failure and not (last and last[1].group("phase") == "joined" and last[0].line > last_failure[0].line):
+        ev, m = last_failure
+        step, error = m.group("step") or "", (m.group("error") or "").strip()
+        context_lines = [e for e in _find(lines[: ev.line], ERRORISH) if "kubegce-boot:" not in e.text][-3:]
+        evidence = context_lines + [ev]
+        unsupported = _find(lines, UNSUPPORTED)
+        if unsupported or step == "detect_distro":
+            return Diagnosis(
+                "unsupported-distro",
+                "The bootstrap ran but refused the node's OS: it only knows Debian/Ubuntu, RHEL-like, "
+                "SUSE, COS and Fedora CoreOS (by /etc/os-release ID and ID_LIKE).",
+                unsupported[-1:] + [ev], "Use an image from `kubegce images list`, or one whose /etc/os-release has "
+                "ID_LIKE debian, rhel or suse: " + _edit_cmd(ctx, "spec.image=rocky-linux-cloud/rocky-linux-9"),
+                "failed", step, error,
+            )  # fmt: skip
+        downloads = [e for e in _find(lines[: ev.line], DOWNLOAD)]
+        if step in DOWNLOAD_STEPS or downloads:
+            return Diagnosis(
+                "download-failed",
+                f"The bootstrap failed in step {step or '?'} while downloading or verifying a binary: the node "
+                "could not reach the asset source, or a file's sha256 did not match.",
+                (downloads[-2:] or context_lines) + [ev],
+                "Give the nodes egress (an external IP or Cloud NAT) or serve the assets from a mirror: "
+                + _cluster_cmd(ctx, "spec.assets.mirror=https://MIRROR")
+                + f"; the next boot resumes: {reset}",
+                "failed", step, error,
+            )  # fmt: skip
+        if step in JOIN_STEPS:
+            return Diagnosis(
+                "join-failed",
+                f"The node installed everything but could not join the cluster (step {step}): it could not "
+                "fetch its join secrets from the state store, or kubeadm could not reach the API endpoint.",
+                evidence,
+                "Check that the node's service account can read the cluster's objects in the state bucket "
+                "(docs/state-store.md) and that the control plane is up (`kubegce validate cluster "
+                f"{ctx.cluster or 'CLUSTER'}`); then {reset}",
+                "failed", step, error,
+            )  # fmt: skip
+        return Diagnosis(
+            "bootstrap-failed",
+            f"The bootstrap failed in step {step or '?'}: {error or 'see the evidence'}. It records each finished "
+            "step, so the next boot resumes where it stopped.",
+            evidence,
+            f"Fix the cause shown, then reboot to resume: {reset} (see the whole log with "
+            f"`gcloud compute instances get-serial-port-output {ctx.instance} --zone {ctx.zone}`)",
+            "failed", step, error,
+        )  # fmt: skip
+
+    # 3. cloud-init failed
+    ci_errors = [e for p in CLOUD_INIT_ERRORS for e in _find(lines, p) if not CLOUD_INIT_NOISE.search(e.text)]
+    ci_errors.sort(key=lambda e: e.line)
+    joined = last is not None and last[1].group("phase") == "joined"
+    if ci_errors:
+        modules = sorted({m.group("module") for e in ci_errors for p in CLOUD_INIT_ERRORS[1:3]
+                          if (m := p.search(e.text)) and m.groupdict().get("module")})  # fmt: skip
+        where = f" (modules: {', '.join(modules)})" if modules else ""
+        state = "The node joined, but" if joined else "cloud-init reported errors and"
+        return Diagnosis(
+            "cloud-init-error",
+            f"{state} cloud-init could not apply the user-data{where}; a cloud-config part is invalid or its "
+            "commands failed. `cloud-init status --long` on the node may still say done.",
+            ci_errors[:5],
+            "Check the parts offline with `cloud-init schema --config-file PART` and fix or remove them: "
+            + _edit_cmd(ctx, "spec.bootstrap.additionalUserData[N].content=..."),
+            "joined" if joined else "",
+        )  # fmt: skip
+
+    # 4. finished
+    if joined or done:
+        ev = last[0] if joined and last else done[-1]
+        return Diagnosis("ok", "The bootstrap finished: the node reported phase joined.", [ev], "", "joined")
+
+    # 5. started, not finished
+    if last is not None:
+        ev, m = last
+        return Diagnosis(
+            "still-running",
+            f"The bootstrap is running: its last phase is {m.group('phase')} and it has neither joined nor failed.",
+            [ev],
+            f"Wait and watch: kubegce validate cluster {ctx.cluster or 'CLUSTER'} --wait 10m",
+            m.group("phase"),
+        )  # fmt: skip
+
+    runner_none = _find(lines, RUNNER_NONE)
+    runner_start = _find(lines, RUNNER_START)
+    cloud_init_ran = bool(_find(lines, CLOUD_INIT))
+    image = ctx.image
+    # 6. the metadata was put where this image's software does not look
+    if md is not None:
+        has_ud = "user-data" in md
+        has_ss = "startup-script" in md or "startup-script-url" in md
+        no_cloud_init = (image is not None and not image.cloud_init and not image.ignition) or (
+            image is None and not cloud_init_ran and bool(runner_start)
+        )
+        if has_ud and not has_ss and runner_none and no_cloud_init:
+            what = f"{image.label} has" if image else "the log shows"
+            return Diagnosis(
+                "no-init-channel",
+                f"The instance carries its bootstrap in user-data, but {what} no cloud-init to read it, and the "
+                "guest agent found no startup-script: nothing ran. (This is how kOps nodes on RHEL, Rocky, "
+                "CentOS, Alma and Debian images failed.)",
+                runner_none,
+                "Send the bootstrap by startup-script: " + _edit_cmd(ctx, "spec.bootstrap.channel=auto"),
+            )  # fmt: skip
+        if has_ss and not has_ud and image is not None and not image.guest_agent:
+            return Diagnosis(
+                "no-init-channel",
+                f"The instance carries its bootstrap in startup-script, but {image.label} has no guest agent to "
+                "run it.",
+                _find(lines, CLOUD_INIT)[-1:],
+                "Send the bootstrap by user-data: " + _edit_cmd(ctx, "spec.bootstrap.channel=auto"),
+            )  # fmt: skip
+    # 7. nothing of ours ever ran
+    if runner_none or runner_start or cloud_init_ran or (ctx.guest_attributes == {} and not lines):
+        hint = (
+            " The runner found no startup-script; if the instance has user-data and its image has no cloud-init, "
+            "that is no-init-channel: pass --metadata (or use `diagnose instance`) to tell."
+            if runner_none and md is None
+            else ""
+        )
+        return Diagnosis(
+            "bootstrap-not-started",
+            "The guest software ran but the kubegce bootstrap never reported (no `kubegce-boot:` line and no "
+            "guest attribute)." + hint,
+            (runner_none or runner_start or _find(lines, CLOUD_INIT))[-3:],
+            f"Check the instance's metadata (`gcloud compute instances describe {ctx.instance} --zone {ctx.zone} "
+            "--format='value(metadata)'`): it needs enable-guest-attributes=TRUE and a startup-script or "
+            f"user-data made by kubegce; re-render with `kubegce update cluster {ctx.cluster or 'CLUSTER'} --yes`",
+        )  # fmt: skip
+    errorish = _find(lines, ERRORISH)[-5:]
+    return Diagnosis(
+        "unknown",
+        "kubegce does not recognise this log: it shows neither the guest agent, cloud-init nor the bootstrap. "
+        "The last error-looking lines are shown.",
+        errorish or [Evidence(len(lines), lines[-1])] if lines else [],
+        "Read the whole console: gcloud compute instances get-serial-port-output "
+        f"{ctx.instance} --zone {ctx.zone}",
+    )  # fmt: skip
