@@ -29,9 +29,10 @@ def build_metadata(
         "kubegce-instance-group": group_name,
         "kubegce-boot-channel": plan.metadata_channel,
         "enable-guest-attributes": "TRUE",
-        NODE_CONFIG_KEY: payload.node_config.text,
         f"{NODE_CONFIG_KEY}-sha256": payload.node_config.sha256,
     }
+    if not payload.config_url:  # no bucket nodes can read: the (non-secret) config travels here
+        items[NODE_CONFIG_KEY] = payload.node_config.text
     if payload.startup_script is not None:
         items["startup-script"] = payload.startup_script
     if payload.user_data is not None:

@@ -6,14 +6,15 @@ collected into one :class:`SpecError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from kubegce.boot.channel import BootPlan, ChannelError, plan_boot
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import Catalog, ImageReader, ResolvedImage
-from kubegce.spec.models import ClusterBundle, InstanceGroup
+from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import validate_bundle
 
 
@@ -31,6 +32,26 @@ class ClusterBoot:
     bundle: ClusterBundle
     groups: list[GroupBoot]
     warnings: list[str]
+    # objects nodes fetch at boot (state-store key -> content); empty when configs travel in metadata
+    node_objects: dict[str, bytes] = field(default_factory=dict)
+
+
+def role_of(group: InstanceGroup) -> str:
+    return "control-plane" if group.spec.role == Role.CONTROL_PLANE else "node"
+
+
+def node_config_key(cluster: str, group: InstanceGroup) -> str:
+    return f"{cluster}/nodeconfig/{role_of(group)}/{group.name}.env"
+
+
+def secrets_key(cluster: str, role: str) -> str:
+    return f"{cluster}/secrets/{role}.tar"
+
+
+class NodeObjectStore(Protocol):
+    nodes_can_read: bool
+
+    def object_url(self, key: str) -> str: ...
 
 
 def api_endpoint_name(cluster_name: str) -> str:
@@ -59,12 +80,20 @@ def plan_cluster(
     reader: ImageReader | None = None,
     force: bool = False,
     secrets_url: str = "",
+    store: NodeObjectStore | None = None,
 ) -> ClusterBoot:
+    """Validate, resolve images, choose channels and render every group's metadata.
+
+    With a store nodes can read (gs://), node configs are objects in it (metadata carries their
+    URL and hash) and each role's secrets bundle is referenced; otherwise the non-secret config
+    travels in metadata and there is no secrets source.
+    """
     problems = validate_bundle(bundle)
     if problems:
         raise SpecError(problems)
     warnings: list[str] = []
     groups: list[GroupBoot] = []
+    node_objects: dict[str, bytes] = {}
     s = bundle.cluster.spec
     for g in bundle.instance_groups:
         where = f"instancegroup {g.name}"
@@ -75,11 +104,19 @@ def plan_cluster(
             problems.append(str(exc) if isinstance(exc, ChannelError) else f"{where} spec.image: {exc}")
             continue
         warnings.extend(plan.warnings)
+        config_url = ""
+        group_secrets = secrets_url
+        if store is not None and store.nodes_can_read:
+            key = node_config_key(bundle.cluster.name, g)
+            config_url = store.object_url(key)
+            group_secrets = store.object_url(secrets_key(bundle.cluster.name, role_of(g)))
         config = render_node_config(
             bundle, g, plan, image.profile,
-            api_endpoint=api_endpoint_name(bundle.cluster.name), secrets_url=secrets_url,
+            api_endpoint=api_endpoint_name(bundle.cluster.name), secrets_url=group_secrets,
         )  # fmt: skip
-        payload = render_payload(config, plan)
+        if config_url:
+            node_objects[node_config_key(bundle.cluster.name, g)] = config.text.encode()
+        payload = render_payload(config, plan, config_url)
         try:
             metadata = build_metadata(
                 cluster_name=bundle.cluster.name,
@@ -94,4 +131,4 @@ def plan_cluster(
         groups.append(GroupBoot(g, image, plan, payload, metadata))
     if problems:
         raise SpecError(problems)
-    return ClusterBoot(bundle, groups, warnings)
+    return ClusterBoot(bundle, groups, warnings, node_objects)

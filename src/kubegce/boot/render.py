@@ -106,10 +106,12 @@ def render_node_config(
     return NodeConfig("\n".join(lines) + "\n")
 
 
-def render_bootstrap(config: NodeConfig, channel: str) -> str:
+def render_bootstrap(config: NodeConfig, channel: str, config_url: str = "") -> str:
+    """The bootstrap with its header: where the node config is (a metadata key, or an object URL in
+    the state bucket) and its sha256; no config value and no secret."""
     header = "\n".join(
         [
-            shell_assign("KUBEGCE_CONFIG_KEY", NODE_CONFIG_KEY),
+            shell_assign("KUBEGCE_CONFIG_SOURCE", config_url or f"metadata:{NODE_CONFIG_KEY}"),
             shell_assign("KUBEGCE_CONFIG_SHA256", config.sha256),
             shell_assign("KUBEGCE_CHANNEL", channel),
         ]
@@ -185,14 +187,15 @@ class BootPayload:
     startup_script: str | None
     user_data: str | None
     node_config: NodeConfig
+    config_url: str = ""  # set when the config lives in the state bucket instead of metadata
 
 
-def render_payload(config: NodeConfig, plan: BootPlan) -> BootPayload:
-    startup = render_bootstrap(config, "startup-script") if plan.uses_startup_script else None
+def render_payload(config: NodeConfig, plan: BootPlan, config_url: str = "") -> BootPayload:
+    startup = render_bootstrap(config, "startup-script", config_url) if plan.uses_startup_script else None
     user_data: str | None = None
     if plan.user_data_format == "ignition":
-        user_data = render_ignition(render_bootstrap(config, "ignition"))
+        user_data = render_ignition(render_bootstrap(config, "ignition", config_url))
     elif plan.user_data_format == "mime":
         bootstrap_in_user_data = plan.channel in (BootChannel.USER_DATA, BootChannel.BOTH)
         user_data = render_mime(render_bootstrap(config, "user-data") if bootstrap_in_user_data else None, plan)
-    return BootPayload(startup, user_data, config)
+    return BootPayload(startup, user_data, config, config_url)

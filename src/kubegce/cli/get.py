@@ -62,4 +62,13 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
 
 
 command.add_command(get_instancegroups, "ig")
+
+
+def _register_secrets() -> None:
+    from kubegce.cli.secrets import get_secrets
+
+    command.add_command(get_secrets)
+
+
+_register_secrets()
 command.add_command(get_clusters, "cluster")

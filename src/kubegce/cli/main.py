@@ -38,6 +38,10 @@ def _register() -> None:
 
     for module in (create, get, edit, update, images, delete, emulator, demo, lab, diagnose, validate):
         cli.add_command(module.command)
+    from kubegce.cli import secrets
+
+    cli.add_command(secrets.rotate)
+    cli.add_command(secrets.export)
 
 
 _register()

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubegce.boot.plans import ClusterBoot, asset_warnings, plan_cluster
+from kubegce.boot.plans import ClusterBoot, api_endpoint_name, asset_warnings, plan_cluster
 from kubegce.cli.common import load_catalog, repository
 from kubegce.cli.output import emit, info, output_option, print_table, status, warn
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.planner import Plan, plan, render_plan
 from kubegce.errors import UserError
 from kubegce.spec.validate import region_of
+from kubegce.state.clusters import ClusterRepository
 
 if TYPE_CHECKING:
     from kubegce.cloud.gce.target import GceTarget
@@ -95,7 +96,7 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
             "join secrets from the state store and cannot read a local file://. Use a gs:// state store "
             "(--state gs://bucket/prefix), or --endpoint to apply to an emulator."
         )
-    boot = plan_cluster(bundle, load_catalog(), force=force)
+    boot = plan_cluster(bundle, load_catalog(), force=force, store=repo.store)
     for w in boot.warnings + asset_warnings(bundle):
         warn(w)
     if not repo.store.nodes_can_read:
@@ -109,6 +110,7 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
             raise UserError("--target terraform needs --out DIR")
         from kubegce.cloud.terraform.render import write_terraform
 
+        publish_node_objects(repo, boot)
         region = region_of(bundle.cluster.spec.zones[0])
         written = write_terraform(graph, region, Path(out))
         info(f"wrote {written[0]} and {len(written) - 1} metadata files under {Path(out) / 'data'}")
@@ -122,7 +124,7 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
 
     gce = compute_target(endpoint, bundle.cluster.spec.project, name)
     with status(f"reading what cluster {name} has in project {bundle.cluster.spec.project}"):
-        cp = plan_cluster_against(gce, bundle, load_catalog(), force=force)
+        cp = plan_cluster_against(gce, bundle, load_catalog(), force=force, store=repo.store)
     if not yes:
         _print_plan(cp.plan, cp.boot, output, note="(plan only: pass --yes to apply)")
         return
@@ -132,12 +134,23 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
         return
     from kubegce.cli.progress import ConsoleProgress
 
+    publish_node_objects(repo, cp.boot)  # nodes must find their configs before templates point at them
     tasks = gce.tasks_for(cp.plan, cp.graph)
     progress = ConsoleProgress(len(tasks))
     results = apply_plan(gce, cp, parallelism, progress)
     progress.summary(results)
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
+
+
+def publish_node_objects(repo: ClusterRepository, boot: ClusterBoot) -> None:
+    """Generate the cluster's secrets if needed and write what nodes fetch at boot (gs:// stores)."""
+    if not repo.store.nodes_can_read:
+        return
+    name = boot.bundle.cluster.name
+    secrets_ = repo.ensure_secrets(name)
+    written = repo.publish_node_objects(name, boot.node_objects, secrets_, f"https://{api_endpoint_name(name)}:443")
+    info(f"wrote {len(written)} node objects to {repo.store.url}" if written else "node objects are up to date")
 
 
 def _print_plan(p: Plan, boot: ClusterBoot, output: str, note: str) -> None:

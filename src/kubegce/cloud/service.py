@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubegce.boot.plans import ClusterBoot, plan_cluster
+from kubegce.boot.plans import ClusterBoot, NodeObjectStore, plan_cluster
 from kubegce.cloud.executor import Progress, TaskResult
 from kubegce.cloud.gce.target import Found, GceTarget
 from kubegce.cloud.graph import KINDS, ResourceGraph
@@ -24,14 +24,16 @@ class ClusterPlan:
 
 
 def desired(bundle: ClusterBundle, catalog: Catalog, *, force: bool = False,
-            reader: ImageReader | None = None) -> tuple[ClusterBoot, ResourceGraph]:  # fmt: skip
-    boot = plan_cluster(bundle, catalog, reader=reader, force=force)
+            reader: ImageReader | None = None, store: NodeObjectStore | None = None,
+            ) -> tuple[ClusterBoot, ResourceGraph]:  # fmt: skip
+    boot = plan_cluster(bundle, catalog, reader=reader, force=force, store=store)
     return boot, build_graph(boot)
 
 
 def plan_cluster_against(target: GceTarget, bundle: ClusterBundle, catalog: Catalog, *, force: bool = False,
-                         reader: ImageReader | None = None) -> ClusterPlan:  # fmt: skip
-    boot, graph = desired(bundle, catalog, force=force, reader=reader)
+                         reader: ImageReader | None = None, store: NodeObjectStore | None = None,
+                         ) -> ClusterPlan:  # fmt: skip
+    boot, graph = desired(bundle, catalog, force=force, reader=reader, store=store)
     found = target.find()
     collisions = sorted(k for k in graph.resources if k in found.unowned)
     if collisions:

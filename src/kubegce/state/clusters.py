@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import yaml
 from pydantic import ValidationError
 
-from kubegce.errors import NotFoundError, SpecError, UserError
+from kubegce.errors import ConflictError, NotFoundError, SpecError, UserError
 from kubegce.spec.loader import validation_problems
 from kubegce.spec.models import Cluster, ClusterBundle, InstanceGroup
+from kubegce.state.pki import ClusterSecrets, new_token, role_bundle
 from kubegce.state.store import StateStore
+
+ROLES = ("control-plane", "node")
 
 
 @dataclass
@@ -97,3 +101,54 @@ class ClusterRepository:
         for key in self.store.list(f"{name}/"):
             self.store.delete(key)
         self.store.delete(_cluster_key(name))
+
+    # ------------------------------------------------------------------ secrets and node objects
+    def _secrets_key(self, name: str) -> str:
+        return f"{name}/secrets/cluster.json"
+
+    def read_secrets(self, name: str) -> tuple[ClusterSecrets, int] | None:
+        obj = self.store.read(self._secrets_key(name))
+        return (ClusterSecrets.from_json(obj.data), obj.generation) if obj else None
+
+    def ensure_secrets(self, name: str) -> ClusterSecrets:
+        """The cluster's secrets, generated on first use; a join token close to expiry is refreshed."""
+        current = self.read_secrets(name)
+        if current is None:
+            fresh = ClusterSecrets.generate()
+            try:
+                self.store.write(self._secrets_key(name), fresh.to_json(), if_generation=0, secret=True)
+                return fresh
+            except ConflictError:  # generated concurrently: use the one that won
+                current = self.read_secrets(name)
+                assert current is not None
+        secrets_, generation = current
+        if secrets_.token_expired():
+            return self.rotate_token(name)
+        return secrets_
+
+    def rotate_token(self, name: str, ttl: dt.timedelta | None = None) -> ClusterSecrets:
+        current = self.read_secrets(name)
+        if current is None:
+            raise NotFoundError(f"cluster {name} has no secrets yet; `kubegce update cluster {name} --yes` makes them")
+        secrets_, generation = current
+        secrets_.token = new_token(ttl) if ttl else new_token()
+        self.store.write(self._secrets_key(name), secrets_.to_json(), if_generation=generation, secret=True)
+        return secrets_
+
+    def publish_node_objects(self, name: str, objects: dict[str, bytes], secrets_: ClusterSecrets,
+                             api_server: str) -> list[str]:  # fmt: skip
+        """Write what nodes fetch at boot: each group's config and each role's secrets bundle."""
+        from kubegce.boot.plans import secrets_key
+
+        written = []
+        wanted = dict(objects)
+        for role in ROLES:
+            wanted[secrets_key(name, role)] = role_bundle(secrets_, role, name, api_server)
+        for key, data in sorted(wanted.items()):
+            current = self.store.read(key)
+            if current is not None and current.data == data:
+                continue
+            self.store.write(key, data, if_generation=current.generation if current else 0,
+                             secret="/secrets/" in key)  # fmt: skip
+            written.append(key)
+        return written

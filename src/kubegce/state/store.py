@@ -37,6 +37,10 @@ class StateStore(Protocol):
     url: str
     nodes_can_read: bool
 
+    def object_url(self, key: str) -> str:
+        """Where a node downloads this object (only stores nodes can read)."""
+        ...
+
     def read(self, key: str) -> Versioned | None: ...
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
@@ -62,6 +66,9 @@ class FileStateStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = f"file://{root}"
+
+    def object_url(self, key: str) -> str:
+        return f"file://{self._path(key)}"
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -147,8 +154,10 @@ def open_store(url: str | None) -> StateStore:
     if url.startswith("file://"):
         return FileStateStore(Path(url[len("file://") :]).expanduser())
     if url.startswith("gs://"):
-        raise UserError(
-            f"state store {url}: gs:// stores are not available in this version yet; "
-            "use --state file:///path (issue 'State store')"
-        )
+        from kubegce.state.gcs import GcsStateStore
+
+        bucket, _, prefix = url[len("gs://") :].partition("/")
+        if not bucket:
+            raise UserError(f"state store {url!r}: write gs://bucket[/prefix]")
+        return GcsStateStore(bucket, prefix)
     raise UserError(f"state store {url!r}: use file:///path or gs://bucket/prefix (--state or KUBEGCE_STATE)")

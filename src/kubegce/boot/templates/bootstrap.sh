@@ -10,7 +10,7 @@ umask 022
 
 # The line below is replaced by kubegce with the config pointer and its hash (no secrets).
 # @@KUBEGCE_HEADER@@
-: "${KUBEGCE_CONFIG_SHA256:?rendered header missing}" "${KUBEGCE_CONFIG_KEY:?rendered header missing}"
+: "${KUBEGCE_CONFIG_SHA256:?rendered header missing}" "${KUBEGCE_CONFIG_SOURCE:?rendered header missing}"
 
 KUBEGCE_METADATA_URL="http://metadata.google.internal/computeMetadata/v1"
 KUBEGCE_STATE_DIR="/var/lib/kubegce"
@@ -90,15 +90,26 @@ step() {
 }
 
 # ---------------------------------------------------------------- config and distro
+service_account_token() {
+  metadata_get "instance/service-accounts/default/token" | sed -E 's/.*"access_token" *: *"([^"]+)".*/\1/'
+}
+
 fetch_config() {
-  local tmp
+  # From instance metadata, or from the state bucket with the instance's service-account token;
+  # either way only a config whose sha256 matches the header is used.
+  local tmp got
   tmp=$(mktemp)
-  metadata_get "instance/attributes/$KUBEGCE_CONFIG_KEY" >"$tmp"
-  local got
+  case "$KUBEGCE_CONFIG_SOURCE" in
+    metadata:*) metadata_get "instance/attributes/${KUBEGCE_CONFIG_SOURCE#metadata:}" >"$tmp" ;;
+    *)
+      curl --silent --show-error --fail --retry 5 --retry-delay 2 --max-time 60 \
+        -H "Authorization: Bearer $(service_account_token)" -o "$tmp" "$KUBEGCE_CONFIG_SOURCE"
+      ;;
+  esac
   got=$(sha256sum "$tmp" | cut -d' ' -f1)
   if [[ "$got" != "$KUBEGCE_CONFIG_SHA256" ]]; then
     rm -f "$tmp"
-    echo "node config $KUBEGCE_CONFIG_KEY has sha256 $got, expected $KUBEGCE_CONFIG_SHA256; refusing it" >&2
+    echo "node config from $KUBEGCE_CONFIG_SOURCE has sha256 $got, expected $KUBEGCE_CONFIG_SHA256; refusing it" >&2
     return 1
   fi
   install -m 0600 "$tmp" "$RUN_DIR/node-config.env"
@@ -326,10 +337,8 @@ fetch_secrets() {
     echo "no secrets source: this cluster's state store cannot be read by nodes (file:// store); use a gs:// state store" >&2
     return 1
   fi
-  local token
-  token=$(metadata_get "instance/service-accounts/default/token" | sed -E 's/.*"access_token" *: *"([^"]+)".*/\1/')
   mkdir -p /etc/kubegce
-  curl --silent --show-error --fail --retry 5 --max-time 60 -H "Authorization: Bearer $token" \
+  curl --silent --show-error --fail --retry 5 --max-time 60 -H "Authorization: Bearer $(service_account_token)" \
     -o /etc/kubegce/secrets.tar "$KUBEGCE_SECRETS_URL"
   chmod 0600 /etc/kubegce/secrets.tar
   tar -C / -xf /etc/kubegce/secrets.tar

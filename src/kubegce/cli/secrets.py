@@ -1,0 +1,103 @@
+"""`kubegce get secrets NAME`, `kubegce rotate token NAME`, `kubegce export kubeconfig NAME --admin`.
+
+Secret values are never printed: only names, fingerprints and expiries; kubeconfigs go to a file
+with mode 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+from pathlib import Path
+
+import click
+import yaml
+
+from kubegce.cli.common import repository
+from kubegce.cli.output import emit, info, output_option
+from kubegce.cli.validate import parse_duration
+from kubegce.errors import NotFoundError
+
+
+def _secrets(ctx: click.Context, name: str):  # type: ignore[no-untyped-def]
+    repo = repository(ctx)
+    repo.get(name)
+    found = repo.read_secrets(name)
+    if found is None:
+        raise NotFoundError(f"cluster {name} has no secrets yet; `kubegce update cluster {name} --yes` makes them")
+    return repo, found[0]
+
+
+@click.command("secrets")
+@click.argument("name")
+@output_option()
+@click.pass_context
+def get_secrets(ctx: click.Context, name: str, output: str) -> None:
+    """Names and fingerprints of a cluster's secrets (never their values)."""
+    _, secrets_ = _secrets(ctx, name)
+    rows = secrets_.fingerprints()
+    emit(rows, output, columns=("NAME", "KIND", "FINGERPRINT", "EXPIRES"),
+         rows=[(r["name"], r["kind"], r["fingerprint"], r["expires"]) for r in rows])  # fmt: skip
+
+
+@click.group("rotate")
+def rotate() -> None:
+    """Replace secrets."""
+
+
+@rotate.command("token")
+@click.argument("name")
+@click.option("--ttl", default="24h", show_default=True, help="How long the new join token is valid.")
+@click.pass_context
+def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
+    """Make a new kubeadm join token and republish the role bundles nodes fetch."""
+    from kubegce.boot.plans import api_endpoint_name
+
+    repo, _ = _secrets(ctx, name)
+    secrets_ = repo.rotate_token(name, dt.timedelta(seconds=parse_duration(ttl)))
+    repo.publish_node_objects(name, {}, secrets_, f"https://{api_endpoint_name(name)}:443")
+    info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
+
+
+@click.group("export")
+def export() -> None:
+    """Export credentials."""
+
+
+@export.command("kubeconfig")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Include an admin client certificate (system:masters).")
+@click.option("--ttl", default="12h", show_default=True, help="Lifetime of the admin certificate.")
+@click.option("--server", help="API server URL (default https://api.internal.NAME).")
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default ./kubeconfig-NAME, mode 0600).")
+@click.pass_context
+def export_kubeconfig(
+    ctx: click.Context, name: str, admin: bool, ttl: str, server: str | None, out: str | None
+) -> None:
+    """Write a kubeconfig for the cluster from its stored CA (nothing is printed)."""
+    from kubegce.boot.plans import api_endpoint_name
+    from kubegce.state.pki import client_certificate
+
+    _, secrets_ = _secrets(ctx, name)
+    server = server or f"https://{api_endpoint_name(name)}:443"
+    user: dict[str, str] = {}
+    if admin:
+        cert, key = client_certificate(secrets_.files["ca.crt"], secrets_.files["ca.key"], "kubegce-admin",
+                                       "system:masters", dt.timedelta(seconds=parse_duration(ttl)))  # fmt: skip
+        user = {"client-certificate-data": base64.b64encode(cert).decode(),
+                "client-key-data": base64.b64encode(key).decode()}  # fmt: skip
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": name,
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data":
+                                                base64.b64encode(secrets_.files["ca.crt"]).decode()}}],
+        "users": [{"name": f"{name}-admin" if admin else name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin" if admin else name}}],
+    }  # fmt: skip
+    path = Path(out or f"kubeconfig-{name}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(yaml.safe_dump(doc, sort_keys=False))
+    os.chmod(path, 0o600)
+    what = f"an admin certificate valid for {ttl}" if admin else "no credentials (add --admin for a certificate)"
+    info(f"wrote {path} (mode 0600) for {server} with {what}")

@@ -1,0 +1,104 @@
+"""gs://bucket/prefix state store through google-cloud-storage (STORAGE_EMULATOR_HOST honoured).
+
+Every write is conditional on the object's generation (`if_generation_match`; 0 = must not exist)
+and goes as one non-resumable upload, so two writers cannot both win and a reader never sees half
+an object.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+from kubegce.errors import UserError
+from kubegce.state.store import Versioned, conflict_error, whoami
+
+UPDATED_BY = "kubegce-updated-by"
+
+
+class GcsStateStore:
+    nodes_can_read = True
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        from google.api_core import exceptions
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        self.bucket_name = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
+        self.emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
+        if self.emulator:
+            from google.auth.credentials import AnonymousCredentials
+
+            self.client = storage.Client(project="kubegce", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                                         client_options={"api_endpoint": self.emulator})  # fmt: skip
+        else:
+            try:
+                self.client = storage.Client()
+            except Exception as exc:  # no credentials: say how to get them
+                raise UserError(
+                    f"state store {self.url}: no Google credentials ({exc}); run "
+                    "`gcloud auth application-default login`"
+                ) from None
+        self.bucket = self.client.bucket(bucket)
+        self._exc = exceptions
+
+    def _name(self, key: str) -> str:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise UserError(f"invalid state key {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def object_url(self, key: str) -> str:
+        """HTTPS URL a node downloads the object from with its service-account token."""
+        base = self.emulator or "https://storage.googleapis.com"
+        return f"{base}/storage/v1/b/{self.bucket_name}/o/{quote(self._name(key), safe='')}?alt=media"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._exc.Forbidden as exc:
+            raise UserError(
+                f"state store {self.url}: permission denied ({exc.message}); see docs/state-store.md"
+            ) from None
+        except self._exc.NotFound as exc:
+            if "bucket" in str(exc).lower() and "No such object" not in str(exc):
+                raise UserError(f"state store {self.url}: bucket {self.bucket_name} does not exist; create it with "
+                                f"`gcloud storage buckets create gs://{self.bucket_name}`") from None  # fmt: skip
+            raise
+
+    def read(self, key: str) -> Versioned | None:
+        blob = self._call(self.bucket.get_blob, self._name(key))
+        if blob is None:
+            return None
+        try:
+            data = self._call(blob.download_as_bytes, if_generation_match=blob.generation)
+        except (self._exc.PreconditionFailed, self._exc.NotFound):
+            return self.read(key)  # changed between the two calls: read the new version
+        meta = blob.metadata or {}
+        updated = blob.updated.strftime("%Y-%m-%dT%H:%M:%SZ") if blob.updated else "?"
+        return Versioned(data, int(blob.generation), meta.get(UPDATED_BY, "?"), updated)
+
+    def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
+        blob = self.bucket.blob(self._name(key))
+        blob.metadata = {UPDATED_BY: whoami()}
+        try:
+            # small objects go as one multipart (non-resumable) upload: preconditions hold there
+            self._call(blob.upload_from_string, data, content_type="application/octet-stream",
+                       if_generation_match=if_generation)  # fmt: skip
+        except self._exc.PreconditionFailed:
+            raise conflict_error(key, self.read(key)) from None
+        return int(blob.generation)
+
+    def delete(self, key: str, *, if_generation: int | None = None) -> None:
+        try:
+            self._call(self.bucket.delete_blob, self._name(key), if_generation_match=if_generation)
+        except self._exc.NotFound:
+            return
+        except self._exc.PreconditionFailed:
+            raise conflict_error(key, self.read(key)) from None
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._name(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(b.name[cut:] for b in self._call(self.client.list_blobs, self.bucket_name, prefix=full))
