@@ -18,9 +18,11 @@ from kubegce.cli.common import repository
 from kubegce.cli.output import emit, info, output_option
 from kubegce.cli.validate import parse_duration
 from kubegce.errors import NotFoundError
+from kubegce.state.clusters import ClusterRepository
+from kubegce.state.pki import ClusterSecrets
 
 
-def _secrets(ctx: click.Context, name: str):  # type: ignore[no-untyped-def]
+def _secrets(ctx: click.Context, name: str) -> tuple[ClusterRepository, ClusterSecrets]:
     repo = repository(ctx)
     repo.get(name)
     found = repo.read_secrets(name)

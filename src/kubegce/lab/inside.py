@@ -103,6 +103,26 @@ def chroot_run(merged: Path, argv: list[str], timeout: float) -> dict[str, Any]:
     return {"argv": argv, "code": code, "stdout": out, "stderr": err, "seconds": round(time.monotonic() - start, 3)}
 
 
+def start_gcs(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A state bucket inside the boot's network namespace: fake-gcs-server serving spec['data']."""
+    port = int(spec["port"])
+    proc = subprocess.Popen(
+        [spec["binary"], "-scheme", "http", "-backend", "memory", "-data", spec["data"], "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", f"http://127.0.0.1:{port}", "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/storage/v1/b", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("fake-gcs-server did not start in the lab namespace")
+
+
 def boot(job: dict[str, Any]) -> dict[str, Any]:
     sh(["ip", "link", "set", "lo", "up"])
     socket.sethostname(job["hostname"])
@@ -114,6 +134,7 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         guest_attributes={ns: dict(kv) for ns, kv in job.get("guest_attributes", {}).items()},
     )
     server = MetadataServer(store, port).start()
+    gcs = start_gcs(job["gcs"]) if job.get("gcs") else None
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     write_lab_files(
         merged, metadata_url=server.url, kubernetes_version=job["kubernetes_version"], arch=arch, fail_at=job["fail_at"]
@@ -136,6 +157,9 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
             chroot_run(merged, ["timeout", str(int(job["timeout"])), LAB_RUNNER, "startup"], job["timeout"] + 5)
         )
     server.stop()
+    if gcs is not None:
+        gcs.terminate()
+        gcs.wait()
 
     def read(path: str) -> str:
         f = merged / path.lstrip("/")

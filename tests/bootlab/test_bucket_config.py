@@ -1,0 +1,74 @@
+"""The bootstrap fetches its node config and its role's secrets from a state bucket
+(fake-gcs-server in the boot's namespace) with the instance's token, and refuses a tampered config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from kubegce.boot.plans import plan_cluster, role_of, secrets_key
+from kubegce.lab.profiles import PROFILES
+from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
+from kubegce.spec.models import Role
+from kubegce.state.pki import ClusterSecrets, role_bundle
+from tests.conftest import fake_gcs_binary
+
+pytestmark = pytest.mark.bootlab
+PORT = 4443  # inside the boot's own network namespace: always free
+BUCKET = "lab-state"
+
+
+class LabBucket:
+    nodes_can_read = True
+
+    def object_url(self, key: str) -> str:
+        return f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{quote('team/' + key, safe='')}?alt=media"
+
+
+def prepare(tmp_path: Path, tamper: bool = False) -> tuple[dict[str, str], dict[str, object]]:
+    bundle = lab_bundle("rocky-linux-cloud/rocky-linux-9")
+    boot = plan_cluster(bundle, lab_catalog(), store=LabBucket())
+    node = next(g for g in boot.groups if g.group.spec.role == Role.NODE)
+    objects = dict(boot.node_objects)
+    secrets_ = ClusterSecrets.generate()
+    for role in ("control-plane", "node"):
+        objects[secrets_key(bundle.cluster.name, role)] = role_bundle(
+            secrets_, role, bundle.cluster.name, "https://api:443"
+        )
+    if tamper:
+        key = next(k for k in objects if k.endswith(f"{node.group.name}.env") and role_of(node.group) in k)
+        objects[key] = objects[key].replace(b"KUBEGCE_ROLE=node", b"KUBEGCE_ROLE=control-plane")
+    data = tmp_path / "gcs"
+    for key, content in objects.items():
+        path = data / BUCKET / "team" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    assert "kubegce-node-config" not in node.metadata  # only the pointer and the hash travel in metadata
+    assert "storage/v1/b/lab-state" in node.metadata["startup-script"]
+    return node.metadata, {"binary": fake_gcs_binary(), "port": PORT, "data": str(data)}
+
+
+def test_node_fetches_config_and_secrets_from_the_bucket(tmp_path: Path) -> None:
+    metadata, gcs = prepare(tmp_path)
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.crt", "/etc/kubegce/bootstrap.kubeconfig",
+                                             "/etc/kubernetes/pki/ca.key"])  # fmt: skip
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
+    files = result.raw["files"]
+    assert files["/etc/kubernetes/pki/ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "token:" in files["/etc/kubegce/bootstrap.kubeconfig"]
+    assert files["/etc/kubernetes/pki/ca.key"] == ""  # a node's bundle carries no CA key
+    token_requests = [r for r in result.raw["requests"] if r["path"].endswith("/service-accounts/default/token")]
+    assert len(token_requests) >= 2  # one for the config, one for the secrets
+
+
+def test_node_refuses_a_tampered_config(tmp_path: Path) -> None:
+    metadata, gcs = prepare(tmp_path, tamper=True)
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs)
+    assert result.guest_attributes["phase"] == "failed"
+    assert result.guest_attributes["error"].startswith("fetch_config:")
+    assert "refusing it" in result.runner_output
+    assert not any(c.startswith("kubeadm") for c in result.calls)
