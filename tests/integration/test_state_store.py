@@ -58,8 +58,8 @@ def test_concurrent_edits_lose_no_update(store_url: str) -> None:
     for rep in range(20):
         keys = [f"k{rep}x{i}" for i in range(8)]
         with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(lambda k: kubegce("edit", "cluster", "demo.example.com", "--set",
-                                                      f"spec.cloudLabels.{k}=v{rep}"), keys))  # fmt: skip
+            sets = [f"spec.cloudLabels.{k}=v{rep}" for k in keys]
+            results = list(pool.map(lambda s: kubegce("edit", "cluster", "demo.example.com", "--set", s), sets))
         labels = ClusterRepository(open_store(store_url)).get("demo.example.com").bundle.cluster.spec.cloud_labels
         winners = 0
         for key, r in zip(keys, results, strict=True):
@@ -133,5 +133,6 @@ def test_secrets_never_leave_the_store(store_url: str, tmp_path: Path) -> None:
 
     node_tar = repo.store.read("demo.example.com/secrets/node.tar")
     assert node_tar is not None
-    names = tarfile.open(fileobj=io.BytesIO(node_tar.data)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(node_tar.data)) as tar:
+        names = tar.getnames()
     assert names == ["etc/kubegce/bootstrap.kubeconfig", "etc/kubernetes/pki/ca.crt"]
