@@ -166,3 +166,16 @@ def test_lab_boot_command(tmp_path: object) -> None:
     (boot,) = json.loads(res.stdout)
     assert boot["invocations"] == [] and boot["runnerFoundNoScript"] is True
     assert "No startup scripts to run." in res.stderr
+
+
+@pytest.mark.parametrize(("profile", "startup", "user_data"), [
+    ("cloud-init+agent", True, True), ("agent-only", True, False), ("cloud-init-only", False, True)])  # fmt: skip
+def test_the_probe_script_reports_what_ran(profile: str, startup: bool, user_data: bool) -> None:
+    from kubegce.images.probe import ProbeResult, probe_metadata
+
+    with LabMachine(PROFILES[profile], probe_metadata()) as m:
+        result = m.boot()
+    probe = ProbeResult.from_attributes(result.raw["guest_attributes"].get("kubegce-probe", {}))
+    assert (probe.startup_script, probe.user_data) == (startup, user_data)
+    assert probe.os_release["ID"] == "debian" and probe.os_release["VERSION_ID"] == "12"
+    assert ("cloud-init" in probe.tools) == user_data and "apt-get" in probe.tools

@@ -200,3 +200,11 @@ def test_hostile_values_reach_the_node_intact(tmp_path: Path, name: str, label: 
     assert {"name": "node-labels", "value": f"k={label}"} in join["kubeletExtraArgs"]
     assert subprocess.run(["bash", "-n", str(work / "boot.sh")]).returncode == 0
     assert not (work / "CANARY").exists()
+
+
+def test_shellcheck_project_scripts(shellcheck: str) -> None:
+    root = Path(__file__).parents[2]
+    files = sorted(str(p) for p in [*root.glob("scripts/*.sh"), *root.glob("src/kubegce/lab/templates/*.sh"),
+                                    root / ".ci/run"])  # fmt: skip
+    res = subprocess.run([shellcheck, "-S", "style", *files], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout

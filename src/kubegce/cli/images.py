@@ -52,3 +52,30 @@ def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str
         ("package manager", p.package_manager if p else "?"), ("channel (auto)", channel),
     ]  # fmt: skip
     emit(data, output, columns=("FIELD", "VALUE"), rows=rows)
+
+
+@command.command("probe")
+@click.argument("image")
+@click.option("--project", required=True, help="Project to run the short-lived probe instance in.")
+@click.option("--zone", required=True)
+@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Seconds to wait.")
+@click.option("--poll", "poll_s", type=float, default=5.0, show_default=True, help="Seconds between polls.")
+@output_option()
+def images_probe(image: str, project: str, zone: str, endpoint: str | None, timeout_s: float, poll_s: float,
+                 output: str) -> None:  # fmt: skip
+    """Boot IMAGE briefly, learn which init programs it runs, and record it in the user catalog."""
+    from kubegce.cli.common import user_catalog_path
+    from kubegce.cli.output import info
+    from kubegce.cloud.gce.client import ComputeClients
+    from kubegce.images.probe import probe_image, record
+
+    resolved = load_catalog().resolve(image)
+    result = probe_image(ComputeClients.create(endpoint), project, zone, resolved, timeout_s=timeout_s,
+                         poll_s=poll_s, settle_s=max(3 * poll_s, 10.0), log=info)  # fmt: skip
+    entry = result.catalog_entry(resolved)
+    path = user_catalog_path()
+    record(path, entry)
+    info(f"recorded in {path}; `kubegce images resolve {image}` now knows it")
+    rows = [(k, str(v)) for k, v in entry.items()]
+    emit(entry, output, columns=("FIELD", "VALUE"), rows=rows)

@@ -215,7 +215,7 @@ def _group_resources(
                 }
             ],
             "metadata": {"items": [{"key": k, "value": v} for k, v in gb.metadata.items()]},
-            "serviceAccounts": [{"email": service_account, "scopes": SCOPES}],
+            "serviceAccounts": [{"email": g.spec.service_account or service_account, "scopes": SCOPES}],
             "tags": {"items": [cp_tag if is_cp else node_tag]},
             "labels": group_labels,
             "scheduling": {"automaticRestart": True, "onHostMaintenance": "MIGRATE"},

@@ -82,11 +82,7 @@ class BootSimulator:
     ) -> tuple[list[tuple[float, str]], dict[str, str]]:
         """(time-stamped serial lines, guest attributes at the end) for this instance's boot."""
         md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
-        profile = self.profile_of(image)
-        unknown = profile is None
-        has_agent = True if unknown else profile.guest_agent  # type: ignore[union-attr]
-        has_cloud_init = False if unknown else profile.cloud_init  # type: ignore[union-attr]
-        has_ignition = False if unknown else profile.ignition  # type: ignore[union-attr]
+        has_agent, has_cloud_init, has_ignition, profile = self.init_programs(image)
         host = instance["name"]
         lines: list[tuple[float, str]] = []
         attrs: dict[str, str] = {}
@@ -203,10 +199,51 @@ class BootSimulator:
         stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(float(instance.get("_booted", time.time()))))
         return "".join(f"{stamp} {instance['name']} {text}\n" for at, text in lines if at * 1.0 <= now)
 
+    def probe_attributes(self, instance: dict[str, Any], image: dict[str, Any] | None) -> dict[str, str]:
+        """What kubegce's image probe reports on this image (see boot/templates/probe.sh)."""
+        if self.elapsed(instance) < self.boot_seconds / 2:
+            return {}
+        agent, cloud_init, ignition, profile = self.init_programs(image)
+        attrs: dict[str, str] = {}
+        if agent:
+            attrs["startup-script"] = "ran"
+        if cloud_init:
+            attrs["user-data"] = "ran"
+        if attrs:
+            os_id = profile.os if profile else "linux"
+            version = profile.version if profile else ""
+            attrs["os-release"] = f"ID={os_id};VERSION_ID={version};"
+            tools = [t for t, on in (("cloud-init", cloud_init), ("google_metadata_script_runner", agent),
+                                     ("ignition", ignition)) if on]  # fmt: skip
+            if profile and profile.package_manager in ("apt", "dnf", "zypper"):
+                tools.append({"apt": "apt-get"}.get(profile.package_manager, profile.package_manager))
+            attrs["tools"] = ";".join(tools) + ";"
+        return attrs
+
+    def init_programs(self, image: dict[str, Any] | None) -> tuple[bool, bool, bool, ImageProfile | None]:
+        """(guest agent, cloud-init, Ignition, profile) of an image. Custom images in the emulator may
+        declare their software with labels kubegce-emulator-{guest-agent,cloud-init,ignition}=true."""
+        profile = self.profile_of(image)
+        if profile is not None:
+            return profile.guest_agent, profile.cloud_init, profile.ignition, profile
+        labels = (image or {}).get("labels", {})
+        if any(k.startswith("kubegce-emulator-") for k in labels):
+            return (labels.get("kubegce-emulator-guest-agent") == "true",
+                    labels.get("kubegce-emulator-cloud-init") == "true",
+                    labels.get("kubegce-emulator-ignition") == "true", None)  # fmt: skip
+        return True, False, False, None
+
     def guest_attributes(
         self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str
     ) -> dict[str, Any]:
         from kubegce.emulator.compute import ApiError
+
+        if query_path.startswith("kubegce-probe"):
+            probe = self.probe_attributes(instance, image)
+            if not probe:
+                raise ApiError(404, "notFound", f"The resource 'guestAttributes/{query_path}' was not found")
+            items = [{"namespace": "kubegce-probe", "key": k, "value": v} for k, v in sorted(probe.items())]
+            return {"kind": "compute#guestAttributes", "queryPath": query_path, "queryValue": {"items": items}}
 
         lines, final = self.story(instance, image)
         now = self.elapsed(instance)

@@ -116,6 +116,7 @@ class InstanceGroupSpec(SpecModel):
     node_labels: dict[str, str] = Field(default_factory=dict)
     taints: list[str] = Field(default_factory=list)
     cloud_labels: dict[str, str] = Field(default_factory=dict)
+    service_account: str | None = None  # default: the cluster's spec.serviceAccount
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
 
 

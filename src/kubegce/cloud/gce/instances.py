@@ -60,15 +60,16 @@ def list_instances(clients: ComputeClients, project: str, cluster: str) -> list[
     return sorted(views, key=lambda v: (v.group, v.zone, v.name))
 
 
-def guest_attributes(clients: ComputeClients, project: str, view: InstanceView) -> dict[str, str]:
+def guest_attributes(clients: ComputeClients, project: str, view: InstanceView, namespace: str = "kubegce"
+                     ) -> dict[str, str]:  # fmt: skip
     try:
         request = clients.compute.GetGuestAttributesInstanceRequest(
-            project=project, zone=view.zone, instance=view.name, query_path="kubegce/"
+            project=project, zone=view.zone, instance=view.name, query_path=f"{namespace}/"
         )
         got = clients.instances.get_guest_attributes(request=request)
     except clients.api_error:
         return {}
-    return {item.key: item.value for item in got.query_value.items if item.namespace == "kubegce"}
+    return {item.key: item.value for item in got.query_value.items if item.namespace == namespace}
 
 
 def serial_output(clients: ComputeClients, project: str, zone: str, instance: str) -> str:
