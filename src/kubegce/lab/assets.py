@@ -55,7 +55,7 @@ def _sha(data: bytes) -> str:
 
 
 def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
-    fake = lab_template("fake-binary.sh")
+    fake = lab_template("stand-in.sh")
     m = f"{LAB_DIR}/mirror"
     ctd = f"containerd-{CONTAINERD_VERSION}-linux-{arch}.tar.gz"
     ctd_data = _tar({f"bin/{b}": fake for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
