@@ -134,3 +134,33 @@ def test_name_collision_with_unowned_resource_is_refused(emulator: RunningEmulat
                   {"name": "demo-example-com", "autoCreateSubnetworks": False, "description": "not kubegce"})  # fmt: skip
     with pytest.raises(UserError, match="not owned by cluster demo.example.com"):
         plan_cluster_against(target, make_bundle(), CATALOG)
+
+
+def test_instances_serve_their_metadata() -> None:
+    import json
+    import urllib.request
+
+    from kubegce.cloud.gce.instances import list_instances
+
+    with RunningEmulator(0, FaultConfig(), boot_seconds=30.0, serve_metadata=True) as emu:
+        target = target_for(emu)
+        cp = plan_cluster_against(target, make_bundle(), CATALOG)
+        assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+        urls = json.loads(urllib.request.urlopen(emu.endpoint + "/_emulator/metadata-servers").read())
+        assert len(urls) == 3
+        name, url = sorted(urls.items())[0]
+
+        def call(path: str, data: bytes | None = None) -> str:
+            req = urllib.request.Request(url + path, data=data, method="PUT" if data else "GET",
+                                         headers={"Metadata-Flavor": "Google"})  # fmt: skip
+            return urllib.request.urlopen(req, timeout=5).read().decode()
+
+        assert call("/instance/attributes/kubegce-boot-channel") == "startup-script"
+        assert call("/instance/name") == name
+        assert "#!/bin/bash" in call("/instance/attributes/startup-script")
+        call("/instance/guest-attributes/kubegce/phase", b"installed")
+        views = {v.name: v for v in list_instances(target.clients, "my-proj", "demo.example.com")}
+        assert views[name].phase == "installed"  # what the instance wrote, read through getGuestAttributes
+        found = target.find()
+        target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+        assert emu.state.metadata_servers == {}

@@ -24,9 +24,12 @@ from kubegce.errors import UserError
               help="Where simulated bootstraps stop: joined, started, prepared, installed, or fail:STEP.")  # fmt: skip
 @click.option("--state-file", type=click.Path(dir_okay=False), help="Keep the emulator's state in this file.")
 @click.option("--seed", type=int, help="Seed for --fail-rate.")
+@click.option("--serve-metadata", is_flag=True,
+              help="Give every instance a metadata server on 127.0.0.1 (GET /_emulator/metadata-servers lists them).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def command(port: int, latency_ms: float, operation_ms: float, fail_rate: float, fail_calls: tuple[str, ...],
-            boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None, verbose: bool) -> None:  # fmt: skip
+            boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
+            serve_metadata: bool, verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
     from kubegce.emulator.compute import ComputeState, FaultConfig
     from kubegce.emulator.server import EmulatorHTTPServer, parse_fail_call
@@ -37,7 +40,7 @@ def command(port: int, latency_ms: float, operation_ms: float, fail_rate: float,
         raise UserError(str(exc)) from None
     faults = FaultConfig(latency_ms=latency_ms, fail_rate=fail_rate, fail_calls=parsed, seed=seed,
                          operation_ms=operation_ms)  # fmt: skip
-    state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome)
+    state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome, serve_metadata=serve_metadata)
     path = Path(state_file) if state_file else None
     if path is not None and path.exists():
         state.load(path)

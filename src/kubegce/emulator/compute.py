@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubegce.emulator.bootsim import BootSimulator
 from kubegce.emulator.filters import FilterError, compile_filter
+from kubegce.emulator.metadata import InstanceIdentity, MetadataServer, MetadataStore
 
 BASE = "https://compute.googleapis.com/compute/v1/"
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -111,7 +112,11 @@ class ComputeState:
     """All resources and operations, guarded by one lock."""
 
     def __init__(
-        self, faults: FaultConfig | None = None, boot_seconds: float = 4.0, boot_outcome: str = "joined"
+        self,
+        faults: FaultConfig | None = None,
+        boot_seconds: float = 4.0,
+        boot_outcome: str = "joined",
+        serve_metadata: bool = False,
     ) -> None:
         self.lock = threading.RLock()
         self.faults = faults or FaultConfig()
@@ -122,6 +127,32 @@ class ComputeState:
         self.calls = CallLog()
         self.method_counts: dict[str, int] = {}
         self.boot = BootSimulator(boot_seconds, boot_outcome)
+        # with serve_metadata, every instance gets a metadata server on 127.0.0.1 (the boot lab's)
+        self.serve_metadata = serve_metadata
+        self.metadata_servers: dict[str, MetadataServer] = {}
+
+    # ------------------------------------------------------------------ instance metadata servers
+    def start_metadata_server(self, project: str, zone: str, instance: dict[str, Any]) -> None:
+        if not self.serve_metadata:
+            return
+        items = {i["key"]: str(i.get("value", "")) for i in instance.get("metadata", {}).get("items", [])}
+        identity = InstanceIdentity(name=instance["name"], instance_id=instance["id"], zone=zone)
+        server = MetadataServer(MetadataStore(identity, attributes=items)).start()
+        self.metadata_servers[instance["selfLink"]] = server
+
+    def remove_instance(self, key: tuple[str, str, str, str]) -> None:
+        instance = self.resources.pop(key)
+        server = self.metadata_servers.pop(instance["selfLink"], None)
+        if server is not None:
+            server.stop()
+
+    def written_guest_attributes(self, instance: dict[str, Any], namespace: str) -> dict[str, str]:
+        """What software on the 'instance' PUT to its metadata server."""
+        server = self.metadata_servers.get(instance["selfLink"])
+        if server is None:
+            return {}
+        with server.store.lock:
+            return dict(server.store.guest_attributes.get(namespace, {}))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path) -> None:
@@ -494,7 +525,7 @@ class ComputeApi:
         res = st.get(project, scope_path, collection, name)
         if collection == "instanceGroupManagers":
             for key in [k for k, r in st.resources.items() if r.get("_mig") == res["selfLink"]]:
-                del st.resources[key]
+                st.remove_instance(key)
         else:
             users = st.users_of(res["selfLink"])
             if users:
@@ -644,7 +675,13 @@ class ComputeApi:
                 return {"kind": "compute#serialPortOutput", "contents": window.decode(errors="replace"),
                         "start": str(begin), "next": str(len(data)), "selfLink": res["selfLink"]}  # fmt: skip
             if verb == "getGuestAttributes" and method == "GET":
-                return st.boot.guest_attributes(res, self._instance_profile_source(res), query.get("queryPath", ""))
+                query_path = query.get("queryPath", "")
+                written = st.written_guest_attributes(res, query_path.split("/")[0] or "kubegce")
+                if written:  # real software wrote them through the instance's metadata server
+                    namespace = query_path.split("/")[0] or "kubegce"
+                    items = [{"namespace": namespace, "key": k, "value": v} for k, v in sorted(written.items())]
+                    return {"kind": "compute#guestAttributes", "queryPath": query_path, "queryValue": {"items": items}}
+                return st.boot.guest_attributes(res, self._instance_profile_source(res), query_path)
         raise ApiError(400, "invalid", f"unsupported call {method} {collection}/{name}/{verb}")
 
     def _instance_profile_source(self, instance: dict[str, Any]) -> dict[str, Any] | None:
@@ -675,7 +712,7 @@ class ComputeApi:
         members = sorted((k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]), key=lambda k: k[3])
         want = int(mig["targetSize"])
         for key in members[want:]:
-            del st.resources[key]
+            st.remove_instance(key)
         template_ref = parse_ref(mig["instanceTemplate"])
         template = st.resources.get(template_ref) if template_ref else None
         for i in range(len(members), want):
@@ -708,6 +745,7 @@ class ComputeApi:
             }
             self._stamp(project, scope_path, "instances", instance)
             st.resources[(project, scope_path, "instances", name)] = instance
+            st.start_metadata_server(project, zone, instance)
 
 
 def _fault(code: int) -> ApiError:

@@ -71,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_emulator/calls" and method == "GET":
             with st.lock:
                 return 200, st.calls.as_dict()
+        if self.path == "/_emulator/metadata-servers" and method == "GET":
+            with st.lock:
+                return 200, {link.rsplit("/", 1)[-1]: srv.url for link, srv in st.metadata_servers.items()}
         if self.path == "/_emulator/calls/reset" and method == "POST":
             with st.lock:
                 st.calls.counts.clear()
@@ -134,8 +137,10 @@ class RunningEmulator:
     """Start the emulator in a background thread (tests, the demo); stop with close()."""
 
     def __init__(self, port: int = 0, faults: FaultConfig | None = None, *, boot_seconds: float = 4.0,
-                 boot_outcome: str = "joined", state_file: Path | None = None) -> None:  # fmt: skip
-        self.state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome)
+                 boot_outcome: str = "joined", state_file: Path | None = None,
+                 serve_metadata: bool = False) -> None:  # fmt: skip
+        self.state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome,
+                                  serve_metadata=serve_metadata)  # fmt: skip
         if state_file is not None and state_file.exists():
             self.state.load(state_file)
         self.server = EmulatorHTTPServer(port, self.state, state_file=state_file)
@@ -149,6 +154,8 @@ class RunningEmulator:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        for server in list(self.state.metadata_servers.values()):
+            server.stop()
 
     def __enter__(self) -> RunningEmulator:
         return self
