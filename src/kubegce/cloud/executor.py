@@ -95,10 +95,6 @@ def execute(tasks: list[Task], parallelism: int, progress: Progress | None = Non
     return results
 
 
-class RetryableError(Exception):
-    """An error worth another try (rate limits, 5xx, dropped connections)."""
-
-
 def retry(fn: Callable[[], T], *, is_retryable: Callable[[BaseException], bool], deadline_s: float = 300.0,
           base_s: float = 0.2, cap_s: float = 10.0, rng: random.Random | None = None,
           sleep: Callable[[float], None] = time.sleep) -> T:  # fmt: skip

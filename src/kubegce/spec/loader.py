@@ -135,10 +135,3 @@ def load_bundles(docs: list[dict[str, Any]], source: str) -> tuple[list[ClusterB
             f"set metadata.labels['{CLUSTER_LABEL}'] to the cluster's name"
         )
     return bundles, warnings
-
-
-def dump_documents(bundle: ClusterBundle) -> str:
-    docs = [bundle.cluster.model_dump(mode="json", by_alias=True, exclude_none=True)]
-    for g in bundle.instance_groups:
-        docs.append(g.model_dump(mode="json", by_alias=True, exclude_none=True))
-    return yaml.safe_dump_all(docs, sort_keys=False)
