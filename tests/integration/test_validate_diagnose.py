@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,66 @@ def test_user_data_forced_on_rhel_is_diagnosed_as_no_init_channel(state: str) ->
         assert d.returncode == 1
         assert "cause: no-init-channel" in d.stdout and "No startup scripts to run." in d.stdout
         assert "spec.bootstrap.channel=auto" in d.stdout
+
+
+class FakeKubernetes:
+    """A tiny Kubernetes API on 127.0.0.1 that answers GET /api/v1/nodes."""
+
+    def __init__(self, ready: dict[str, bool]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        nodes = ready
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                items = [{"metadata": {"name": n}, "status": {"conditions": [
+                    {"type": "Ready", "status": "True" if ok else "False"}]}} for n, ok in nodes.items()]  # fmt: skip
+                body = json.dumps({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}).encode()
+                self.send_response(200 if self.path.startswith("/api/v1/nodes") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kubeconfig(self, path: Path) -> Path:
+        import yaml
+
+        port = self.server.server_address[1]
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "t",
+            "clusters": [{"name": "t", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+            "users": [{"name": "t", "user": {"token": "test"}}],
+            "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}],
+        }))  # fmt: skip
+        return path
+
+
+def test_validate_reads_node_readiness_from_kubernetes(state: str, tmp_path: Path) -> None:
+    pytest.importorskip("kubernetes")
+    with RunningEmulator(0, FaultConfig(), boot_seconds=0.3) as emu:
+        create_and_apply(emu.endpoint)
+        apply(emu.endpoint)
+        r = kubegce(emu.endpoint, "validate", "cluster", "demo.example.com", "--wait", "30s", "--interval", "0.3",
+                    "-o", "json")  # fmt: skip
+        names = sorted(n["instance"] for n in json.loads(r.stdout)["nodes"])
+        fake = FakeKubernetes({n: n != names[0] for n in names})
+        r = kubegce(emu.endpoint, "validate", "cluster", "demo.example.com", "--kubeconfig",
+                    str(fake.kubeconfig(tmp_path / "kc")), "-o", "json")  # fmt: skip
+        assert r.returncode == 1, r.stderr
+        report = json.loads(r.stdout)
+        assert {n["instance"]: n["ready"] for n in report["nodes"]} == {n: n != names[0] for n in names}
+        assert all(n["readySource"] == "kubernetes" for n in report["nodes"])
+        assert f"{names[0]}" in r.stderr and "not Ready in Kubernetes" in r.stderr
+        fake.server.shutdown()
+        fake = FakeKubernetes(dict.fromkeys(names, True))
+        r = kubegce(emu.endpoint, "validate", "cluster", "demo.example.com", "--kubeconfig",
+                    str(fake.kubeconfig(tmp_path / "kc2")))  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        fake.server.shutdown()
