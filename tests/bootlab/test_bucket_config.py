@@ -27,12 +27,13 @@ class LabBucket:
         return f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{quote('team/' + key, safe='')}?alt=media"
 
 
-def prepare(tmp_path: Path, tamper: bool = False) -> tuple[dict[str, str], dict[str, object]]:
+def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE,
+            secrets_: ClusterSecrets | None = None) -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
     bundle = lab_bundle("rocky-linux-cloud/rocky-linux-9")
     boot = plan_cluster(bundle, lab_catalog(), store=LabBucket())
-    node = next(g for g in boot.groups if g.group.spec.role == Role.NODE)
+    node = next(g for g in boot.groups if g.group.spec.role == role)
     objects = dict(boot.node_objects)
-    secrets_ = ClusterSecrets.generate()
+    secrets_ = secrets_ or ClusterSecrets.generate()
     for role in ("control-plane", "node"):
         objects[secrets_key(bundle.cluster.name, role)] = role_bundle(
             secrets_, role, bundle.cluster.name, "https://api:443"
@@ -72,3 +73,18 @@ def test_node_refuses_a_tampered_config(tmp_path: Path) -> None:
     assert result.guest_attributes["error"].startswith("fetch_config:")
     assert "refusing it" in result.runner_output
     assert not any(c.startswith("kubeadm") for c in result.calls)
+
+
+def test_control_plane_gets_its_secrets_as_kubeadm_arguments_never_on_the_console(tmp_path: Path) -> None:
+    secrets_ = ClusterSecrets.generate()
+    metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, secrets_=secrets_)
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.key"])
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
+    assert result.raw["files"]["/etc/kubernetes/pki/ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    init = [c for c in result.calls if c.startswith("kubeadm init")]
+    assert len(init) == 1 and f"--certificate-key {secrets_.certificate_key}" in init[0]
+    assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
+    console = result.runner_output
+    assert secrets_.token["token"] not in console and secrets_.certificate_key not in console
+    assert "PRIVATE KEY" not in console

@@ -358,8 +358,15 @@ kubeadm_join() {
     fi
     echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
   fi
+  # The control-plane bundle from the state store holds the join token and the certificate key;
+  # they go to kubeadm as arguments, never into a file kubegce rendered or onto the console.
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
-    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print
+    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print \
+      --skip-certificate-key-print --certificate-key "$(</etc/kubegce/certificate-key)"
+    kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
+      log "join token already present"
+  elif [[ "$KUBEGCE_ROLE" == control-plane ]]; then
+    kubeadm join --config /etc/kubegce/kubeadm.yaml --certificate-key "$(</etc/kubegce/certificate-key)"
   else
     kubeadm join --config /etc/kubegce/kubeadm.yaml
   fi
