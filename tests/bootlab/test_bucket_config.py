@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from kubegce.boot.plans import plan_cluster, role_of, secrets_key
+from kubegce.boot.plans import discovery_key, plan_cluster, role_of, secrets_key
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
 from kubegce.spec.models import Role
@@ -26,9 +26,12 @@ class LabBucket:
     def object_url(self, key: str) -> str:
         return f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{quote('team/' + key, safe='')}?alt=media"
 
+    def upload_url(self, key: str) -> str:
+        return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={quote('team/' + key, safe='')}"
 
-def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE,
-            secrets_: ClusterSecrets | None = None) -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
+
+def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secrets_: ClusterSecrets | None = None,
+            api_address: str | None = "10.0.16.9") -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
     bundle = lab_bundle("rocky-linux-cloud/rocky-linux-9")
     boot = plan_cluster(bundle, lab_catalog(), store=LabBucket())
     node = next(g for g in boot.groups if g.group.spec.role == role)
@@ -38,6 +41,8 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE,
         objects[secrets_key(bundle.cluster.name, role)] = role_bundle(
             secrets_, role, bundle.cluster.name, "https://api:443"
         )
+    if api_address is not None:
+        objects[discovery_key(bundle.cluster.name)] = api_address.encode()
     if tamper:
         key = next(k for k in objects if k.endswith(f"{node.group.name}.env") and role_of(node.group) in k)
         objects[key] = objects[key].replace(b"KUBEGCE_ROLE=node", b"KUBEGCE_ROLE=control-plane")
@@ -48,19 +53,22 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE,
         path.write_bytes(content)
     assert "kubegce-node-config" not in node.metadata  # only the pointer and the hash travel in metadata
     assert "storage/v1/b/lab-state" in node.metadata["startup-script"]
-    return node.metadata, {"binary": fake_gcs_binary(), "port": PORT, "data": str(data)}
+    return node.metadata, {"binary": fake_gcs_binary(), "port": PORT, "data": str(data),
+                           "read_objects": [f"{BUCKET}/team/{discovery_key(bundle.cluster.name)}"]}  # fmt: skip
 
 
 def test_node_fetches_config_and_secrets_from_the_bucket(tmp_path: Path) -> None:
     metadata, gcs = prepare(tmp_path)
     with LabMachine(PROFILES["agent-only"], metadata) as m:
         result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.crt", "/etc/kubegce/bootstrap.kubeconfig",
-                                             "/etc/kubernetes/pki/ca.key"])  # fmt: skip
+                                             "/etc/kubernetes/pki/ca.key", "/etc/hosts"])  # fmt: skip
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     files = result.raw["files"]
     assert files["/etc/kubernetes/pki/ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
     assert "token:" in files["/etc/kubegce/bootstrap.kubeconfig"]
     assert files["/etc/kubernetes/pki/ca.key"] == ""  # a node's bundle carries no CA key
+    # it found the API address the first control plane published, before joining
+    assert "10.0.16.9 api.internal.lab.example.com # kubegce-api" in files["/etc/hosts"]
     token_requests = [r for r in result.raw["requests"] if r["path"].endswith("/service-accounts/default/token")]
     assert len(token_requests) >= 2  # one for the config, one for the secrets
 
@@ -77,14 +85,30 @@ def test_node_refuses_a_tampered_config(tmp_path: Path) -> None:
 
 def test_control_plane_gets_its_secrets_as_kubeadm_arguments_never_on_the_console(tmp_path: Path) -> None:
     secrets_ = ClusterSecrets.generate()
-    metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, secrets_=secrets_)
+    metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, secrets_=secrets_, api_address=None)
     with LabMachine(PROFILES["agent-only"], metadata) as m:
-        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.key"])
+        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.key", "/etc/hosts"])
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     assert result.raw["files"]["/etc/kubernetes/pki/ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
     init = [c for c in result.calls if c.startswith("kubeadm init")]
     assert len(init) == 1 and f"--certificate-key {secrets_.certificate_key}" in init[0]
     assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
+    # the single control plane published its own address for the nodes
+    assert list(result.raw["bucket_objects"].values()) == ["10.0.16.2"]
+    assert "10.0.16.2 api.internal.lab.example.com # kubegce-api" in result.raw["files"]["/etc/hosts"]
     console = result.runner_output
     assert secrets_.token["token"] not in console and secrets_.certificate_key not in console
     assert "PRIVATE KEY" not in console
+
+
+def test_a_node_that_finds_no_api_address_fails_in_join(tmp_path: Path) -> None:
+    from kubegce.diagnose.analyze import analyze
+
+    metadata, gcs = prepare(tmp_path, api_address=None)
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs, lab_env={"KUBEGCE_DISCOVERY_TIMEOUT": "2", "KUBEGCE_DISCOVERY_INTERVAL": "1"})
+        log = m.serial_log(result)
+    assert result.guest_attributes["phase"] == "failed"
+    assert result.guest_attributes["error"].startswith("kubeadm_join:")
+    assert "no API address was published" in result.runner_output
+    assert analyze(log).cause == "join-failed"

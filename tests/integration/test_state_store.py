@@ -136,3 +136,28 @@ def test_secrets_never_leave_the_store(store_url: str, tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(node_tar.data)) as tar:
         names = tar.getnames()
     assert names == ["etc/kubegce/bootstrap.kubeconfig", "etc/kubernetes/pki/ca.crt"]
+
+
+def test_update_yes_publishes_the_load_balancer_address(store_url: str) -> None:
+    if not store_url.startswith("gs://"):
+        pytest.skip("only stores nodes can read get node objects")
+    from kubegce.emulator.compute import FaultConfig
+    from kubegce.emulator.server import RunningEmulator
+
+    with RunningEmulator(0, FaultConfig(), boot_seconds=0.5) as emu:
+        r = kubegce("create", "cluster", "ha.example.com", "--project", "my-proj", "--zones",
+                    "us-central1-a,us-central1-b,us-central1-c", "--control-plane-count", "3")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        os.environ["KUBEGCE_COMPUTE_ENDPOINT"] = emu.endpoint
+        try:
+            r = kubegce("update", "cluster", "ha.example.com", "--yes")
+        finally:
+            del os.environ["KUBEGCE_COMPUTE_ENDPOINT"]
+        assert r.returncode == 0, r.stderr
+        assert "published the API address" in r.stderr
+    store = open_store(store_url)
+    address = store.read("ha.example.com/discovery/api-address")
+    assert address is not None and address.data.decode().startswith("203.0.113.")
+    for key in ("ha.example.com/nodeconfig/node/nodes.env", "ha.example.com/secrets/node.tar",
+                "ha.example.com/secrets/control-plane.tar"):  # fmt: skip
+        assert store.read(key) is not None, key

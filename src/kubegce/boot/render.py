@@ -61,6 +61,8 @@ def render_node_config(
     *,
     api_endpoint: str,
     secrets_url: str = "",
+    discovery_url: str = "",
+    discovery_upload_url: str = "",
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
@@ -74,6 +76,9 @@ def render_node_config(
         ("KUBEGCE_ROLE", "control-plane" if group.spec.role == Role.CONTROL_PLANE else "node"),
         ("KUBEGCE_FIRST_CONTROL_PLANE", 1 if control_planes <= 1 else "auto"),
         ("KUBEGCE_API_ENDPOINT", api_endpoint),
+        ("KUBEGCE_API_LOAD_BALANCED", 1 if control_planes > 1 else 0),
+        ("KUBEGCE_DISCOVERY_URL", discovery_url),
+        ("KUBEGCE_DISCOVERY_UPLOAD_URL", discovery_upload_url),
         ("KUBEGCE_KUBERNETES_VERSION", s.kubernetes_version.lstrip("v")),
         ("KUBEGCE_CONTAINERD_VERSION", CONTAINERD_VERSION),
         ("KUBEGCE_RUNC_VERSION", RUNC_VERSION),

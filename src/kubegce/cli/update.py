@@ -18,6 +18,7 @@ from kubegce.state.clusters import ClusterRepository
 
 if TYPE_CHECKING:
     from kubegce.cloud.gce.target import GceTarget
+    from kubegce.cloud.graph import ResourceGraph
 
 
 def boot_rows(boot: ClusterBoot) -> list[tuple[str, ...]]:
@@ -141,6 +142,7 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
     progress.summary(results)
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
+    publish_load_balancer_address(repo, gce, cp.graph)
 
 
 def publish_node_objects(repo: ClusterRepository, boot: ClusterBoot) -> None:
@@ -151,6 +153,24 @@ def publish_node_objects(repo: ClusterRepository, boot: ClusterBoot) -> None:
     secrets_ = repo.ensure_secrets(name)
     written = repo.publish_node_objects(name, boot.node_objects, secrets_, f"https://{api_endpoint_name(name)}:443")
     info(f"wrote {len(written)} node objects to {repo.store.url}" if written else "node objects are up to date")
+
+
+def publish_load_balancer_address(repo: ClusterRepository, gce: GceTarget, graph: ResourceGraph) -> None:
+    """With a load-balanced API, nodes learn its address from the state bucket (written here)."""
+    if not repo.store.nodes_can_read:
+        return
+    from kubegce.boot.plans import discovery_key
+
+    for key in (k for k in graph.resources if k.kind == "address"):
+        resource = gce.get(key)
+        address = (resource or {}).get("address")
+        if not address:
+            raise UserError(f"{key} has no IP address yet; re-run `kubegce update cluster {graph.cluster_name} --yes`")
+        store_key = discovery_key(graph.cluster_name)
+        current = repo.store.read(store_key)
+        if current is None or current.data.decode() != address:
+            repo.store.write(store_key, address.encode(), if_generation=current.generation if current else 0)
+            info(f"published the API address {address} for the nodes")
 
 
 def _print_plan(p: Plan, boot: ClusterBoot, output: str, note: str) -> None:

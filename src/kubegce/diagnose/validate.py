@@ -60,16 +60,18 @@ class Report:
 
 
 def kubernetes_ready(kubeconfig: str) -> dict[str, bool]:
+    import importlib
+
     try:
-        from kubernetes import client, config  # type: ignore[import-not-found]
+        k8s: Any = importlib.import_module("kubernetes")  # optional extra: imported only here
     except ImportError:
         raise UserError("--kubeconfig needs the kubernetes client: pip install 'kubegce[kubernetes]'") from None
     try:
-        api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        api = k8s.client.CoreV1Api(k8s.config.new_client_from_config(config_file=kubeconfig))
         nodes = api.list_node(timeout_seconds=20).items
     except Exception as exc:  # unreachable API, bad credentials: say so, do not crash
         raise UserError(f"cannot read nodes with {kubeconfig}: {exc}") from None
-    ready = {}
+    ready: dict[str, bool] = {}
     for node in nodes:
         conditions = {c.type: c.status for c in (node.status.conditions or [])}
         ready[node.metadata.name] = conditions.get("Ready") == "True"

@@ -37,6 +37,7 @@ class InstanceIdentity:
     project_id: str = ""  # the runner starts a Cloud Logging client for a non-empty project id
     numeric_project_id: str = "123456789012"
     service_account: str = "lab-node@kubegce-lab.iam.gserviceaccount.com"
+    ip: str = "10.0.16.2"
 
 
 @dataclass
@@ -59,6 +60,7 @@ class MetadataStore:
                 "hostname": f"{ident.name}.{ident.zone}.c.lab.internal",
                 "zone": f"projects/{ident.numeric_project_id}/zones/{ident.zone}",
                 "machine-type": f"projects/{ident.numeric_project_id}/machineTypes/e2-medium",
+                "network-interfaces": {"0": {"ip": ident.ip, "network": "projects/lab/networks/lab"}},
                 "attributes": dict(self.attributes),
                 "guest-attributes": guest,
                 "service-accounts": {

@@ -78,7 +78,8 @@ def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
         _write(root, f"{m}/manifests/{name}.yaml", FAKE_MANIFEST)
 
 
-def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, arch: str, fail_at: str) -> None:
+def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, arch: str, fail_at: str,
+                    extra_env: dict[str, str] | None = None) -> None:  # fmt: skip
     """Everything a boot needs beside the rendered metadata; idempotent (a reboot rewrites lab.env)."""
     if not (root / LAB_DIR.lstrip("/") / "mirror").exists():
         write_mirror(root, kubernetes_version, arch)
@@ -106,5 +107,6 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
         f'export PATH={shlex.quote(LAB_DIR + "/stand-ins")}:"$PATH"',
         f"KUBEGCE_METADATA_URL={shlex.quote(metadata_url)}",
         f"KUBEGCE_LAB_FAIL_AT={shlex.quote(fail_at)}",
+        *(f"{k}={shlex.quote(v)}" for k, v in sorted((extra_env or {}).items())),
     ]
     _write(root, "/etc/kubegce/lab.env", ("\n".join(lines) + "\n").encode())

@@ -137,8 +137,9 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
     gcs = start_gcs(job["gcs"]) if job.get("gcs") else None
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     write_lab_files(
-        merged, metadata_url=server.url, kubernetes_version=job["kubernetes_version"], arch=arch, fail_at=job["fail_at"]
-    )
+        merged, metadata_url=server.url, kubernetes_version=job["kubernetes_version"], arch=arch,
+        fail_at=job["fail_at"], extra_env=job.get("lab_env"),
+    )  # fmt: skip
     for path, content in job.get("overrides", {}).items():
         # failures the lab injects into the node's disk: another /etc/os-release, a corrupt download
         target = merged / path.lstrip("/")
@@ -157,7 +158,18 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
             chroot_run(merged, ["timeout", str(int(job["timeout"])), LAB_RUNNER, "startup"], job["timeout"] + 5)
         )
     server.stop()
+    bucket_objects: dict[str, str] = {}
     if gcs is not None:
+        import urllib.parse
+        import urllib.request
+
+        for name in job["gcs"].get("read_objects", []):
+            bucket, _, obj = name.partition("/")
+            url = f"http://127.0.0.1:{job['gcs']['port']}/storage/v1/b/{bucket}/o/{urllib.parse.quote(obj, safe='')}?alt=media"
+            try:
+                bucket_objects[name] = urllib.request.urlopen(url, timeout=5).read().decode()
+            except OSError:
+                bucket_objects[name] = ""
         gcs.terminate()
         gcs.wait()
 
@@ -178,6 +190,7 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         "cloud_init_output": read("/var/log/cloud-init-output.log"),
         "files": {p: read(p) for p in job.get("read_files", [])},
         "cloud_init_installed_now": (merged / "usr/bin/cloud-init").exists() and not has_cloud_init,
+        "bucket_objects": bucket_objects,
     }
 
 

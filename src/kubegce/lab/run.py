@@ -182,7 +182,8 @@ class LabMachine:
         self.guest_attributes: dict[str, dict[str, str]] = {}  # GCE keeps them across reboots
 
     def boot(self, *, fail_at: str = "", read_files: list[str] | None = None,
-             overrides: dict[str, str] | None = None, gcs: dict[str, Any] | None = None) -> BootResult:  # fmt: skip
+             overrides: dict[str, str] | None = None, gcs: dict[str, Any] | None = None,
+             lab_env: dict[str, str] | None = None) -> BootResult:  # fmt: skip
         """One boot. ``gcs``: {"binary", "port", "data"} serves a state bucket inside the namespace."""
         self.boots += 1
         job_file = self.dir / f"job-{self.boots}.json"
@@ -194,7 +195,7 @@ class LabMachine:
             "merged": str(merged), "port": free_five_digit_port(), "hostname": self.hostname,
             "metadata": self.metadata, "fail_at": fail_at, "kubernetes_version": self.kubernetes_version,
             "result": str(result_file), "timeout": self.timeout, "read_files": read_files or [],
-            "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs,
+            "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs, "lab_env": lab_env or {},
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",

@@ -54,6 +54,13 @@ class GcsStateStore:
         base = self.emulator or "https://storage.googleapis.com"
         return f"{base}/storage/v1/b/{self.bucket_name}/o/{quote(self._name(key), safe='')}?alt=media"
 
+    def upload_url(self, key: str) -> str:
+        """URL a node uploads this object to (media upload) with its service-account token."""
+        base = self.emulator or "https://storage.googleapis.com"
+        return (
+            f"{base}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=media&name={quote(self._name(key), safe='')}"
+        )
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)

@@ -41,6 +41,10 @@ class StateStore(Protocol):
         """Where a node downloads this object (only stores nodes can read)."""
         ...
 
+    def upload_url(self, key: str) -> str:
+        """Where a node uploads this object (only stores nodes can read)."""
+        ...
+
     def read(self, key: str) -> Versioned | None: ...
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
@@ -68,6 +72,9 @@ class FileStateStore:
         self.url = f"file://{root}"
 
     def object_url(self, key: str) -> str:
+        return f"file://{self._path(key)}"
+
+    def upload_url(self, key: str) -> str:
         return f"file://{self._path(key)}"
 
     def _path(self, key: str) -> Path:
