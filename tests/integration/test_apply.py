@@ -164,3 +164,19 @@ def test_instances_serve_their_metadata() -> None:
         found = target.find()
         target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
         assert emu.state.metadata_servers == {}
+
+
+def test_private_topology_gets_cloud_nat_and_converges(emulator: RunningEmulator) -> None:
+    target = target_for(emulator)
+    bundle = make_bundle(topology="private", zones=["us-central1-a", "europe-west1-b"])
+    cp = plan_cluster_against(target, bundle, CATALOG)
+    routers = [c.key for c in cp.plan.changes if c.key.kind == "router"]
+    assert sorted(k.location for k in routers) == ["europe-west1", "us-central1"]
+    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    templates = [r for r in cp.graph if r.kind == "instance_template"]
+    assert all("accessConfigs" not in r.body["properties"]["networkInterfaces"][0] for r in templates)
+    results = target.apply(deletion_plan(target.find()), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    with emulator.state.lock:
+        assert emulator.state.resources == {}

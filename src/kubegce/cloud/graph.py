@@ -10,6 +10,7 @@ from typing import Any
 KINDS: dict[str, str] = {
     "network": "global",
     "subnetwork": "region",
+    "router": "region",
     "firewall": "global",
     "address": "region",
     "target_pool": "region",

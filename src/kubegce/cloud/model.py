@@ -83,6 +83,31 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
             )
         )
 
+    if s.topology == "private":
+        # nodes without external IPs reach package mirrors and registries through Cloud NAT
+        for region, subnet in sorted(subnets.items()):
+            name = gce_name("nat", region, c.name)
+            graph.add(
+                Resource(
+                    "router",
+                    name,
+                    {
+                        "name": name,
+                        "description": desc,
+                        "network": network_url,
+                        "nats": [
+                            {
+                                "name": name,
+                                "natIpAllocateOption": "AUTO_ONLY",
+                                "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+                            }
+                        ],
+                    },
+                    location=region,
+                    depends_on=(network.key, subnet.key),
+                )
+            )
+
     def firewall(name: str, allowed: list[dict[str, Any]], *, sources: list[str] | None = None,
                  source_tags: list[str] | None = None, targets: list[str]) -> None:  # fmt: skip
         body: dict[str, Any] = {

@@ -34,6 +34,7 @@ COLLECTIONS: dict[str, tuple[str, str]] = {
     "instanceTemplates": ("global", "compute#instanceTemplate"),
     "images": ("global", "compute#image"),
     "subnetworks": ("regions", "compute#subnetwork"),
+    "routers": ("regions", "compute#router"),
     "addresses": ("regions", "compute#address"),
     "targetPools": ("regions", "compute#targetPool"),
     "forwardingRules": ("regions", "compute#forwardingRule"),
@@ -542,6 +543,7 @@ class ComputeApi:
         "networks": {"routingConfig", "description"},
         "firewalls": {"allowed", "sourceRanges", "sourceTags", "targetTags", "priority", "description", "direction"},
         "subnetworks": {"privateIpGoogleAccess", "description"},
+        "routers": {"nats", "description"},
     }
 
     def _patch(self, project: str, scope_path: str, collection: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -562,6 +564,9 @@ class ComputeApi:
         self.state.require(res.get("network", ""), "resource.network")
         if not res.get("ipCidrRange"):
             raise ApiError(400, "required", "Required field 'resource.ipCidrRange' not specified")
+
+    def _validate_routers(self, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        self.state.require(res.get("network", ""), "resource.network")
 
     def _validate_firewalls(self, project: str, scope_path: str, res: dict[str, Any]) -> None:
         self.state.require(res.get("network", ""), "resource.network")

@@ -16,6 +16,7 @@ class ComputeClients:
     images: Any
     networks: Any
     subnetworks: Any
+    routers: Any
     firewalls: Any
     addresses: Any
     target_pools: Any
@@ -66,6 +67,7 @@ class ComputeClients:
             images=c.ImagesClient(transport="rest", **kwargs),
             networks=c.NetworksClient(transport="rest", **kwargs),
             subnetworks=c.SubnetworksClient(transport="rest", **kwargs),
+            routers=c.RoutersClient(transport="rest", **kwargs),
             firewalls=c.FirewallsClient(transport="rest", **kwargs),
             addresses=c.AddressesClient(transport="rest", **kwargs),
             target_pools=c.TargetPoolsClient(transport="rest", **kwargs),

@@ -33,6 +33,7 @@ class KindApi:
 KIND_API: dict[str, KindApi] = {
     "network": KindApi("networks", "network", "Network", ""),
     "subnetwork": KindApi("subnetworks", "subnetwork", "Subnetwork", "subnetworks"),
+    "router": KindApi("routers", "router", "Router", "routers"),
     "firewall": KindApi("firewalls", "firewall", "Firewall", ""),
     "address": KindApi("addresses", "address", "Address", "addresses"),
     "target_pool": KindApi("target_pools", "target_pool", "TargetPool", "target_pools"),
@@ -47,6 +48,7 @@ LIST_REQUESTS = {
     "firewall": "ListFirewallsRequest",
     "instance_template": "ListInstanceTemplatesRequest",
     "subnetwork": "AggregatedListSubnetworksRequest",
+    "router": "AggregatedListRoutersRequest",
     "address": "AggregatedListAddressesRequest",
     "target_pool": "AggregatedListTargetPoolsRequest",
     "forwarding_rule": "AggregatedListForwardingRulesRequest",
@@ -54,8 +56,8 @@ LIST_REQUESTS = {
 }
 # A delete of the key kind waits for the deletes of these kinds (they reference it).
 DELETE_AFTER: dict[str, tuple[str, ...]] = {
-    "network": ("subnetwork", "firewall", "instance_template", "instance_group_manager", "forwarding_rule"),
-    "subnetwork": ("instance_template", "instance_group_manager"),
+    "network": ("subnetwork", "router", "firewall", "instance_template", "instance_group_manager", "forwarding_rule"),
+    "subnetwork": ("router", "instance_template", "instance_group_manager"),
     "instance_template": ("instance_group_manager",),
     "address": ("forwarding_rule",),
     "target_pool": ("forwarding_rule", "instance_group_manager"),

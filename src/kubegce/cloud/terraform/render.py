@@ -15,6 +15,7 @@ from kubegce.cloud.graph import Resource, ResourceGraph, ResourceKey
 TF_TYPES = {
     "network": "google_compute_network",
     "subnetwork": "google_compute_subnetwork",
+    "router": "google_compute_router",
     "firewall": "google_compute_firewall",
     "address": "google_compute_address",
     "target_pool": "google_compute_target_pool",
@@ -54,6 +55,9 @@ def _resource(graph: ResourceGraph, r: Resource, files: dict[str, str]) -> dict[
         return {"name": r.name, "project": p, "region": r.location, "description": b["description"],
                 "network": _ref(graph, "network", b["network"]), "ip_cidr_range": b["ipCidrRange"],
                 "private_ip_google_access": b["privateIpGoogleAccess"]}  # fmt: skip
+    if r.kind == "router":
+        return {"name": r.name, "project": p, "region": r.location, "description": b["description"],
+                "network": _ref(graph, "network", b["network"])}  # fmt: skip
     if r.kind == "firewall":
         out = {"name": r.name, "project": p, "description": b["description"],
                "network": _ref(graph, "network", b["network"]), "direction": b["direction"],
@@ -120,6 +124,14 @@ def render_terraform(graph: ResourceGraph, region: str) -> tuple[dict[str, Any],
     resources: dict[str, dict[str, Any]] = {}
     for r in graph.ordered():
         resources.setdefault(TF_TYPES[r.kind], {})[tf_name(r)] = _resource(graph, r, files)
+        if r.kind == "router":  # Terraform keeps a router's NAT as its own resource
+            for nat in r.body["nats"]:
+                resources.setdefault("google_compute_router_nat", {})[tf_name(r)] = {
+                    "name": nat["name"], "project": graph.project, "region": r.location,
+                    "router": "${google_compute_router." + tf_name(r) + ".name}",
+                    "nat_ip_allocate_option": nat["natIpAllocateOption"],
+                    "source_subnetwork_ip_ranges_to_nat": nat["sourceSubnetworkIpRangesToNat"],
+                }  # fmt: skip
     doc = {
         "terraform": {"required_providers": {"google": {"source": "hashicorp/google", "version": ">= 5.0"}}},
         "provider": {"google": {"project": graph.project, "region": region}},
