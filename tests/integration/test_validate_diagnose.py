@@ -149,3 +149,18 @@ def test_validate_reads_node_readiness_from_kubernetes(state: str, tmp_path: Pat
                     str(fake.kubeconfig(tmp_path / "kc2")))  # fmt: skip
         assert r.returncode == 0, r.stderr
         fake.server.shutdown()
+
+
+def test_update_places_a_custom_image_by_its_licenses(state: str) -> None:
+    with RunningEmulator(0, FaultConfig(), boot_seconds=0.3) as emu:
+        lic = "https://compute.googleapis.com/compute/v1/projects/rhel-cloud/global/licenses/rhel-9-server"
+        status, _ = emu.server.api.handle("POST", "/compute/v1/projects/my-proj/global/images",
+                                          {"name": "golden-rhel-9", "licenses": [lic]})  # fmt: skip
+        assert status == 200
+        create_and_apply(emu.endpoint, image="my-proj/golden-rhel-9")
+        offline = kubegce("", "update", "cluster", "demo.example.com", "--target", "dryrun", "-o", "json")
+        assert {b["channel"] for b in json.loads(offline.stdout)["boot"]} == {"both"}  # unknown offline
+        r = kubegce(emu.endpoint, "update", "cluster", "demo.example.com", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        boot = json.loads(r.stdout)["boot"]
+        assert {(b["os"], b["channel"]) for b in boot} == {("rhel 9", "startup-script")}

@@ -125,7 +125,11 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
 
     gce = compute_target(endpoint, bundle.cluster.spec.project, name)
     with status(f"reading what cluster {name} has in project {bundle.cluster.spec.project}"):
-        cp = plan_cluster_against(gce, bundle, load_catalog(), force=force, store=repo.store)
+        from kubegce.cloud.gce.images import ComputeImageReader
+
+        # custom images are placed by reading their licenses and family through the same API
+        reader = ComputeImageReader(gce.clients)
+        cp = plan_cluster_against(gce, bundle, load_catalog(), force=force, store=repo.store, reader=reader)
     if not yes:
         _print_plan(cp.plan, cp.boot, output, note="(plan only: pass --yes to apply)")
         return
