@@ -44,6 +44,9 @@ def test_validate_waits_until_every_node_joined(state: str) -> None:
         assert report["ok"] and len(report["nodes"]) == 3
         assert {n["phase"] for n in report["nodes"]} == {"joined"}
         assert {n["channel"] for n in report["nodes"]} == {"startup-script"}
+        r = kubegce(emu.endpoint, "get", "instances", "demo.example.com", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert {(i["channel"], i["phase"]) for i in json.loads(r.stdout)} == {("startup-script", "joined")}
         assert sorted((g["current"], g["target"]) for g in report["groups"]) == [(1, 1), (1, 1), (1, 1)]
 
 

@@ -9,8 +9,6 @@ import click
 from kubegce.cli.output import emit, info, output_option
 from kubegce.errors import UserError
 
-COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
-
 
 @click.command("demo")
 @click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
@@ -34,8 +32,10 @@ def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, ou
     finally:
         if emulator is not None:
             emulator.close()
-    data = [dict(zip([c.lower() for c in COLUMNS], v.row(), strict=True)) for v in result.instances]
-    emit(data, output, columns=COLUMNS, rows=[v.row() for v in result.instances])
+    from kubegce.cloud.gce.instances import INSTANCE_COLUMNS
+
+    emit([v.as_dict() for v in result.instances], output, columns=INSTANCE_COLUMNS,
+         rows=[v.row() for v in result.instances])  # fmt: skip
     info(f"re-plan after apply: {result.rerun_changes} changes (converged)" if result.rerun_changes == 0
          else f"re-plan after apply: {result.rerun_changes} changes left")  # fmt: skip
     info("node boots are simulated by the emulator; `kubegce lab boot` runs the real guest software")

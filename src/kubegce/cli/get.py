@@ -64,6 +64,21 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
 command.add_command(get_instancegroups, "ig")
 
 
+@command.command("instances")
+@click.argument("cluster")
+@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@output_option()
+@click.pass_context
+def get_instances(ctx: click.Context, cluster: str, endpoint: str | None, output: str) -> None:
+    """A cluster's instances with their boot channel and phase (guest attributes)."""
+    from kubegce.cloud.gce.client import ComputeClients
+    from kubegce.cloud.gce.instances import INSTANCE_COLUMNS, list_instances
+
+    stored = repository(ctx).get(cluster)
+    views = list_instances(ComputeClients.create(endpoint), stored.bundle.cluster.spec.project, cluster)
+    emit([v.as_dict() for v in views], output, columns=INSTANCE_COLUMNS, rows=[v.row() for v in views])
+
+
 def _register_secrets() -> None:
     from kubegce.cli.secrets import get_secrets
 

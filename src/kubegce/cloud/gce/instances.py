@@ -11,6 +11,9 @@ from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.names import OWNER_LABEL, owner_label_value
 
 
+INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
+
+
 @dataclass
 class InstanceView:
     name: str
@@ -25,6 +28,9 @@ class InstanceView:
     @property
     def phase(self) -> str:
         return self.attributes.get("phase", "-")
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(zip([c.lower() for c in INSTANCE_COLUMNS], self.row(), strict=True))
 
     def row(self) -> tuple[str, ...]:
         return (self.name, self.zone, self.group, self.image, self.status, self.channel, self.phase,
