@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.names import OWNER_LABEL, owner_label_value
 
-
 INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
 
 
