@@ -11,6 +11,11 @@ from kubegce.images.catalog import Catalog
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import StateStore, open_store
 
+endpoint_option = click.option(
+    "--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
+    help="Compute API endpoint, e.g. `kubegce emulator` (anonymous credentials) [env KUBEGCE_COMPUTE_ENDPOINT].",
+)  # fmt: skip
+
 
 def store_from(ctx: click.Context) -> StateStore:
     return open_store(ctx.find_root().obj.state_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubegce.cli.common import repository
+from kubegce.cli.common import endpoint_option, repository
 from kubegce.cli.output import info, status, warn
 from kubegce.cloud.graph import ResourceGraph
 from kubegce.errors import UserError
@@ -20,7 +20,7 @@ def command() -> None:
 @click.option("--yes", is_flag=True, help="Really delete; without it, list what would be deleted.")
 @click.option("--state-only", is_flag=True, help="Remove only the spec from the state store, touch no cloud.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@endpoint_option
 @click.pass_context
 def delete_cluster(ctx: click.Context, name: str, yes: bool, state_only: bool, parallelism: int,
                    endpoint: str | None) -> None:  # fmt: skip

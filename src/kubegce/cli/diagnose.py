@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kubegce.cli.common import load_catalog
+from kubegce.cli.common import endpoint_option, load_catalog
 from kubegce.cli.output import emit, output_option
 from kubegce.errors import UserError
 
@@ -73,7 +73,7 @@ def command(ctx: click.Context, serial_log: str | None, metadata_file: str | Non
 @click.argument("name")
 @click.option("--zone", required=True)
 @click.option("--project", required=True, envvar="CLOUDSDK_CORE_PROJECT")
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@endpoint_option
 @output_option()
 def diagnose_instance(name: str, zone: str, project: str, endpoint: str | None, output: str) -> None:
     from kubegce.cloud.gce.client import ComputeClients

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubegce.cli.common import repository
+from kubegce.cli.common import endpoint_option, repository
 from kubegce.cli.output import emit, output_option
 
 
@@ -66,7 +66,7 @@ command.add_command(get_instancegroups, "ig")
 
 @command.command("instances")
 @click.argument("cluster")
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@endpoint_option
 @output_option()
 @click.pass_context
 def get_instances(ctx: click.Context, cluster: str, endpoint: str | None, output: str) -> None:

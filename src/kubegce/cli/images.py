@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubegce.cli.common import load_catalog
+from kubegce.cli.common import endpoint_option, load_catalog
 from kubegce.cli.output import emit, output_option
 from kubegce.images.matrix import MATRIX_COLUMNS, default_channel, matrix_rows, profile_dict, yes
 
@@ -26,7 +26,7 @@ def images_list(output: str) -> None:
 
 @command.command("resolve")
 @click.argument("image")
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", help="Compute API endpoint to read custom images.")
+@endpoint_option
 @click.option("--read-api", is_flag=True, help="Read the image resource through the Compute API.")
 @output_option()
 def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str) -> None:
@@ -58,7 +58,7 @@ def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str
 @click.argument("image")
 @click.option("--project", required=True, help="Project to run the short-lived probe instance in.")
 @click.option("--zone", required=True)
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@endpoint_option
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Seconds to wait.")
 @click.option("--poll", "poll_s", type=float, default=5.0, show_default=True, help="Seconds between polls.")
 @output_option()

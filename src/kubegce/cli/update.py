@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubegce.boot.plans import ClusterBoot, api_endpoint_name, asset_warnings, plan_cluster
-from kubegce.cli.common import load_catalog, repository
+from kubegce.cli.common import endpoint_option, load_catalog, repository
 from kubegce.cli.output import emit, info, output_option, print_table, status, warn
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.planner import Plan, plan, render_plan
@@ -56,12 +56,6 @@ def compute_target(endpoint: str | None, project: str, cluster: str) -> GceTarge
     from kubegce.cloud.gce.target import GceTarget
 
     return GceTarget(ComputeClients.create(endpoint), project, cluster)
-
-
-endpoint_option = click.option(
-    "--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
-    help="Compute API endpoint (e.g. `kubegce emulator`); anonymous credentials. [env KUBEGCE_COMPUTE_ENDPOINT]",
-)  # fmt: skip
 
 
 @click.group("update")

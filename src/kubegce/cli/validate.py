@@ -8,7 +8,7 @@ import time
 
 import click
 
-from kubegce.cli.common import repository
+from kubegce.cli.common import endpoint_option, repository
 from kubegce.cli.output import emit, info, output_option
 from kubegce.errors import UserError
 
@@ -33,7 +33,7 @@ def command() -> None:
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
               help="Check node readiness in Kubernetes (else a node is ready when its phase is joined).")  # fmt: skip
-@click.option("--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL", help="Compute API endpoint.")
+@endpoint_option
 @output_option()
 @click.pass_context
 def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, kubeconfig: str | None,

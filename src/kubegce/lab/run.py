@@ -108,27 +108,14 @@ def lab_bundle(
 
 
 def render_node_metadata(bundle: ClusterBundle, *, force: bool = True) -> tuple[dict[str, str], str]:
-    """The node group's instance metadata, as `update` would put in its template; and the channel."""
-    from kubegce.boot.channel import plan_boot
-    from kubegce.boot.metadata import build_metadata
-    from kubegce.boot.render import render_node_config, render_payload
+    """The node group's instance metadata, as `update` would put in its template; and the channel.
 
-    catalog = lab_catalog()
-    group = next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
-    try:
-        # validation of names is skipped on purpose for hostile-value runs; everything else is kubegce's path
-        boot = plan_cluster(bundle, catalog, force=force, secrets_url=SECRETS_URL)
-        gb = next(x for x in boot.groups if x.group.name == group.name)
-        return gb.metadata, gb.plan.metadata_channel
-    except UserError:
-        image = catalog.resolve(group.spec.image)
-        plan = plan_boot(image, group.spec.bootstrap, where="lab", force=force)
-        config = render_node_config(bundle, group, plan, image.profile, api_endpoint="api.internal.lab",
-                                    secrets_url=SECRETS_URL)  # fmt: skip
-        payload = render_payload(config, plan)
-        md = build_metadata(cluster_name=bundle.cluster.name, group_name=group.name, plan=plan, payload=payload,
-                            ssh_public_key=None)  # fmt: skip
-        return md, plan.metadata_channel
+    Spec validation is skipped (hostile-value runs need names kubegce would refuse); everything
+    else is kubegce's own path, with --force so that channels the image cannot run still render.
+    """
+    boot = plan_cluster(bundle, lab_catalog(), force=force, secrets_url=SECRETS_URL, validate=False)
+    node = next(g for g in boot.groups if g.group.spec.role == Role.NODE)
+    return node.metadata, node.plan.metadata_channel
 
 
 @dataclass
