@@ -138,9 +138,8 @@ def test_secrets_never_leave_the_store(store_url: str, tmp_path: Path) -> None:
     assert names == ["etc/kubegce/bootstrap.kubeconfig", "etc/kubernetes/pki/ca.crt"]
 
 
+@pytest.mark.parametrize("store_url", ["gcs"], indirect=True)  # only stores nodes can read get node objects
 def test_update_yes_publishes_the_load_balancer_address(store_url: str) -> None:
-    if not store_url.startswith("gs://"):
-        pytest.skip("only stores nodes can read get node objects")
     from kubegce.emulator.compute import FaultConfig
     from kubegce.emulator.server import RunningEmulator
 
