@@ -104,12 +104,9 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
     target = GceTarget(ComputeClients.create(endpoint), DEMO_PROJECT, DEMO_CLUSTER)
     cp = plan_cluster_against(target, bundle, catalog)
     log(f"plan: {cp.plan.counts()} unchanged={cp.plan.unchanged}")
-    from kubegce.cli.progress import ConsoleProgress
+    from kubegce.cli.progress import apply_with_progress
 
-    tasks = target.tasks_for(cp.plan, cp.graph)
-    progress = ConsoleProgress(len(tasks))
-    results = target.apply(cp.plan, cp.graph, 8, progress)
-    progress.summary(results)
+    results = apply_with_progress(target, cp.plan, cp.graph, 8)
     errors = [f"{r.label}: {r.error}" for r in results if not r.ok]
     deadline = time.monotonic() + wait_s
     views: list[InstanceView] = []

@@ -77,8 +77,6 @@ def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: b
     requested = spec.channel
 
     if profile is None:
-        if other and not spec.install_cloud_init:
-            pass  # cloud-init may or may not be there; "both" still carries the parts in user-data
         channel = requested if requested != BootChannel.AUTO else BootChannel.BOTH
         warn = (
             f"{where}: image '{image.ref}' is not in the catalog, so kubegce sends the bootstrap through "

@@ -48,12 +48,9 @@ def delete_cluster(ctx: click.Context, name: str, yes: bool, state_only: bool, p
         info("(dry run: pass --yes to delete)")
         return
     if plan is not None and target is not None and plan.changes:
-        from kubegce.cli.progress import ConsoleProgress
+        from kubegce.cli.progress import apply_with_progress
 
-        nothing = _empty_graph(name, stored.bundle.cluster.spec.project)
-        progress = ConsoleProgress(len(target.tasks_for(plan, nothing)))
-        results = target.apply(plan, nothing, parallelism, progress)
-        progress.summary(results)
+        results = apply_with_progress(target, plan, _empty_graph(name, stored.bundle.cluster.spec.project), parallelism)
         if any(not r.ok for r in results):
             raise UserError("some resources were not deleted (listed above); the spec is kept: re-run", exit_code=1)
     repo.delete(name)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from kubegce.cloud.executor import Progress, Task, TaskResult
+
+if TYPE_CHECKING:
+    from kubegce.cloud.gce.target import GceTarget
+    from kubegce.cloud.graph import ResourceGraph
+    from kubegce.cloud.planner import Plan
 
 
 class ConsoleProgress(Progress):
@@ -42,3 +48,11 @@ class ConsoleProgress(Progress):
         self.console.print(f"{ok} done, {len(failed)} failed, {len(skipped)} skipped in {elapsed:.1f}s")
         for r in failed:
             self.console.print(f"[red]error[/red] {r.label}: {r.error}")
+
+
+def apply_with_progress(target: GceTarget, plan: Plan, graph: ResourceGraph, parallelism: int) -> list[TaskResult]:
+    """Apply a plan (or a deletion plan) with one line per resource on stderr and a summary."""
+    progress = ConsoleProgress(len(plan.changes))  # the executor runs one task per change
+    results = target.apply(plan, graph, parallelism, progress)
+    progress.summary(results)
+    return results

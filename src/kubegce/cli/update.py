@@ -115,7 +115,7 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
         _print_plan(p, boot, output, note="(offline dry run against an empty project: nothing was read or "
                                           "changed; --target gce diffs against the project)")  # fmt: skip
         return
-    from kubegce.cloud.service import apply_plan, plan_cluster_against
+    from kubegce.cloud.service import plan_cluster_against
 
     gce = compute_target(endpoint, bundle.cluster.spec.project, name)
     with status(f"reading what cluster {name} has in project {bundle.cluster.spec.project}"):
@@ -131,13 +131,10 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
     if cp.plan.empty:
         info("nothing to change")
         return
-    from kubegce.cli.progress import ConsoleProgress
+    from kubegce.cli.progress import apply_with_progress
 
     publish_node_objects(repo, cp.boot)  # nodes must find their configs before templates point at them
-    tasks = gce.tasks_for(cp.plan, cp.graph)
-    progress = ConsoleProgress(len(tasks))
-    results = apply_plan(gce, cp, parallelism, progress)
-    progress.summary(results)
+    results = apply_with_progress(gce, cp.plan, cp.graph, parallelism)
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
     publish_load_balancer_address(repo, gce, cp.graph)

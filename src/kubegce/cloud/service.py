@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubegce.boot.plans import ClusterBoot, NodeObjectStore, plan_cluster
-from kubegce.cloud.executor import Progress, TaskResult
 from kubegce.cloud.gce.target import Found, GceTarget
 from kubegce.cloud.graph import KINDS, ResourceGraph
 from kubegce.cloud.model import build_graph
@@ -44,11 +43,6 @@ def plan_cluster_against(target: GceTarget, bundle: ClusterBundle, catalog: Cata
             + ". Rename or remove them, or pick another cluster name."
         )
     return ClusterPlan(boot, graph, found, plan(graph, found.owned))
-
-
-def apply_plan(target: GceTarget, cp: ClusterPlan, parallelism: int, progress: Progress | None = None
-               ) -> list[TaskResult]:  # fmt: skip
-    return target.apply(cp.plan, cp.graph, parallelism, progress)
 
 
 def deletion_plan(found: Found) -> Plan:
