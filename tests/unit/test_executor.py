@@ -61,3 +61,27 @@ def test_retry_backs_off_and_gives_up_on_non_retryable() -> None:
     with pytest.raises(ConnectionError):  # the deadline ends the retries
         retry(lambda: (_ for _ in ()).throw(ConnectionError("down")), is_retryable=lambda e: True,
               deadline_s=0.05, base_s=1.0, sleep=lambda s: None)  # fmt: skip
+
+
+def test_a_cycle_is_reported_not_hung_and_outside_deps_count_as_done() -> None:
+    ran: list[str] = []
+    tasks = [
+        Task("a", "a", lambda: ran.append("a"), {"b"}),
+        Task("b", "b", lambda: ran.append("b"), {"a"}),
+        Task("c", "c", lambda: ran.append("c"), {"not-in-this-run"}),
+    ]
+    results = {r.key: r for r in execute(tasks, parallelism=2)}
+    assert ran == ["c"] and results["c"].ok
+    assert results["a"].skipped and results["b"].skipped and "never finished" in results["a"].error
+
+
+def test_a_failure_skips_its_whole_subtree_once() -> None:
+    def boom() -> None:
+        raise RuntimeError("no")
+
+    tasks = [Task("root", "root", boom), Task("mid", "mid", lambda: None, {"root"}),
+             Task("leaf", "leaf", lambda: None, {"mid", "root"}), Task("other", "other", lambda: None)]  # fmt: skip
+    results = execute(tasks, parallelism=4)
+    assert sorted(str(r.key) for r in results) == ["leaf", "mid", "other", "root"]
+    by = {r.key: r for r in results}
+    assert by["mid"].skipped and by["leaf"].skipped and by["other"].ok

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -44,54 +45,72 @@ class Progress:
 
 
 def execute(tasks: list[Task], parallelism: int, progress: Progress | None = None) -> list[TaskResult]:
+    """Run every task once its dependencies are done. Scheduling is linear in tasks + edges: each
+    task keeps a count of unfinished dependencies and a list of dependents (a dependency that is
+    not among the tasks counts as done)."""
     progress = progress or Progress()
     by_key = {t.key: t for t in tasks}
-    pending = dict(by_key)
-    done: set[Hashable] = set()
-    failed: set[Hashable] = set()
+    waiting_on: dict[Hashable, int] = {}
+    dependents: dict[Hashable, list[Hashable]] = {k: [] for k in by_key}
+    for task in tasks:
+        inside = {d for d in task.deps if d in by_key}
+        waiting_on[task.key] = len(inside)
+        for dep in inside:
+            dependents[dep].append(task.key)
+    ready: deque[Task] = deque(t for t in tasks if waiting_on[t.key] == 0)
     results: list[TaskResult] = []
     running: dict[Future[float], Task] = {}
+    settled: set[Hashable] = set()
 
     def timed(task: Task) -> float:
         start = time.monotonic()
         task.run()
         return time.monotonic() - start
 
+    def skip_dependents(failed: Task) -> None:
+        stack = [(failed, k) for k in dependents[failed.key]]
+        while stack:
+            cause, key = stack.pop()
+            if key in settled:
+                continue
+            settled.add(key)
+            task = by_key[key]
+            result = TaskResult(key, task.label, False, f"skipped: depends on failed {cause.label}", skipped=True)
+            results.append(result)
+            progress.finished(result)
+            stack.extend((task, k) for k in dependents[key])
+
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="kubegce-apply") as pool:
-        while pending or running:
-            # fail the branches under failed tasks
-            for key, task in list(pending.items()):
-                blocked = [d for d in task.deps if d in failed]
-                if blocked:
-                    del pending[key]
-                    failed.add(key)
-                    result = TaskResult(key, task.label, False, f"skipped: depends on failed {by_key[blocked[0]].label}",
-                                        skipped=True)  # fmt: skip
-                    results.append(result)
-                    progress.finished(result)
-            ready = [t for t in pending.values() if all(d in done or d not in by_key for d in t.deps)]
-            for task in ready[: max(0, parallelism - len(running))]:
-                del pending[task.key]
+        while ready or running:
+            while ready and len(running) < max(1, parallelism):
+                task = ready.popleft()
+                if task.key in settled:
+                    continue
+                settled.add(task.key)
                 progress.started(task)
                 running[pool.submit(timed, task)] = task
             if not running:
-                if pending:  # a cycle or a dependency that can never finish
-                    for key, task in pending.items():
-                        results.append(TaskResult(key, task.label, False, "dependency never finished", skipped=True))
-                    pending.clear()
                 break
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
                 task = running.pop(fut)
                 exc = fut.exception()
                 if exc is None:
-                    done.add(task.key)
                     result = TaskResult(task.key, task.label, True, seconds=fut.result())
+                    results.append(result)
+                    progress.finished(result)
+                    for key in dependents[task.key]:
+                        waiting_on[key] -= 1
+                        if waiting_on[key] == 0 and key not in settled:
+                            ready.append(by_key[key])
                 else:
-                    failed.add(task.key)
                     result = TaskResult(task.key, task.label, False, str(exc) or type(exc).__name__)
-                results.append(result)
-                progress.finished(result)
+                    results.append(result)
+                    progress.finished(result)
+                    skip_dependents(task)
+    for key, task in by_key.items():  # a cycle: these could never start
+        if key not in settled:
+            results.append(TaskResult(key, task.label, False, "dependency never finished", skipped=True))
     return results
 
 

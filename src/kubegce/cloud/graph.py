@@ -80,8 +80,8 @@ class ResourceGraph:
             pending = [r for r in pending if r.key not in done]
         return out
 
-    def depth(self) -> int:
-        """Length of the longest dependency chain (resources on it)."""
+    def levels(self) -> dict[ResourceKey, int]:
+        """Each resource's place on its longest dependency chain (1 = depends on nothing here)."""
         memo: dict[ResourceKey, int] = {}
 
         def d(key: ResourceKey) -> int:
@@ -90,4 +90,13 @@ class ResourceGraph:
                 memo[key] = 1 + max((d(x) for x in r.depends_on if x in self.resources), default=0)
             return memo[key]
 
-        return max((d(k) for k in self.resources), default=0)
+        return {k: d(k) for k in self.resources}
+
+    def depth(self) -> int:
+        """Length of the longest dependency chain (resources on it)."""
+        return max(self.levels().values(), default=0)
+
+    def level_widths(self) -> list[int]:
+        """How many resources sit at each level: the most that can be in flight at once there."""
+        levels = self.levels()
+        return [sum(1 for v in levels.values() if v == n) for n in range(1, self.depth() + 1)]

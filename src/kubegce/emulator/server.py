@@ -110,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a parallel apply opening a hundred connections
+    # at once would see SYNs dropped and retransmitted a second later.
+    request_queue_size = 1024
 
     def __init__(
         self, port: int, state: ComputeState, *, state_file: Path | None = None, verbose: bool = False

@@ -86,7 +86,7 @@ class ComputeClients:
         clients._tune_sessions(local=bool(endpoint) and ("://127." in str(endpoint) or "://localhost" in str(endpoint)))
         return clients
 
-    def _tune_sessions(self, *, local: bool, size: int = 128) -> None:
+    def _tune_sessions(self, *, local: bool, size: int = 512) -> None:
         """requests keeps 10 connections per host by default; a parallel apply wants more. A local
         emulator needs no proxy settings, which requests otherwise re-reads from the environment
         on every call."""
