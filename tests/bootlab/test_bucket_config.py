@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from kubegce.boot.plans import discovery_key, plan_cluster, role_of, secrets_key
+from kubegce.boot.plans import discovery_key, election_key, plan_cluster, role_of, secrets_key
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
 from kubegce.spec.models import Role
@@ -29,10 +29,18 @@ class LabBucket:
     def upload_url(self, key: str) -> str:
         return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={quote('team/' + key, safe='')}"
 
+    def create_url(self, key: str) -> str:
+        name = quote("team/" + key, safe="")
+        return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=multipart&name={name}&ifGenerationMatch=0"
+
 
 def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secrets_: ClusterSecrets | None = None,
-            api_address: str | None = "10.0.16.9") -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
+            api_address: str | None = "10.0.16.9", control_planes: int = 1,
+            election_holder: str | None = None) -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
     bundle = lab_bundle("rocky-linux-cloud/rocky-linux-9")
+    for g in bundle.instance_groups:
+        if g.spec.role == Role.CONTROL_PLANE:
+            g.spec.min_size = g.spec.max_size = control_planes
     boot = plan_cluster(bundle, lab_catalog(), store=LabBucket())
     node = next(g for g in boot.groups if g.group.spec.role == role)
     objects = dict(boot.node_objects)
@@ -43,6 +51,8 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secret
         )
     if api_address is not None:
         objects[discovery_key(bundle.cluster.name)] = api_address.encode()
+    if election_holder is not None:
+        objects[election_key(bundle.cluster.name)] = election_holder.encode()
     if tamper:
         key = next(k for k in objects if k.endswith(f"{node.group.name}.env") and role_of(node.group) in k)
         objects[key] = objects[key].replace(b"KUBEGCE_ROLE=node", b"KUBEGCE_ROLE=control-plane")
@@ -54,7 +64,8 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secret
     assert "kubegce-node-config" not in node.metadata  # only the pointer and the hash travel in metadata
     assert "storage/v1/b/lab-state" in node.metadata["startup-script"]
     return node.metadata, {"binary": fake_gcs_binary(), "port": PORT, "data": str(data),
-                           "read_objects": [f"{BUCKET}/team/{discovery_key(bundle.cluster.name)}"]}  # fmt: skip
+                           "read_objects": [f"{BUCKET}/team/{discovery_key(bundle.cluster.name)}",
+                                            f"{BUCKET}/team/{election_key(bundle.cluster.name)}"]}  # fmt: skip
 
 
 def test_node_fetches_config_and_secrets_from_the_bucket(tmp_path: Path) -> None:
@@ -94,7 +105,9 @@ def test_control_plane_gets_its_secrets_as_kubeadm_arguments_never_on_the_consol
     assert len(init) == 1 and f"--certificate-key {secrets_.certificate_key}" in init[0]
     assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
     # the single control plane published its own address for the nodes
-    assert list(result.raw["bucket_objects"].values()) == ["10.0.16.2"]
+    objects = result.raw["bucket_objects"]
+    assert objects[f"{BUCKET}/team/{discovery_key('lab.example.com')}"] == "10.0.16.2"
+    assert not objects[f"{BUCKET}/team/{election_key('lab.example.com')}"]  # one control plane: no election
     assert "10.0.16.2 api.internal.lab.example.com # kubegce-api" in result.raw["files"]["/etc/hosts"]
     console = result.runner_output
     assert secrets_.token["token"] not in console and secrets_.certificate_key not in console
@@ -112,3 +125,28 @@ def test_a_node_that_finds_no_api_address_fails_in_join(tmp_path: Path) -> None:
     assert result.guest_attributes["error"].startswith("kubeadm_join:")
     assert "no API address was published" in result.runner_output
     assert analyze(log).cause == "join-failed"
+
+
+@pytest.mark.parametrize(
+    ("holder", "expect_init", "log_line"),
+    [
+        (None, True, "init-election=won holder=lab-node-1"),  # first to create the object
+        ("cp-b-7xk2", False, "init-election=lost holder=cp-b-7xk2"),  # another control plane won
+        ("lab-node-1", True, "init-election=won holder=lab-node-1 (earlier run)"),  # rerun on the winner
+    ],
+)
+def test_ha_control_planes_elect_one_kubeadm_init_through_the_bucket(
+    tmp_path: Path, holder: str | None, expect_init: bool, log_line: str
+) -> None:
+    metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, control_planes=3, election_holder=holder)
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs)
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
+    assert log_line in result.runner_output
+    inits = [c for c in result.calls if c.startswith("kubeadm init")]
+    joins = [c for c in result.calls if c.startswith("kubeadm join")]
+    assert (len(inits), len(joins)) == ((1, 0) if expect_init else (0, 1))
+    if not expect_init:
+        assert "--certificate-key" in joins[0]  # joins as a control plane
+    # the object names the winner; a loser never overwrites it
+    assert result.raw["bucket_objects"][f"{BUCKET}/team/{election_key('lab.example.com')}"] == (holder or "lab-node-1")

@@ -160,3 +160,32 @@ def test_update_yes_publishes_the_load_balancer_address(store_url: str) -> None:
     for key in ("ha.example.com/nodeconfig/node/nodes.env", "ha.example.com/secrets/node.tar",
                 "ha.example.com/secrets/control-plane.tar"):  # fmt: skip
         assert store.read(key) is not None, key
+
+
+@pytest.mark.parametrize("store_url", ["gcs"], indirect=True)
+def test_the_election_url_lets_exactly_one_of_eight_racing_nodes_create_the_object(store_url: str) -> None:
+    """What HA control planes do at boot (bootstrap.sh elect_first_control_plane), raced."""
+    import urllib.error
+    import urllib.request
+
+    from kubegce.boot.plans import election_key
+
+    store = open_store(store_url)
+    url = store.create_url(election_key("race.example.com"))
+
+    def create(name: str) -> int:
+        body = (b"--kubegce\r\nContent-Type: application/json\r\n\r\n{}\r\n--kubegce\r\n"
+                b"Content-Type: text/plain\r\n\r\n" + name.encode() + b"\r\n--kubegce--\r\n")  # fmt: skip
+        req = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "multipart/related; boundary=kubegce"})  # fmt: skip
+        try:
+            return urllib.request.urlopen(req, timeout=10).status  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = dict(zip([f"cp-{i}" for i in range(8)], pool.map(create, [f"cp-{i}" for i in range(8)]), strict=True))
+    winners = [n for n, c in codes.items() if c == 200]
+    assert len(winners) == 1 and sorted(codes.values()) == [200] + [412] * 7
+    stored = store.read(election_key("race.example.com"))
+    assert stored is not None and stored.data.decode() == winners[0]

@@ -208,3 +208,30 @@ def test_shellcheck_project_scripts(shellcheck: str) -> None:
                                     root / ".ci/run"])  # fmt: skip
     res = subprocess.run([shellcheck, "-S", "style", *files], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
+
+
+class _Bucket:
+    nodes_can_read = True
+
+    def object_url(self, key: str) -> str:
+        return f"https://storage.example/o/{key}"
+
+    def upload_url(self, key: str) -> str:
+        return f"https://storage.example/upload?name={key}"
+
+    def create_url(self, key: str) -> str:
+        return f"https://storage.example/upload?name={key}&ifGenerationMatch=0"
+
+
+@pytest.mark.parametrize("control_planes", [1, 3])
+def test_only_ha_control_planes_get_an_init_election(control_planes: int) -> None:
+    b = make_bundle(image="rocky-linux-cloud/rocky-linux-9")
+    for g in b.instance_groups:
+        if g.spec.role.value == "ControlPlane":
+            g.spec.min_size = g.spec.max_size = control_planes
+    boot = plan_cluster(b, CATALOG, store=_Bucket())
+    configs = {k: v.decode() for k, v in boot.node_objects.items()}
+    assert configs and all("KUBEGCE_ELECTION_UPLOAD_URL=" in c for c in configs.values())
+    create = "KUBEGCE_ELECTION_UPLOAD_URL='https://storage.example/upload?name=demo.example.com/discovery/init-election&ifGenerationMatch=0'"
+    first = "KUBEGCE_FIRST_CONTROL_PLANE=auto" if control_planes > 1 else "KUBEGCE_FIRST_CONTROL_PLANE=1"
+    assert all((create in c) == (control_planes > 1) and first in c for c in configs.values())

@@ -55,11 +55,19 @@ class NodeObjectStore(Protocol):
 
     def upload_url(self, key: str) -> str: ...
 
+    def create_url(self, key: str) -> str: ...
+
 
 def discovery_key(cluster: str) -> str:
     """Object holding the API server's address: written by the first control plane (or by kubegce
     for a load-balanced API), read by every other node before it joins."""
     return f"{cluster}/discovery/api-address"
+
+
+def election_key(cluster: str) -> str:
+    """Object whose create-only write elects the control plane that runs `kubeadm init` (HA);
+    it holds the winner's instance name. `delete cluster` removes it with the rest of the cluster."""
+    return f"{cluster}/discovery/init-election"
 
 
 def api_endpoint_name(cluster_name: str) -> str:
@@ -117,16 +125,20 @@ def plan_cluster(
         config_url = ""
         group_secrets = secrets_url
         discovery = ("", "")
+        election = ("", "")
         if store is not None and store.nodes_can_read:
             key = node_config_key(bundle.cluster.name, g)
             config_url = store.object_url(key)
             group_secrets = store.object_url(secrets_key(bundle.cluster.name, role_of(g)))
             discovery = (store.object_url(discovery_key(bundle.cluster.name)),
                          store.upload_url(discovery_key(bundle.cluster.name)))  # fmt: skip
+            election = (store.object_url(election_key(bundle.cluster.name)),
+                        store.create_url(election_key(bundle.cluster.name)))  # fmt: skip
         config = render_node_config(
             bundle, g, plan, image.profile,
             api_endpoint=api_endpoint_name(bundle.cluster.name), secrets_url=group_secrets,
             discovery_url=discovery[0], discovery_upload_url=discovery[1],
+            election_url=election[0], election_upload_url=election[1],
         )  # fmt: skip
         if config_url:
             node_objects[node_config_key(bundle.cluster.name, g)] = config.text.encode()

@@ -63,6 +63,8 @@ def render_node_config(
     secrets_url: str = "",
     discovery_url: str = "",
     discovery_upload_url: str = "",
+    election_url: str = "",
+    election_upload_url: str = "",
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
@@ -79,6 +81,8 @@ def render_node_config(
         ("KUBEGCE_API_LOAD_BALANCED", 1 if control_planes > 1 else 0),
         ("KUBEGCE_DISCOVERY_URL", discovery_url),
         ("KUBEGCE_DISCOVERY_UPLOAD_URL", discovery_upload_url),
+        ("KUBEGCE_ELECTION_URL", election_url if control_planes > 1 else ""),
+        ("KUBEGCE_ELECTION_UPLOAD_URL", election_upload_url if control_planes > 1 else ""),
         ("KUBEGCE_KUBERNETES_VERSION", s.kubernetes_version.lstrip("v")),
         ("KUBEGCE_CONTAINERD_VERSION", CONTAINERD_VERSION),
         ("KUBEGCE_RUNC_VERSION", RUNC_VERSION),

@@ -61,6 +61,13 @@ class GcsStateStore:
             f"{base}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=media&name={quote(self._name(key), safe='')}"
         )
 
+    def create_url(self, key: str) -> str:
+        """URL a node creates this object at only if it does not exist (multipart upload with
+        ifGenerationMatch=0: 412 when it does)."""
+        base = self.emulator or "https://storage.googleapis.com"
+        name = quote(self._name(key), safe="")
+        return f"{base}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=multipart&name={name}&ifGenerationMatch=0"
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)

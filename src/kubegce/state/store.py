@@ -45,6 +45,10 @@ class StateStore(Protocol):
         """Where a node uploads this object (only stores nodes can read)."""
         ...
 
+    def create_url(self, key: str) -> str:
+        """Where a node creates this object only if it does not exist yet (only stores nodes can read)."""
+        ...
+
     def read(self, key: str) -> Versioned | None: ...
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
@@ -75,6 +79,9 @@ class FileStateStore:
         return f"file://{self._path(key)}"
 
     def upload_url(self, key: str) -> str:
+        return f"file://{self._path(key)}"
+
+    def create_url(self, key: str) -> str:
         return f"file://{self._path(key)}"
 
     def _path(self, key: str) -> Path:
