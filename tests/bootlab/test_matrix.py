@@ -4,6 +4,7 @@ user may pin; boot, then reboot on the same disk."""
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,11 @@ HOSTILE_TAINT = "dedicated=`touch /hostile-taint`:NoSchedule"
 
 
 def test_hostile_values_reach_the_node_intact_and_execute_nothing() -> None:
-    bundle_args = {"cluster_name": HOSTILE_NAME, "node_labels": {"team": HOSTILE_LABEL}, "taints": [HOSTILE_TAINT]}
+    bundle_args: dict[str, Any] = {
+        "cluster_name": HOSTILE_NAME,
+        "node_labels": {"team": HOSTILE_LABEL},
+        "taints": [HOSTILE_TAINT],
+    }
     with machine("agent-only", **bundle_args) as m:
         result = m.boot(read_files=["/etc/kubegce/kubeadm.yaml", "/hostile-name", "/hostile-tick",
                                     "/hostile-label", "/hostile-taint"])  # fmt: skip

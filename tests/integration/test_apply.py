@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_unowned_resources_are_never_touched(emulator: RunningEmulator) -> None:
     cp = plan_cluster_against(target, bundle, CATALOG)
     assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
     network = "projects/my-proj/global/networks/demo-example-com"
-    foreign = {"name": "allow-web-demo-example-com", "network": network, "description": "team web",
+    foreign: dict[str, Any] = {"name": "allow-web-demo-example-com", "network": network, "description": "team web",
                "allowed": [{"IPProtocol": "tcp", "ports": ["80"]}], "sourceRanges": ["0.0.0.0/0"]}  # fmt: skip
     from kubegce.cloud.graph import ResourceKey
 
@@ -153,7 +154,7 @@ def test_instances_serve_their_metadata() -> None:
         def call(path: str, data: bytes | None = None) -> str:
             req = urllib.request.Request(url + path, data=data, method="PUT" if data else "GET",
                                          headers={"Metadata-Flavor": "Google"})  # fmt: skip
-            return urllib.request.urlopen(req, timeout=5).read().decode()
+            return str(urllib.request.urlopen(req, timeout=5).read().decode())
 
         assert call("/instance/attributes/kubegce-boot-channel") == "startup-script"
         assert call("/instance/name") == name

@@ -28,6 +28,12 @@ CLOUD = UserDataPart(
 SHELL = UserDataPart(name="a.sh", type="text/x-shellscript", content="#!/bin/sh\necho a\n")
 
 
+def _payload(part: email.message.Message) -> bytes:
+    data = part.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    return data
+
+
 def boot_for(image: str, parts: list[UserDataPart] | None = None, install: bool = False):  # type: ignore[no-untyped-def]
     b = make_bundle(image=image)
     for g in b.instance_groups:
@@ -53,7 +59,7 @@ def all_payload_scripts() -> dict[str, str]:
                 if ud and g.plan.user_data_format == "mime":
                     for part in email.message_from_string(ud).walk():
                         if part.get_content_type() == "text/x-shellscript":
-                            scripts[f"{ref}:{g.group.name}:{len(parts)}:ud"] = part.get_payload(decode=True).decode()
+                            scripts[f"{ref}:{g.group.name}:{len(parts)}:ud"] = _payload(part).decode()
                 if ud and g.plan.user_data_format == "ignition":
                     src = json.loads(ud)["storage"]["files"][0]["contents"]["source"]
                     import base64
@@ -86,11 +92,11 @@ def test_ubuntu_cloud_config_goes_to_mime_user_data(cloud_init_cmd: list[str], t
     assert msg.is_multipart()
     parts = [p for p in msg.walk() if not p.is_multipart()]
     assert [p.get_content_type() for p in parts] == ["text/x-shellscript", "text/cloud-config"]
-    assert parts[0].get_payload(decode=True).decode().startswith("#!/bin/bash")
+    assert _payload(parts[0]).decode().startswith("#!/bin/bash")
     # the shell part of the user is inside the bootstrap's config, never a MIME part
     assert "a.sh" in g.metadata[NODE_CONFIG_KEY]
     cfg = tmp_path / "part.yaml"
-    cfg.write_bytes(parts[1].get_payload(decode=True))
+    cfg.write_bytes(_payload(parts[1]))
     res = subprocess.run([*cloud_init_cmd, "schema", "--config-file", str(cfg)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -104,7 +110,7 @@ def test_install_cloud_init_renders_startup_script_plus_mime(cloud_init_cmd: lis
     # the bootstrap runs from startup-script only; user-data carries the user's cloud-config
     assert [p.get_content_type() for p in parts] == ["text/cloud-config"]
     cfg = tmp_path / "part.yaml"
-    cfg.write_bytes(parts[0].get_payload(decode=True))
+    cfg.write_bytes(_payload(parts[0]))
     res = subprocess.run([*cloud_init_cmd, "schema", "--config-file", str(cfg)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -135,7 +141,7 @@ def test_both_channel_carries_the_same_config_hash_twice() -> None:
     sha = g.payload.node_config.sha256
     assert f"KUBEGCE_CONFIG_SHA256={sha}" in g.metadata["startup-script"]
     parts = [p for p in email.message_from_string(g.metadata["user-data"]).walk() if not p.is_multipart()]
-    assert f"KUBEGCE_CONFIG_SHA256={sha}" in parts[0].get_payload(decode=True).decode()
+    assert f"KUBEGCE_CONFIG_SHA256={sha}" in _payload(parts[0]).decode()
     assert boot_for("my-proj/custom-image").groups[1].metadata == g.metadata  # stable rendering
     assert g.metadata["kubegce-node-config-sha256"] == sha
 
@@ -160,7 +166,7 @@ def test_metadata_keys_and_pointers() -> None:
 
 
 HOSTILE = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=40
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=40
 ) | st.sampled_from(["$(touch CANARY)", "`touch CANARY`", "'; touch CANARY; '", "a\nb\n", '"$HOME"', "\\'\\"])
 
 

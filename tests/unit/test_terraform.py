@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from kubegce.boot.plans import plan_cluster
 from kubegce.cloud.model import build_graph
@@ -11,7 +12,7 @@ from kubegce.images.catalog import Catalog
 from tests.conftest import make_bundle
 
 
-def render(tmp_path: Path, **kwargs: object) -> tuple[dict, Path]:  # type: ignore[type-arg]
+def render(tmp_path: Path, **kwargs: Any) -> tuple[dict, Path]:  # type: ignore[type-arg]
     boot = plan_cluster(make_bundle(**kwargs), Catalog.load())
     write_terraform(build_graph(boot), "us-central1", tmp_path)
     return json.loads((tmp_path / "kubernetes.tf.json").read_text()), tmp_path
