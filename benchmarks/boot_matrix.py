@@ -21,11 +21,13 @@ IMAGES = {
     "cloud-init+agent": "ubuntu-os-cloud/ubuntu-2404-lts-amd64",
     "agent-only": "rocky-linux-cloud/rocky-linux-9",
     "cloud-init-only": "kubegce-lab/cloud-init-only",
+    "cos-like": "cos-cloud/cos-stable",
 }
 CHANNELS = {
     "cloud-init+agent": ["auto", "startup-script", "user-data", "both"],
     "agent-only": ["auto", "user-data", "both"],
     "cloud-init-only": ["auto", "startup-script", "both"],
+    "cos-like": ["auto", "user-data", "both"],
 }
 CLOUD_CONFIG = UserDataPart(name="x.cfg", type="text/cloud-config",
                             content="#cloud-config\nruncmd:\n  - [sh, -c, 'echo ok > /var/lib/x']\n")  # fmt: skip

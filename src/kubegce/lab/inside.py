@@ -75,6 +75,34 @@ def prepare_root(job: dict[str, Any]) -> Path:
     return merged
 
 
+def cos_mounts(job: dict[str, Any], merged: Path) -> None:
+    """COS's disk as its boot leaves it (before anything is written): /var and /home persistent but
+    noexec, /var/lib/cloud a tmpfs, and /etc the image's /etc under a tmpfs that a reboot throws
+    away. The root goes read-only later, once the lab's own files are in place."""
+    for d in ("var", "home"):
+        (merged / d).mkdir(exist_ok=True)
+        sh(["mount", "--bind", str(merged / d), str(merged / d)])
+        sh(["mount", "-o", "remount,bind,noexec,nosuid,nodev", str(merged / d)])
+    mount("tmpfs", "tmpfs", merged / "var/lib/cloud", "mode=0755,size=16m")
+    volatile = Path(job["upper"]).parent / "etc-volatile"
+    mount("tmpfs", "tmpfs", volatile, "mode=0755,size=16m")
+    (volatile / "upper").mkdir()
+    (volatile / "work").mkdir()
+    mount("overlay", "overlay", merged / "etc",
+          f"lowerdir={job['lower']}/etc,upperdir={volatile / 'upper'},workdir={volatile / 'work'}")  # fmt: skip
+
+
+def mounts_under(root: Path) -> dict[str, str]:
+    """Mount point (relative to the instance's root) -> options, from this namespace's mountinfo."""
+    out: dict[str, str] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        point, options = fields[4], fields[5]
+        if point == str(root) or point.startswith(str(root) + "/"):
+            out["/" + point[len(str(root)) :].lstrip("/")] = options
+    return out
+
+
 def patch_runner(merged: Path, port: int) -> bool:
     source = merged / RUNNER.lstrip("/")
     if not source.exists():
@@ -127,6 +155,8 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
     sh(["ip", "link", "set", "lo", "up"])
     socket.sethostname(job["hostname"])
     merged = prepare_root(job)
+    if job.get("cos_file_system"):
+        cos_mounts(job, merged)
     port = int(job["port"])
     store = MetadataStore(
         InstanceIdentity(name=job["hostname"]),
@@ -147,6 +177,9 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         target.write_text(content)
     has_agent = patch_runner(merged, port)
     has_cloud_init = (merged / "usr/bin/cloud-init").exists()
+    if job.get("cos_file_system"):
+        (merged / "opt/kubegce-lab/real-mount").write_text("the bootstrap's mount calls are real in this boot\n")
+        sh(["mount", "-o", "remount,bind,ro", str(merged)])
     t0 = time.time()
     steps: list[dict[str, Any]] = []
     if has_cloud_init:
@@ -191,6 +224,7 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         "files": {p: read(p) for p in job.get("read_files", [])},
         "cloud_init_installed_now": (merged / "usr/bin/cloud-init").exists() and not has_cloud_init,
         "bucket_objects": bucket_objects,
+        "mounts": mounts_under(merged),
     }
 
 

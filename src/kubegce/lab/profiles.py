@@ -6,7 +6,10 @@ of it with a package purged:
 - ``cloud-init+agent``: Ubuntu-like, cloud-init and the guest agent;
 - ``agent-only``: RHEL/Rocky/Debian-like, the guest agent and no cloud-init, plus a local apt
   repository holding cloud-init's .deb files so that ``installCloudInit`` installs it for real;
-- ``cloud-init-only``: a custom image with cloud-init and no guest agent.
+- ``cloud-init-only``: a custom image with cloud-init and no guest agent;
+- ``cos-like``: both programs, COS's /etc/os-release and, at boot, COS's file system: read-only
+  root, /etc a fresh tmpfs overlay on every boot, /var/lib/cloud a tmpfs (cloud-init re-runs
+  user-data every boot), /var and /home persistent but noexec.
 
 A profile is rebuilt when its recipe changes (the cache key is a hash of the recipe).
 """
@@ -34,6 +37,14 @@ BASE_PACKAGES = (
 )  # fmt: skip
 LOCAL_REPO = "/opt/kubegce-lab/repo"
 LogFn = Callable[[str], None]
+COS_OS_RELEASE = """NAME="Container-Optimized OS"
+ID=cos
+PRETTY_NAME="Container-Optimized OS from Google"
+HOME_URL="https://cloud.google.com/container-optimized-os/docs"
+VERSION=121
+VERSION_ID=121
+BUILD_ID=18867.0.0
+"""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class LabProfile:
     purge: tuple[str, ...]
     local_repo: bool
     like: str  # the public images this profile stands for
+    cos_file_system: bool = False  # mounted as COS mounts its disk (see the module docstring)
 
     def recipe(self) -> dict[str, object]:
         return {"version": RECIPE_VERSION, "suite": SUITE, "base": BASE_PACKAGES, **asdict(self)}
@@ -60,6 +72,7 @@ PROFILES: dict[str, LabProfile] = {
         LabProfile(
             "cloud-init-only", True, False, ("google-guest-agent",), False, "custom images with cloud-init only"
         ),
+        LabProfile("cos-like", True, True, (), False, "Container-Optimized OS", cos_file_system=True),
     )
 }
 
@@ -135,6 +148,10 @@ def profile_rootfs(profile: LabProfile, log: LogFn) -> Path:
         _run(["cp", "-a", str(base), str(tmp)], "copying the base rootfs")
         if profile.purge:
             _run(["chroot", str(tmp), "dpkg", "--purge", *profile.purge], f"purging {', '.join(profile.purge)}")
+        if profile.cos_file_system:
+            os_release = tmp / "etc/os-release"
+            os_release.unlink()
+            os_release.write_text(COS_OS_RELEASE)
         sources = tmp / "etc/apt/sources.list.d"
         for f in sources.glob("*"):
             f.unlink()

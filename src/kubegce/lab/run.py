@@ -75,8 +75,9 @@ def profile_for(image: Catalog, ref: str) -> LabProfile:
         raise UserError(f"boot lab: image {ref!r} is not in the catalog; pass --profile {'|'.join(PROFILES)}")
     if p.ignition:
         raise UserError(f"boot lab: {p.label} boots with Ignition, which the lab does not run")
+    cos_like = p.read_only_root and p.volatile_etc
     for lp in PROFILES.values():
-        if (lp.cloud_init, lp.guest_agent) == (p.cloud_init, p.guest_agent):
+        if (lp.cloud_init, lp.guest_agent, lp.cos_file_system) == (p.cloud_init, p.guest_agent, cos_like):
             return lp
     raise UserError(f"boot lab: no lab profile has cloud-init={p.cloud_init} and guest agent={p.guest_agent}")
 
@@ -183,6 +184,7 @@ class LabMachine:
             "metadata": self.metadata, "fail_at": fail_at, "kubernetes_version": self.kubernetes_version,
             "result": str(result_file), "timeout": self.timeout, "read_files": read_files or [],
             "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs, "lab_env": lab_env or {},
+            "cos_file_system": self.profile.cos_file_system,
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",

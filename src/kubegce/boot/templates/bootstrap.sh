@@ -176,11 +176,9 @@ install_packages() {
 }
 
 # ---------------------------------------------------------------- prepare the host
-prepare_host() {
-  swapoff -a
-  if [[ -w /etc/fstab ]]; then
-    sed -i -E 's@^([^#].*[[:space:]]swap[[:space:]].*)$@# kubegce: \1@' /etc/fstab
-  fi
+configure_kernel() {
+  # Modules and sysctls Kubernetes needs, loaded now and on every later boot (by systemd from
+  # /etc; where /etc does not survive a reboot (COS) the bootstrap re-runs this on every boot).
   mkdir -p /etc/modules-load.d /etc/sysctl.d
   printf 'overlay\nbr_netfilter\n' >/etc/modules-load.d/kubegce.conf
   modprobe overlay
@@ -188,6 +186,28 @@ prepare_host() {
   printf '%s\n' 'net.ipv4.ip_forward = 1' 'net.bridge.bridge-nf-call-iptables = 1' \
     'net.bridge.bridge-nf-call-ip6tables = 1' >/etc/sysctl.d/99-kubegce.conf
   sysctl --system >/dev/null
+}
+
+keep_etc_dirs() {
+  # Where /etc is a tmpfs rebuilt on every boot (COS), what kubeadm and the bootstrap keep in
+  # /etc/kubernetes and /etc/kubegce (kubelet.conf, certificates, static pods, the secrets that a
+  # resumed join needs) lives under the state dir and is bind-mounted back on every boot.
+  local dir
+  if [[ "$KUBEGCE_VOLATILE_ETC" != 1 ]]; then return 0; fi
+  for dir in /etc/kubernetes /etc/kubegce; do
+    mkdir -p "$KUBEGCE_STATE_DIR/persist$dir" "$dir"
+    if ! mountpoint -q "$dir"; then
+      mount --bind "$KUBEGCE_STATE_DIR/persist$dir" "$dir"
+    fi
+  done
+}
+
+prepare_host() {
+  swapoff -a
+  if [[ -w /etc/fstab ]]; then
+    sed -i -E 's@^([^#].*[[:space:]]swap[[:space:]].*)$@# kubegce: \1@' /etc/fstab
+  fi
+  configure_kernel
   if [[ "$PKG" == dnf && "$DISTRO_ID" != fedora ]]; then
     if command -v setenforce >/dev/null 2>&1; then setenforce 0 || true; fi
     if [[ -w /etc/selinux/config ]]; then
@@ -531,6 +551,18 @@ install_resume_hook() {
   fi
 }
 
+reapply_volatile_etc() {
+  # A reboot of an initialized node whose /etc is fresh (COS): put back what lived there.
+  CURRENT_STEP=reapply_volatile_etc
+  load_config
+  keep_etc_dirs
+  configure_kernel
+  make_bin_dirs
+  configure_services
+  if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
+  log "volatile /etc: kernel settings, services, /etc/kubernetes and the API address re-applied"
+}
+
 main() {
   mkdir -p "$KUBEGCE_STATE_DIR"
   exec 9>"$KUBEGCE_STATE_DIR/boot.lock"
@@ -542,11 +574,7 @@ main() {
     record_invocation "$1" already-done
     log "phase=done config=$KUBEGCE_CONFIG_SHA256 already initialized; nothing to do"
     if [[ -e "$RUN_DIR/volatile-etc" ]]; then
-      CURRENT_STEP=configure_services
-      load_config
-      make_bin_dirs
-      configure_services
-      if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
+      reapply_volatile_etc
     fi
     return 0
   fi
@@ -558,7 +586,13 @@ main() {
   install_resume_hook
   CURRENT_STEP=detect_distro
   detect_distro
-  if [[ "$KUBEGCE_VOLATILE_ETC" == 1 ]]; then touch "$RUN_DIR/volatile-etc"; fi
+  if [[ "$KUBEGCE_VOLATILE_ETC" == 1 ]]; then
+    touch "$RUN_DIR/volatile-etc"
+    keep_etc_dirs
+    if [[ -e "$RUN_DIR/prepare_host.done" ]]; then configure_kernel; fi  # resumed after a reboot
+    if [[ -e "$RUN_DIR/configure_services.done" ]]; then make_bin_dirs && configure_services; fi
+    if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
+  fi
   step prepare_host
   report_phase prepared
   step install_binaries

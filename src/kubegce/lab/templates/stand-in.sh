@@ -10,4 +10,15 @@ for arg in "$@"; do
   printf ' %s' "$arg" >>/var/log/kubegce-lab/calls.log
 done
 printf '\n' >>/var/log/kubegce-lab/calls.log
+case "$(basename "$0") $1" in
+  "kubeadm init" | "kubeadm join")
+    # what kubeadm leaves in /etc/kubernetes, so that the lab sees whether it survives a reboot
+    mkdir -p /etc/kubernetes
+    echo "# boot lab stand-in for the kubelet's kubeconfig" >/etc/kubernetes/kubelet.conf
+    ;;
+  mount\ *)
+    # a COS-like boot mounts for real (inside the boot's own mount namespace)
+    if [ -e /opt/kubegce-lab/real-mount ]; then exec /bin/mount "$@"; fi
+    ;;
+esac
 exit 0
