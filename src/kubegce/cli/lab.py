@@ -18,7 +18,7 @@ def command() -> None:
 
 @command.command("boot")
 @click.option("--image", required=True, help="Image whose profile to boot, e.g. rocky-linux-cloud/rocky-linux-9.")
-@click.option("--profile", type=click.Choice(["cloud-init+agent", "agent-only", "cloud-init-only", "cos-like"]),
+@click.option("--profile", type=click.Choice(["cloud-init+agent", "agent-only", "cloud-init-only", "cos-like", "fcos-like"]),
               help="Lab profile to boot (default: the one matching the image).")  # fmt: skip
 @click.option("--channel", type=click.Choice(["auto", "startup-script", "user-data", "both"]), default="auto",
               show_default=True)  # fmt: skip

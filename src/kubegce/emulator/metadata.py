@@ -223,8 +223,14 @@ class _Handler(BaseHTTPRequestHandler):
 class MetadataServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, store: MetadataStore, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+    def __init__(self, store: MetadataStore, port: int = 0, host: str = "127.0.0.1") -> None:
+        # 169.254.169.254 (GCE's own address) only inside a boot-lab network namespace, whose
+        # only interface is lo: Ignition's GCP provider has that address compiled in.
+        if host not in ("127.0.0.1", "169.254.169.254"):
+            raise ValueError(
+                f"the metadata server listens on 127.0.0.1 (or 169.254.169.254 in a lab namespace), not {host}"
+            )
+        super().__init__((host, port), _Handler)
         self.store = store
         self.thread: threading.Thread | None = None
 

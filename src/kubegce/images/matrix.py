@@ -65,6 +65,13 @@ cloud-config parts: images with cloud-init switch to `user-data` (MIME); images 
 spec is refused. Fedora CoreOS always gets an Ignition v3 config in `user-data`. Images the
 catalog cannot place get `both`.
 
+The boot lab (`kubegce lab boot --image IMAGE`) boots each kind of row on a Debian root file
+system with the real guest software: `cloud-init+agent` (Ubuntu), `agent-only` (Debian, RHEL,
+Rocky, CentOS, AlmaLinux, SLES), `cloud-init-only` (custom images), `cos-like` (COS: read-only
+root, /etc rebuilt on every boot, noexec /var and /home) and `fcos-like` (Fedora CoreOS: the real
+Ignition on first boot, then the unit it enabled on every boot). The distributions' own packages,
+kernels and init systems are not booted; kubeadm, containerd and host changes are stand-ins.
+
 """
 
 

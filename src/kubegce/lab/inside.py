@@ -92,6 +92,54 @@ def cos_mounts(job: dict[str, Any], merged: Path) -> None:
           f"lowerdir={job['lower']}/etc,upperdir={volatile / 'upper'},workdir={volatile / 'work'}")  # fmt: skip
 
 
+def run_ignition(job: dict[str, Any], merged: Path) -> list[dict[str, Any]]:
+    """First boot of a Fedora CoreOS-like image: the real Ignition, as its initramfs runs it
+    (fetch from GCE's metadata address, then the files stage on the root)."""
+    state = Path(job["upper"]).parent / "ignition-run"
+    state.mkdir(exist_ok=True)
+    common = ["-platform", "gcp", "-log-to-stdout", "-root", str(merged), "-config-cache", str(state / "ignition.json"),
+              "-state-file", str(state / "state"), "-neednet", str(state / "neednet")]  # fmt: skip
+    # Ignition labels the files it wrote by running setfiles (from the initramfs) with the root's
+    # SELinux policy; the lab has no policy, so a stand-in records what it was asked to label.
+    bin_dir = state / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    setfiles = bin_dir / "setfiles"
+    setfiles.write_text(
+        f'#!/bin/sh\necho "setfiles $*" >>{state}/setfiles.log\ntr "\\000" "\\n" >>{state}/setfiles.log\n'
+    )
+    setfiles.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    steps = []
+    for stage in ("fetch", "files"):
+        start = time.monotonic()
+        res = subprocess.run([job["ignition"], "-stage", stage, *common], capture_output=True, text=True, timeout=120,
+                             env=env)  # fmt: skip
+        steps.append({"argv": ["ignition", "-stage", stage], "code": res.returncode, "stdout": res.stdout,
+                      "stderr": res.stderr, "seconds": round(time.monotonic() - start, 3)})  # fmt: skip
+        if res.returncode != 0:
+            break
+    return steps
+
+
+def start_enabled_units(merged: Path, timeout: float) -> list[dict[str, Any]]:
+    """What systemd would start at boot of the units enabled by presets (Ignition writes
+    `enable NAME` lines): each oneshot's ExecStart, in the instance's root."""
+    steps = []
+    for preset in sorted((merged / "etc/systemd/system-preset").glob("*.preset")):
+        for line in preset.read_text().splitlines():
+            verb, _, name = line.partition(" ")
+            unit = merged / "etc/systemd/system" / name.strip()
+            if verb != "enable" or not unit.is_file():
+                continue
+            exec_start = next((ln.split("=", 1)[1] for ln in unit.read_text().splitlines()
+                               if ln.startswith("ExecStart=")), "")  # fmt: skip
+            if exec_start:
+                step = chroot_run(merged, exec_start.split(), timeout)
+                step["unit"] = name.strip()
+                steps.append(step)
+    return steps
+
+
 def mounts_under(root: Path) -> dict[str, str]:
     """Mount point (relative to the instance's root) -> options, from this namespace's mountinfo."""
     out: dict[str, str] = {}
@@ -164,6 +212,10 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         guest_attributes={ns: dict(kv) for ns, kv in job.get("guest_attributes", {}).items()},
     )
     server = MetadataServer(store, port).start()
+    gce_address: MetadataServer | None = None
+    if job.get("ignition"):
+        sh(["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"])
+        gce_address = MetadataServer(store, 80, host="169.254.169.254").start()
     gcs = start_gcs(job["gcs"]) if job.get("gcs") else None
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     write_lab_files(
@@ -177,11 +229,15 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         target.write_text(content)
     has_agent = patch_runner(merged, port)
     has_cloud_init = (merged / "usr/bin/cloud-init").exists()
+    if job.get("ignition"):
+        sh(["mount", "--bind", str(merged / "usr"), str(merged / "usr")])
+        sh(["mount", "-o", "remount,bind,ro", str(merged / "usr")])
     if job.get("cos_file_system"):
         (merged / "opt/kubegce-lab/real-mount").write_text("the bootstrap's mount calls are real in this boot\n")
         sh(["mount", "-o", "remount,bind,ro", str(merged)])
     t0 = time.time()
     steps: list[dict[str, Any]] = []
+    relabeled = ""
     if has_cloud_init:
         for stage in CLOUD_INIT_STAGES:
             steps.append(chroot_run(merged, ["cloud-init", *stage], job["timeout"]))
@@ -190,6 +246,14 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         steps.append(
             chroot_run(merged, ["timeout", str(int(job["timeout"])), LAB_RUNNER, "startup"], job["timeout"] + 5)
         )
+    if job.get("ignition"):
+        if job.get("first_boot"):
+            steps += run_ignition(job, merged)
+            log = Path(job["upper"]).parent / "ignition-run/setfiles.log"
+            relabeled = log.read_text() if log.exists() else ""
+        steps += start_enabled_units(merged, job["timeout"])
+        assert gce_address is not None
+        gce_address.stop()
     server.stop()
     bucket_objects: dict[str, str] = {}
     if gcs is not None:
@@ -225,6 +289,7 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         "cloud_init_installed_now": (merged / "usr/bin/cloud-init").exists() and not has_cloud_init,
         "bucket_objects": bucket_objects,
         "mounts": mounts_under(merged),
+        "ignition_relabeled": relabeled,
     }
 
 

@@ -7,6 +7,10 @@ of it with a package purged:
 - ``agent-only``: RHEL/Rocky/Debian-like, the guest agent and no cloud-init, plus a local apt
   repository holding cloud-init's .deb files so that ``installCloudInit`` installs it for real;
 - ``cloud-init-only``: a custom image with cloud-init and no guest agent;
+- ``fcos-like``: neither program; Fedora CoreOS's /etc/os-release; at boot the real Ignition
+  (Debian's build) fetches user-data from 169.254.169.254 and runs its files stage on the root
+  on first boot only, then the lab starts the systemd units Ignition enabled, on every boot;
+  /usr is read-only;
 - ``cos-like``: both programs, COS's /etc/os-release and, at boot, COS's file system: read-only
   root, /etc a fresh tmpfs overlay on every boot, /var/lib/cloud a tmpfs (cloud-init re-runs
   user-data every boot), /var and /home persistent but noexec.
@@ -29,7 +33,8 @@ from pathlib import Path
 
 from kubegce.errors import UserError
 
-RECIPE_VERSION = 3
+RECIPE_VERSION = 3  # the base rootfs
+DERIVE_VERSION = 2  # how profiles are derived from the base (os-release, SELinux config, ...)
 SUITE = "bookworm"
 BASE_PACKAGES = (
     "cloud-init", "google-guest-agent", "curl", "ca-certificates", "locales", "util-linux", "procps",
@@ -45,6 +50,14 @@ VERSION=121
 VERSION_ID=121
 BUILD_ID=18867.0.0
 """
+FCOS_OS_RELEASE = """NAME="Fedora Linux"
+VERSION="42.20250901.3.0 (CoreOS)"
+ID=fedora
+VERSION_ID=42
+VARIANT="CoreOS"
+VARIANT_ID=coreos
+PRETTY_NAME="Fedora CoreOS 42.20250901.3.0"
+"""
 
 
 @dataclass(frozen=True)
@@ -56,9 +69,11 @@ class LabProfile:
     local_repo: bool
     like: str  # the public images this profile stands for
     cos_file_system: bool = False  # mounted as COS mounts its disk (see the module docstring)
+    ignition: bool = False  # Ignition on first boot, then the units it enabled (Fedora CoreOS)
 
     def recipe(self) -> dict[str, object]:
-        return {"version": RECIPE_VERSION, "suite": SUITE, "base": BASE_PACKAGES, **asdict(self)}
+        return {"version": RECIPE_VERSION, "derive": DERIVE_VERSION, "suite": SUITE, "base": BASE_PACKAGES,
+                **asdict(self)}  # fmt: skip
 
     def recipe_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.recipe(), sort_keys=True).encode()).hexdigest()[:12]
@@ -73,6 +88,9 @@ PROFILES: dict[str, LabProfile] = {
             "cloud-init-only", True, False, ("google-guest-agent",), False, "custom images with cloud-init only"
         ),
         LabProfile("cos-like", True, True, (), False, "Container-Optimized OS", cos_file_system=True),
+        LabProfile(
+            "fcos-like", False, False, ("cloud-init", "google-guest-agent"), False, "Fedora CoreOS", ignition=True
+        ),  # fmt: skip
     )
 }
 
@@ -148,10 +166,13 @@ def profile_rootfs(profile: LabProfile, log: LogFn) -> Path:
         _run(["cp", "-a", str(base), str(tmp)], "copying the base rootfs")
         if profile.purge:
             _run(["chroot", str(tmp), "dpkg", "--purge", *profile.purge], f"purging {', '.join(profile.purge)}")
-        if profile.cos_file_system:
+        if profile.cos_file_system or profile.ignition:
             os_release = tmp / "etc/os-release"
             os_release.unlink()
-            os_release.write_text(COS_OS_RELEASE)
+            os_release.write_text(COS_OS_RELEASE if profile.cos_file_system else FCOS_OS_RELEASE)
+        if profile.ignition:  # Ignition's files stage labels what it wrote with this policy's contexts
+            (tmp / "etc/selinux").mkdir(exist_ok=True)
+            (tmp / "etc/selinux/config").write_text("SELINUX=enforcing\nSELINUXTYPE=targeted\n")
         sources = tmp / "etc/apt/sources.list.d"
         for f in sources.glob("*"):
             f.unlink()

@@ -68,13 +68,29 @@ def check_can_run() -> None:
         raise UserError("boot lab: the kernel has no overlay filesystem")
 
 
+IGNITION_IN_PACKAGE = "usr/lib/dracut/modules.d/30ignition/ignition"
+
+
+def ignition_binary() -> Path:
+    """The real Ignition: KUBEGCE_IGNITION, Debian's `ignition` package, or the copy that
+    scripts/install-test-tools.sh unpacks into .tools/."""
+    candidates = [os.environ.get("KUBEGCE_IGNITION", ""), f"/{IGNITION_IN_PACKAGE}",
+                  str(Path.cwd() / ".tools/root" / IGNITION_IN_PACKAGE),
+                  str(Path(__file__).resolve().parents[3] / ".tools/root" / IGNITION_IN_PACKAGE)]  # fmt: skip
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    raise UserError("boot lab: the fcos-like profile needs Ignition: `apt-get install ignition`, "
+                    "run scripts/install-test-tools.sh, or set KUBEGCE_IGNITION=/path/to/ignition")  # fmt: skip
+
+
 def profile_for(image: Catalog, ref: str) -> LabProfile:
     resolved = image.resolve(ref)
     p = resolved.profile
     if p is None:
         raise UserError(f"boot lab: image {ref!r} is not in the catalog; pass --profile {'|'.join(PROFILES)}")
     if p.ignition:
-        raise UserError(f"boot lab: {p.label} boots with Ignition, which the lab does not run")
+        return PROFILES["fcos-like"]
     cos_like = p.read_only_root and p.volatile_etc
     for lp in PROFILES.values():
         if (lp.cloud_init, lp.guest_agent, lp.cos_file_system) == (p.cloud_init, p.guest_agent, cos_like):
@@ -158,6 +174,7 @@ class LabMachine:
         self.profile = profile
         self.metadata = metadata
         self.log = log or (lambda _m: None)
+        self.ignition = str(ignition_binary()) if profile.ignition else ""
         self.lower = profile_rootfs(profile, self.log)
         self.dir = Path(tempfile.mkdtemp(prefix=f"kubegce-lab-{profile.name.replace('+', '-')}-"))
         self.hostname = hostname
@@ -185,6 +202,7 @@ class LabMachine:
             "result": str(result_file), "timeout": self.timeout, "read_files": read_files or [],
             "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs, "lab_env": lab_env or {},
             "cos_file_system": self.profile.cos_file_system,
+            "ignition": self.ignition, "first_boot": self.boots == 1,
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",
@@ -217,6 +235,7 @@ class LabMachine:
         self.guest_attributes = raw["guest_attributes"]
         t0 = float(raw["t0"])
         runner = "".join(s["stdout"] for s in raw["steps"] if "startup" in s["argv"])
+        runner += "".join(s["stdout"] + s["stderr"] for s in raw["steps"] if s.get("unit"))  # journal+console
         status = "".join(s["stdout"] for s in raw["steps"] if "status" in s["argv"])
         ci_output = raw.get("cloud_init_output", "")
         raw["cloud_init_output_new"] = ci_output[self._ci_output_seen :]  # its log spans boots
