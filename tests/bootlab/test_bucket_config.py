@@ -94,15 +94,21 @@ def test_node_refuses_a_tampered_config(tmp_path: Path) -> None:
     assert not any(c.startswith("kubeadm") for c in result.calls)
 
 
-def test_control_plane_gets_its_secrets_as_kubeadm_arguments_never_on_the_console(tmp_path: Path) -> None:
+def test_control_plane_gets_its_secrets_into_kubeadm_never_on_the_console(tmp_path: Path) -> None:
     secrets_ = ClusterSecrets.generate()
     metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, secrets_=secrets_, api_address=None)
     with LabMachine(PROFILES["agent-only"], metadata) as m:
-        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.key", "/etc/hosts"])
+        result = m.boot(gcs=gcs, read_files=["/etc/kubernetes/pki/ca.key", "/etc/hosts", "/etc/kubegce/kubeadm.yaml"])
+        mode = (m.dir / "upper/etc/kubegce/kubeadm.yaml").stat().st_mode & 0o777
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     assert result.raw["files"]["/etc/kubernetes/pki/ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
     init = [c for c in result.calls if c.startswith("kubeadm init")]
-    assert len(init) == 1 and f"--certificate-key {secrets_.certificate_key}" in init[0]
+    # kubeadm takes no --certificate-key beside --config (the lab's kubeadm refuses it as kubeadm
+    # does): the key is in the 0600 config, and the command line carries no secret
+    assert init == ["kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print "
+                    "--skip-certificate-key-print"]  # fmt: skip
+    assert f"certificateKey: '{secrets_.certificate_key}'" in result.raw["files"]["/etc/kubegce/kubeadm.yaml"]
+    assert mode == 0o600
     assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
     # the single control plane published its own address for the nodes
     objects = result.raw["bucket_objects"]
@@ -140,13 +146,17 @@ def test_ha_control_planes_elect_one_kubeadm_init_through_the_bucket(
 ) -> None:
     metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, control_planes=3, election_holder=holder)
     with LabMachine(PROFILES["agent-only"], metadata) as m:
-        result = m.boot(gcs=gcs)
+        result = m.boot(gcs=gcs, read_files=["/etc/kubegce/kubeadm.yaml"])
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     assert log_line in result.runner_output
     inits = [c for c in result.calls if c.startswith("kubeadm init")]
     joins = [c for c in result.calls if c.startswith("kubeadm join")]
     assert (len(inits), len(joins)) == ((1, 0) if expect_init else (0, 1))
     if not expect_init:
-        assert "--certificate-key" in joins[0]  # joins as a control plane
+        # joins as a control plane: the certificate key is in its JoinConfiguration
+        import yaml
+
+        join = list(yaml.safe_load_all(result.raw["files"]["/etc/kubegce/kubeadm.yaml"]))[-1]
+        assert join["kind"] == "JoinConfiguration" and len(join["controlPlane"]["certificateKey"]) == 64
     # the object names the winner; a loser never overwrites it
     assert result.raw["bucket_objects"][f"{BUCKET}/team/{election_key('lab.example.com')}"] == (holder or "lab-node-1")

@@ -1,5 +1,10 @@
 """kubeadm configuration for each role. Secrets are not in it: nodes get the join token, CA and
-certificate key from the state store (`fetch_secrets`), which writes the files referenced here."""
+certificate key from the state store (`fetch_secrets`), which writes the files referenced here.
+
+kubeadm refuses `--certificate-key` beside `--config` ("can not mix '--config' with arguments");
+a control plane's config therefore carries CERTIFICATE_KEY_PLACEHOLDER where the key goes
+(InitConfiguration.certificateKey, JoinConfiguration.controlPlane.certificateKey), and the
+bootstrap writes the key in on the node, into a 0600 file."""
 
 from __future__ import annotations
 
@@ -11,6 +16,12 @@ from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import VERSION_RE
 
 BOOTSTRAP_KUBECONFIG = "/etc/kubegce/bootstrap.kubeconfig"
+CERTIFICATE_KEY_PLACEHOLDER = "@KUBEGCE_CERTIFICATE_KEY@"
+# Flags kubeadm accepts beside --config (its ValidateMixedArguments): these, and any --skip-*.
+FLAGS_ALLOWED_WITH_CONFIG = frozenset(
+    {"config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir", "upload-certs",
+     "print-join-command", "rootfs", "v", "log-file"}
+)  # fmt: skip
 API_PORT = 443
 
 
@@ -58,6 +69,7 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
                 "kind": "InitConfiguration",
                 "nodeRegistration": registration,
                 "localAPIEndpoint": {"bindPort": API_PORT},
+                "certificateKey": CERTIFICATE_KEY_PLACEHOLDER,
             }
         )
         docs.append(
@@ -80,6 +92,9 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
         "discovery": {"file": {"kubeConfigPath": BOOTSTRAP_KUBECONFIG}},
     }
     if group.spec.role == Role.CONTROL_PLANE:
-        join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
+        join["controlPlane"] = {
+            "localAPIEndpoint": {"bindPort": API_PORT},
+            "certificateKey": CERTIFICATE_KEY_PLACEHOLDER,
+        }
     docs.append(join)
     return yaml.safe_dump_all(docs, sort_keys=False)

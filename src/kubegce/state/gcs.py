@@ -22,7 +22,7 @@ class GcsStateStore:
 
     def __init__(self, bucket: str, prefix: str) -> None:
         from google.api_core import exceptions
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage  # type: ignore[attr-defined, unused-ignore]
 
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")

@@ -456,6 +456,23 @@ elect_first_control_plane() {
   return 1
 }
 
+write_kubeadm_config() {
+  # kubeadm takes no --certificate-key beside --config: a control plane's rendered config holds a
+  # placeholder where the key from its secrets bundle goes, written here into a 0600 file.
+  local rendered key=""
+  rendered=$(printf '%s' "$KUBEGCE_KUBEADM_CONFIG_B64" | base64 -d)
+  if [[ "$rendered" == *@KUBEGCE_CERTIFICATE_KEY@* ]]; then
+    if [[ -r /etc/kubegce/certificate-key ]]; then key=$(</etc/kubegce/certificate-key); fi
+    if [[ ! "$key" =~ ^[0-9a-f]{64}$ ]]; then
+      echo "no certificate key in this control plane's secrets bundle (/etc/kubegce/certificate-key)" >&2
+      return 1
+    fi
+    rendered=${rendered//@KUBEGCE_CERTIFICATE_KEY@/$key}
+  fi
+  install -m 0600 /dev/null /etc/kubegce/kubeadm.yaml
+  printf '%s\n' "$rendered" >/etc/kubegce/kubeadm.yaml
+}
+
 kubeadm_join() {
   mkdir -p /etc/kubegce
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then
@@ -463,7 +480,7 @@ kubeadm_join() {
   elif [[ -n "$KUBEGCE_DISCOVERY_URL" ]]; then
     discover_api_address
   fi
-  printf '%s' "$KUBEGCE_KUBEADM_CONFIG_B64" | base64 -d >/etc/kubegce/kubeadm.yaml
+  write_kubeadm_config
   export PATH="$KUBEGCE_BIN_DIR:$PATH"
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == auto ]]; then
     elect_first_control_plane
@@ -472,12 +489,11 @@ kubeadm_join() {
   # The control-plane bundle from the state store holds the join token and the certificate key;
   # they go to kubeadm as arguments, never into a file kubegce rendered or onto the console.
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
-    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print \
-      --skip-certificate-key-print --certificate-key "$(</etc/kubegce/certificate-key)"
+    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print
     kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
       log "join token already present"
   elif [[ "$KUBEGCE_ROLE" == control-plane ]]; then
-    kubeadm join --config /etc/kubegce/kubeadm.yaml --certificate-key "$(</etc/kubegce/certificate-key)"
+    kubeadm join --config /etc/kubegce/kubeadm.yaml
   else
     kubeadm join --config /etc/kubegce/kubeadm.yaml
   fi

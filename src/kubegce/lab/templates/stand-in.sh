@@ -12,6 +12,34 @@ done
 printf '\n' >>/var/log/kubegce-lab/calls.log
 case "$(basename "$0") $1" in
   "kubeadm init" | "kubeadm join")
+    # kubeadm's own checks that the lab can make without a cluster: flags it refuses beside
+    # --config (its ValidateMixedArguments), and the certificate key's format.
+    config="" mixed="" previous=""
+    for arg in "$@"; do
+      case "$arg" in
+        --config=*) config=${arg#--config=} ;;
+        --*)
+          name=${arg#--}
+          name=${name%%=*}
+          case "$name" in
+            config | ignore-preflight-errors | dry-run | kubeconfig | node-name | kubeconfig-dir | upload-certs | \
+              print-join-command | rootfs | v | log-file | skip-*) ;;
+            *) mixed="$mixed $name" ;;
+          esac
+          ;;
+        *) if [ "$previous" = "--config" ]; then config=$arg; fi ;;
+      esac
+      previous=$arg
+    done
+    if [ -n "$config" ] && [ -n "$mixed" ]; then
+      echo "can not mix '--config' with arguments [${mixed# }]" >&2
+      exit 1
+    fi
+    if [ -n "$config" ] && grep -q 'certificateKey:' "$config" &&
+      grep 'certificateKey:' "$config" | grep -qvE "certificateKey: '?[0-9a-f]{64}'?$"; then
+      echo "certificateKey: Invalid value: the certificate key must be a hex encoded AES key" >&2
+      exit 1
+    fi
     # what kubeadm leaves in /etc/kubernetes, so that the lab sees whether it survives a reboot
     mkdir -p /etc/kubernetes
     echo "# boot lab stand-in for the kubelet's kubeconfig" >/etc/kubernetes/kubelet.conf
