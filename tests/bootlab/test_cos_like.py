@@ -58,6 +58,7 @@ def test_cos_boot_then_reboot_keeps_the_node_initialized(channel: str) -> None:
     assert "br_netfilter" in files["/etc/modules-load.d/kubegce.conf"]
     assert "/home/kubernetes/bin/kubelet" in files["/etc/systemd/system/kubelet.service"]
     assert "/home/kubernetes/bin/runc" in files["/etc/containerd/config.toml"]
+    assert 'bin_dir = "/home/kubernetes/bin/cni"' in files["/etc/containerd/config.toml"]  # /opt is read-only
     assert "modprobe br_netfilter" in second.calls and "sysctl --system" in second.calls
     assert not any(c.startswith("kubeadm") for c in second.calls)  # nothing initialized twice
     assert_cos_mounts(second)

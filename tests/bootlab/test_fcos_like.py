@@ -41,7 +41,8 @@ def ignition_fetches(result: BootResult) -> list[dict[str, object]]:
 def test_fcos_first_boot_through_ignition_then_reboot() -> None:
     m, metadata = fcos_machine()
     with m:
-        first = m.boot(read_files=[IGNITION_SCRIPT_PATH, f"/etc/systemd/system/{IGNITION_UNIT}"])
+        first = m.boot(read_files=[IGNITION_SCRIPT_PATH, f"/etc/systemd/system/{IGNITION_UNIT}",
+                                   "/etc/containerd/config.toml"])  # fmt: skip
         second = m.boot()
     steps = {" ".join(s["argv"]): s for s in first.raw["steps"]}
     assert steps["ignition -stage fetch"]["code"] == 0, steps["ignition -stage fetch"]["stdout"][-2000:]
@@ -65,6 +66,10 @@ def test_fcos_first_boot_through_ignition_then_reboot() -> None:
     assert "distro=fedora version=42 package-manager=none" in first.runner_output
     assert any(c.startswith("kubeadm join") for c in first.calls)
     assert first.raw["mounts"]["/usr"].split(",")[0] == "ro"
+    config_toml = first.raw["files"]["/etc/containerd/config.toml"]
+    assert 'BinaryName = "/opt/bin/runc"' in config_toml
+    # CNI plugins where the pod network's DaemonSet also installs its own (/opt is writable here)
+    assert 'bin_dir = "/opt/cni/bin"' in config_toml
     # reboot: Ignition does not run again; the enabled unit starts and finds its done marker
     assert not any(s["argv"][0] == "ignition" for s in second.raw["steps"])
     assert not ignition_fetches(second)

@@ -97,7 +97,7 @@ def render_node_config(
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
         ("KUBEGCE_BIN_DIR", bin_dir),
-        ("KUBEGCE_CNI_BIN_DIR", f"{bin_dir}/cni" if read_only else "/opt/cni/bin"),
+        ("KUBEGCE_CNI_BIN_DIR", profile.cni_bin_dir if profile else "/opt/cni/bin"),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),
         ("KUBEGCE_VOLATILE_ETC", 1 if profile and profile.volatile_etc else 0),
         ("KUBEGCE_SECRETS_URL", secrets_url),

@@ -32,6 +32,9 @@ class ImageProfile:
     package_manager: str
     read_only_root: bool
     bin_dir: str = "/usr/local/bin"
+    # where CNI plugins go: the pod network's DaemonSet installs its own plugins into
+    # /opt/cni/bin by hostPath, so only an image whose /opt is read-only (COS) uses another dir
+    cni_bin_dir: str = "/opt/cni/bin"
     volatile_etc: bool = False
     note: str = ""
 
