@@ -22,12 +22,14 @@ IMAGES = {
     "agent-only": "rocky-linux-cloud/rocky-linux-9",
     "cloud-init-only": "kubegce-lab/cloud-init-only",
     "cos-like": "cos-cloud/cos-stable",
+    "fcos-like": "fedora-coreos-cloud/fedora-coreos-stable",
 }
 CHANNELS = {
     "cloud-init+agent": ["auto", "startup-script", "user-data", "both"],
     "agent-only": ["auto", "user-data", "both"],
     "cloud-init-only": ["auto", "startup-script", "both"],
     "cos-like": ["auto", "user-data", "both"],
+    "fcos-like": ["auto"],  # Ignition; startup-script is refused for Fedora CoreOS
 }
 CLOUD_CONFIG = UserDataPart(name="x.cfg", type="text/cloud-config",
                             content="#cloud-config\nruncmd:\n  - [sh, -c, 'echo ok > /var/lib/x']\n")  # fmt: skip
