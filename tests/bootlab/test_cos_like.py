@@ -9,7 +9,7 @@ import pytest
 
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import BootResult, LabMachine, lab_bundle, render_node_metadata
-from kubegce.spec.models import BootChannel
+from kubegce.spec.models import BootChannel, Role
 
 pytestmark = pytest.mark.bootlab
 COS = "cos-cloud/cos-stable"
@@ -84,3 +84,14 @@ def test_cos_join_failure_resumes_after_a_reboot_with_its_secrets() -> None:
     assert "step=fetch_secrets already done" in second.runner_output + second.raw["cloud_init_output"]
     assert second.raw["files"]["/etc/kubegce/bootstrap.kubeconfig"]
     assert sum(1 for c in second.calls if c.startswith("kubeadm join")) == 1
+
+
+def test_cos_control_plane_points_the_network_daemonset_at_the_cni_dir_containerd_uses() -> None:
+    metadata, _ = render_node_metadata(lab_bundle(COS), role=Role.CONTROL_PLANE)
+    with LabMachine(PROFILES["cos-like"], metadata) as m:
+        result = m.boot(read_files=["/etc/containerd/config.toml"])
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-3000:]
+    assert any(c.startswith("kubeadm init") for c in result.calls)
+    network = result.raw["applied_manifests"][0]  # the first apply is the pod network
+    assert "path: /home/kubernetes/bin/cni" in network and "/opt/cni/bin" not in network
+    assert 'bin_dir = "/home/kubernetes/bin/cni"' in result.raw["files"]["/etc/containerd/config.toml"]

@@ -241,3 +241,18 @@ def test_only_ha_control_planes_get_an_init_election(control_planes: int) -> Non
     create = "KUBEGCE_ELECTION_UPLOAD_URL='https://storage.example/upload?name=demo.example.com/discovery/init-election&ifGenerationMatch=0'"
     first = "KUBEGCE_FIRST_CONTROL_PLANE=auto" if control_planes > 1 else "KUBEGCE_FIRST_CONTROL_PLANE=1"
     assert all((create in c) == (control_planes > 1) and first in c for c in configs.values())
+
+
+@pytest.mark.parametrize(
+    ("node_image", "expected"),
+    [("ubuntu-os-cloud/ubuntu-2404-lts-amd64", "/opt/cni/bin"), ("cos-cloud/cos-stable", "/home/kubernetes/bin/cni")],
+)
+def test_one_cni_plugin_dir_for_the_whole_cluster(node_image: str, expected: str) -> None:
+    """The network DaemonSet's hostPath is cluster-wide: a COS node group moves every node's dir."""
+    b = make_bundle(image="ubuntu-os-cloud/ubuntu-2404-lts-amd64")
+    for g in b.instance_groups:
+        if g.spec.role.value == "Node":
+            g.spec.image = node_image
+    boot = plan_cluster(b, CATALOG)
+    dirs = {g.group.name: g.metadata[NODE_CONFIG_KEY] for g in boot.groups}
+    assert all(f"KUBEGCE_CNI_BIN_DIR={expected}\n" in cfg for cfg in dirs.values()), dirs

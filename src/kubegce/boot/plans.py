@@ -13,7 +13,7 @@ from kubegce.boot.channel import BootPlan, ChannelError, plan_boot
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
-from kubegce.images.catalog import Catalog, ImageReader, ResolvedImage
+from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import validate_bundle
 
@@ -70,6 +70,14 @@ def election_key(cluster: str) -> str:
     return f"{cluster}/discovery/init-election"
 
 
+def cluster_cni_bin_dir(profiles: list[ImageProfile | None]) -> str:
+    """One CNI plugin dir for every node: the pod network's DaemonSet installs its plugins there by
+    hostPath, cluster-wide. /opt/cni/bin, unless an image's /opt is read-only (COS): then its dir
+    for all nodes (the first control plane rewrites the manifest's hostPath to match)."""
+    other = sorted({p.cni_bin_dir for p in profiles if p is not None and p.cni_bin_dir != DEFAULT_CNI_BIN_DIR})
+    return other[0] if other else DEFAULT_CNI_BIN_DIR
+
+
 def api_endpoint_name(cluster_name: str) -> str:
     return f"api.internal.{cluster_name}"
 
@@ -113,10 +121,19 @@ def plan_cluster(
     groups: list[GroupBoot] = []
     node_objects: dict[str, bytes] = {}
     s = bundle.cluster.spec
+    resolved: dict[str, ResolvedImage | UserError] = {}
+    for g in bundle.instance_groups:
+        try:
+            resolved[g.name] = catalog.resolve(g.spec.image, reader)
+        except UserError as exc:
+            resolved[g.name] = exc
+    cni_bin_dir = cluster_cni_bin_dir([r.profile for r in resolved.values() if isinstance(r, ResolvedImage)])
     for g in bundle.instance_groups:
         where = f"instancegroup {g.name}"
         try:
-            image = catalog.resolve(g.spec.image, reader)
+            image = resolved[g.name]
+            if isinstance(image, UserError):
+                raise image
             plan = plan_boot(image, g.spec.bootstrap, where=where, force=force)
         except (ChannelError, UserError) as exc:
             problems.append(str(exc) if isinstance(exc, ChannelError) else f"{where} spec.image: {exc}")
@@ -138,7 +155,7 @@ def plan_cluster(
             bundle, g, plan, image.profile,
             api_endpoint=api_endpoint_name(bundle.cluster.name), secrets_url=group_secrets,
             discovery_url=discovery[0], discovery_upload_url=discovery[1],
-            election_url=election[0], election_upload_url=election[1],
+            election_url=election[0], election_upload_url=election[1], cni_bin_dir=cni_bin_dir,
         )  # fmt: skip
         if config_url:
             node_objects[node_config_key(bundle.cluster.name, g)] = config.text.encode()

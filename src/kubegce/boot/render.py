@@ -23,7 +23,7 @@ from kubegce.boot.versions import (
     RUNC_VERSION,
     asset_urls,
 )
-from kubegce.images.catalog import ImageProfile
+from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
 
 NODE_CONFIG_KEY = "kubegce-node-config"
@@ -65,6 +65,7 @@ def render_node_config(
     discovery_upload_url: str = "",
     election_url: str = "",
     election_upload_url: str = "",
+    cni_bin_dir: str = DEFAULT_CNI_BIN_DIR,
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
@@ -97,7 +98,7 @@ def render_node_config(
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
         ("KUBEGCE_BIN_DIR", bin_dir),
-        ("KUBEGCE_CNI_BIN_DIR", profile.cni_bin_dir if profile else "/opt/cni/bin"),
+        ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),
         ("KUBEGCE_VOLATILE_ETC", 1 if profile and profile.volatile_etc else 0),
         ("KUBEGCE_SECRETS_URL", secrets_url),

@@ -17,6 +17,8 @@ import yaml
 
 from kubegce.errors import UserError
 
+DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
+
 
 @dataclass(frozen=True)
 class ImageProfile:
@@ -34,7 +36,7 @@ class ImageProfile:
     bin_dir: str = "/usr/local/bin"
     # where CNI plugins go: the pod network's DaemonSet installs its own plugins into
     # /opt/cni/bin by hostPath, so only an image whose /opt is read-only (COS) uses another dir
-    cni_bin_dir: str = "/opt/cni/bin"
+    cni_bin_dir: str = DEFAULT_CNI_BIN_DIR
     volatile_etc: bool = False
     note: str = ""
 

@@ -21,7 +21,12 @@ LAB_DIR = "/opt/kubegce-lab"
 MIRROR_URL = f"file://{LAB_DIR}/mirror"
 SECRETS_URL = f"file://{LAB_DIR}/secrets.tar"
 STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd", "dnf", "zypper")
-FAKE_MANIFEST = b"# kubegce boot lab: stand-in pod network manifest\napiVersion: v1\nkind: List\nitems: []\n"
+FAKE_MANIFEST = (
+    b"# kubegce boot lab: stand-in pod network manifest, with the CNI hostPath of calico's and cilium's\n"
+    b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: lab-network\n  namespace: kube-system\n"
+    b"spec:\n  template:\n    spec:\n      volumes:\n        - name: cni-bin-dir\n          hostPath:\n"
+    b"            path: /opt/cni/bin\n"
+)
 
 
 def lab_template(name: str) -> bytes:
@@ -87,7 +92,12 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
         for cmd in STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
         _write(root, f"{LAB_DIR}/stand-ins/apt-get", lab_template("apt-get-stand-in.sh"), 0o755)
-        secrets = _tar({"etc/kubegce/bootstrap.kubeconfig": b"# boot lab stand-in: no real credentials\n"}, gz=False)
+        secrets = _tar({
+            "etc/kubegce/bootstrap.kubeconfig": b"# boot lab stand-in: no real credentials\n",
+            # what a control plane's bundle carries (lab values, not secrets of any cluster)
+            "etc/kubegce/certificate-key": hashlib.sha256(b"kubegce boot lab").hexdigest().encode(),
+            "etc/kubegce/join-token": b"abcdef.0123456789abcdef",
+        }, gz=False)  # fmt: skip
         _write(root, f"{LAB_DIR}/secrets.tar", secrets)
     cloud_cfg = (
         "# kubegce boot lab: read the lab metadata server, touch nothing of the host\n"

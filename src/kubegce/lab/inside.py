@@ -289,6 +289,7 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         "cloud_init_installed_now": (merged / "usr/bin/cloud-init").exists() and not has_cloud_init,
         "bucket_objects": bucket_objects,
         "mounts": mounts_under(merged),
+        "applied_manifests": [p.read_text() for p in sorted((merged / "var/log/kubegce-lab/applied").glob("*.yaml"))],
         "ignition_relabeled": relabeled,
     }
 

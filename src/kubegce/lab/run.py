@@ -124,14 +124,16 @@ def lab_bundle(
     return bundle
 
 
-def render_node_metadata(bundle: ClusterBundle, *, force: bool = True) -> tuple[dict[str, str], str]:
-    """The node group's instance metadata, as `update` would put in its template; and the channel.
+def render_node_metadata(bundle: ClusterBundle, *, force: bool = True, role: Role = Role.NODE
+                         ) -> tuple[dict[str, str], str]:  # fmt: skip
+    """A group's instance metadata (the node group's by default), as `update` would put in its
+    template; and the channel.
 
     Spec validation is skipped (hostile-value runs need names kubegce would refuse); everything
     else is kubegce's own path, with --force so that channels the image cannot run still render.
     """
     boot = plan_cluster(bundle, lab_catalog(), force=force, secrets_url=SECRETS_URL, validate=False)
-    node = next(g for g in boot.groups if g.group.spec.role == Role.NODE)
+    node = next(g for g in boot.groups if g.group.spec.role == role)
     return node.metadata, node.plan.metadata_channel
 
 

@@ -509,6 +509,12 @@ install_addons() {
   local manifest
   manifest=$(mktemp)
   fetch_asset "$KUBEGCE_NETWORK_MANIFEST_URL" "$manifest" "$KUBEGCE_NETWORK_MANIFEST_SHA256"
+  if [[ "$KUBEGCE_CNI_BIN_DIR" != /opt/cni/bin ]]; then
+    # The cluster's CNI plugin dir is not /opt/cni/bin (a COS image's /opt is read-only): the
+    # network DaemonSet installs its plugins by hostPath where containerd looks for them.
+    sed -i -E "s@^([[:space:]]*path:[[:space:]]*)/opt/cni/bin/?[[:space:]]*\$@\1$KUBEGCE_CNI_BIN_DIR@" "$manifest"
+    log "network manifest: CNI plugin hostPath /opt/cni/bin -> $KUBEGCE_CNI_BIN_DIR"
+  fi
   "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
   if [[ "$KUBEGCE_CLOUD_CONTROLLER_MANAGER" == 1 ]]; then
     fetch_asset "$KUBEGCE_CCM_MANIFEST_URL" "$manifest" "$KUBEGCE_CCM_MANIFEST_SHA256"

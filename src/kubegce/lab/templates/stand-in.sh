@@ -44,6 +44,17 @@ case "$(basename "$0") $1" in
     mkdir -p /etc/kubernetes
     echo "# boot lab stand-in for the kubelet's kubeconfig" >/etc/kubernetes/kubelet.conf
     ;;
+  "kubectl --kubeconfig")
+    # keep what `kubectl apply -f FILE` was given, for the lab to read
+    previous=""
+    for arg in "$@"; do
+      if [ "$previous" = "-f" ] && [ -f "$arg" ]; then
+        mkdir -p /var/log/kubegce-lab/applied
+        cp "$arg" "/var/log/kubegce-lab/applied/$(date +%s%N).yaml"
+      fi
+      previous=$arg
+    done
+    ;;
   mount\ *)
     # a COS-like boot mounts for real (inside the boot's own mount namespace)
     if [ -e /opt/kubegce-lab/real-mount ]; then exec /bin/mount "$@"; fi
