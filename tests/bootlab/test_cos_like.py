@@ -74,14 +74,18 @@ def test_etc_really_is_volatile_in_the_cos_like_profile() -> None:
     assert second.raw["files"]["/var/lib/kubegce-lab-probe"] == "kept\n"
 
 
-def test_cos_join_failure_resumes_after_a_reboot_with_its_secrets() -> None:
+@pytest.mark.parametrize("step", ["configure_services", "kubeadm_join"])
+def test_cos_failure_resumes_after_a_reboot(step: str) -> None:
     with cos_machine() as m:
-        first = m.boot(fail_at="kubeadm_join")
+        first = m.boot(fail_at=step)
         second = m.boot(read_files=["/etc/kubegce/bootstrap.kubeconfig", "/etc/kubernetes/kubelet.conf"])
     assert first.guest_attributes["phase"] == "failed"
     assert second.runs and second.guest_attributes["phase"] == "joined", second.runner_output[-3000:]
-    # fetch_secrets had finished before the reboot and is not run again; what it wrote survived
-    assert "step=fetch_secrets already done" in second.runner_output + second.raw["cloud_init_output"]
+    # the binaries installed before the reboot are executable again: their exec mount is redone
+    assert_cos_mounts(second)
+    if step == "kubeadm_join":
+        # fetch_secrets had finished before the reboot and is not run again; what it wrote survived
+        assert "step=fetch_secrets already done" in second.runner_output + second.raw["cloud_init_output"]
     assert second.raw["files"]["/etc/kubegce/bootstrap.kubeconfig"]
     assert sum(1 for c in second.calls if c.startswith("kubeadm join")) == 1
 

@@ -612,7 +612,8 @@ main() {
     touch "$RUN_DIR/volatile-etc"
     keep_etc_dirs
     if [[ -e "$RUN_DIR/prepare_host.done" ]]; then configure_kernel; fi  # resumed after a reboot
-    if [[ -e "$RUN_DIR/configure_services.done" ]]; then make_bin_dirs && configure_services; fi
+    if [[ -e "$RUN_DIR/install_binaries.done" ]]; then make_bin_dirs; fi  # exec mount, every boot
+    if [[ -e "$RUN_DIR/configure_services.done" ]]; then configure_services; fi
     if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
   fi
   step prepare_host
