@@ -16,6 +16,7 @@ IMAGES = {
     "cloud-init+agent": "ubuntu-os-cloud/ubuntu-2404-lts-amd64",
     "agent-only": "rocky-linux-cloud/rocky-linux-9",
     "cloud-init-only": "kubegce-lab/cloud-init-only",
+    "fcos-like": "fedora-coreos-cloud/fedora-coreos-stable",
 }
 CLOUD_CFG = UserDataPart(name="extra.cfg", type="text/cloud-config", content="#cloud-config\nruncmd: [[touch, /x]]\n")
 BAD_CFG = UserDataPart(name="bad.cfg", type="text/cloud-config", content="#cloud-config\nwrite_files: 5\n")
@@ -49,6 +50,11 @@ def mime_in_startup_script(md: dict[str, str]) -> dict[str, str]:
     return md
 
 
+def user_data(value: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    """Another user-data than kubegce rendered (a hand edit, another tool's template)."""
+    return lambda md: {**md, "user-data": value}
+
+
 def strip_boot_keys(md: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in md.items() if k not in ("startup-script", "user-data")}
 
@@ -57,7 +63,16 @@ MIRROR = f"{LAB_DIR}/mirror/kubernetes/release/v1.33.2/bin/linux/amd64/kubelet.s
 SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
     "ok-agent-only": ("ok", lambda: run("agent-only")),
     "ok-cloud-init-user-data": ("ok", lambda: run("cloud-init+agent", channel="user-data")),
+    "ok-fcos-ignition": ("ok", lambda: run("fcos-like")),
     "no-init-channel-rocky": ("no-init-channel", lambda: run("agent-only", channel="user-data")),
+    "ignition-failed-cloud-config": (
+        "ignition-failed",
+        lambda: run("fcos-like", edit_metadata=user_data("#cloud-config\nruncmd: [[touch, /x]]\n")),
+    ),
+    "ignition-failed-version": (
+        "ignition-failed",
+        lambda: run("fcos-like", edit_metadata=user_data('{"ignition": {"version": "9.9.0"}}')),
+    ),
     "no-init-channel-debian": (
         "no-init-channel",
         lambda: run("agent-only", image="debian-cloud/debian-12", channel="user-data", parts=[CLOUD_CFG]),

@@ -2,8 +2,8 @@
 why it did not initialize: a cause code, an explanation, the evidence lines, and the fix.
 
 The cause codes are an interface: ok, still-running, no-init-channel, mime-in-startup-script,
-cloud-init-error, bootstrap-failed, download-failed, join-failed, unsupported-distro,
-bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
+cloud-init-error, ignition-failed, bootstrap-failed, download-failed, join-failed,
+unsupported-distro, bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
 metadata script runner, cloud-init, Ignition) and the bootstrap's own `kubegce-boot:` lines; a
 log none of them explains gives `unknown` with its last error-looking lines.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from kubegce.images.catalog import ImageProfile
 
 CAUSES = (
-    "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "bootstrap-failed",
-    "download-failed", "join-failed", "unsupported-distro", "bootstrap-not-started", "unknown",
+    "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "ignition-failed",
+    "bootstrap-failed", "download-failed", "join-failed", "unsupported-distro", "bootstrap-not-started", "unknown",
 )  # fmt: skip
 
 PHASE = re.compile(
@@ -41,6 +41,10 @@ CLOUD_INIT_ERRORS = (
     re.compile(r"Failed running (?:/var/lib/cloud/instance/scripts/\S+|\S+ \[\d+\])"),
 )
 CLOUD_INIT_NOISE = re.compile(r"Running module (ssh|keys-to-console|set-passwords)\b")
+IGNITION_FAILED = re.compile(r"Ignition failed: (?P<why>.*)")
+IGNITION_DETAIL = re.compile(
+    r"(?:CRITICAL|ERROR)\s*: (?!Ignition failed|failed to acquire config)|failed to fetch config"
+)
 UNSUPPORTED = re.compile(r"unsupported distro: (?P<what>.*)")
 DOWNLOAD = re.compile(
     r"checksum mismatch for|curl: \(\d+\)|Could not resolve host|Failed to fetch|Temporary failure resolving"
@@ -133,7 +137,28 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
             "Let kubegce render the metadata: " + _edit_cmd(ctx, "spec.bootstrap.channel=auto"),
         )  # fmt: skip
 
-    # 2. the bootstrap ran and says how it ended
+    # 2. Fedora CoreOS: Ignition could not fetch or apply the user-data, so nothing it should have
+    # written (the bootstrap, its unit) exists; it runs on the first boot only
+    ignition = _find(lines, IGNITION_FAILED)
+    if ignition:
+        m = IGNITION_FAILED.search(ignition[-1].text)
+        why = m.group("why").strip() if m else ""
+        details = [e for e in _find(lines[: ignition[-1].line], IGNITION_DETAIL)][-2:]
+        return Diagnosis(
+            "ignition-failed",
+            f"Ignition failed on the first boot ({why}): it could not fetch or apply the instance's "
+            "user-data, so the bootstrap and its unit were never written and the node stopped before "
+            "initializing. Ignition runs only on an instance's first boot, so a reset will not retry it: "
+            "the instance must be recreated from a template whose user-data is a valid Ignition config "
+            "(kubegce renders one and checks it with ignition-validate; a hand-edited or non-Ignition "
+            "user-data, such as a cloud-config, fails like this).",
+            details + [ignition[-1]],
+            f"kubegce update cluster {_cluster_name(ctx)} --yes && "
+            f"gcloud compute instances delete {ctx.instance} --zone {ctx.zone} --quiet  # its group recreates it",
+            error=why,
+        )  # fmt: skip
+
+    # 3. the bootstrap ran and says how it ended
     if last_failure and not (last and last[1].group("phase") == "joined" and last[0].line > last_failure[0].line):
         ev, m = last_failure
         step, error = m.group("step") or "", (m.group("error") or "").strip()
@@ -182,7 +207,7 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
             "failed", step, error,
         )  # fmt: skip
 
-    # 3. cloud-init failed
+    # 4. cloud-init failed
     ci_errors = [e for p in CLOUD_INIT_ERRORS for e in _find(lines, p) if not CLOUD_INIT_NOISE.search(e.text)]
     ci_errors.sort(key=lambda e: e.line)
     joined = last is not None and last[1].group("phase") == "joined"
@@ -201,12 +226,12 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
             "joined" if joined else "",
         )  # fmt: skip
 
-    # 4. finished
+    # 5. finished
     if joined or done:
         ev = last[0] if joined and last else done[-1]
         return Diagnosis("ok", "The bootstrap finished: the node reported phase joined.", [ev], "", "joined")
 
-    # 5. started, not finished
+    # 6. started, not finished
     if last is not None:
         ev, m = last
         return Diagnosis(
@@ -221,7 +246,7 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
     runner_start = _find(lines, RUNNER_START)
     cloud_init_ran = bool(_find(lines, CLOUD_INIT))
     image = ctx.image
-    # 6. the metadata was put where this image's software does not look
+    # 7. the metadata was put where this image's software does not look
     if md is not None:
         has_ud = "user-data" in md
         has_ss = "startup-script" in md or "startup-script-url" in md
@@ -246,7 +271,7 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
                 _find(lines, CLOUD_INIT)[-1:],
                 "Send the bootstrap by user-data: " + _edit_cmd(ctx, "spec.bootstrap.channel=auto"),
             )  # fmt: skip
-    # 7. nothing of ours ever ran
+    # 8. nothing of ours ever ran
     if runner_none or runner_start or cloud_init_ran or (ctx.guest_attributes == {} and not lines):
         hint = (
             " The runner found no startup-script; if the instance has user-data and its image has no cloud-init, "

@@ -223,10 +223,20 @@ class LabMachine:
         with the syslog-style prefix the guest software's console lines carry."""
         stamp = "Nov 26 01:00:00"
         lines = []
+        for step in result.raw["steps"]:  # Ignition runs first, in the initramfs
+            if step["argv"][0] == "ignition":
+                lines += [f"{stamp} {self.hostname} ignition[412]: {ln}" for ln in step["stdout"].splitlines()]
         for ln in result.raw.get("cloud_init_output_new", "").splitlines():
             lines.append(f"{stamp} {self.hostname} cloud-init[612]: {ln}")
-        for ln in result.runner_output.splitlines():
-            lines.append(f"{stamp} {self.hostname} google_metadata_script_runner[760]: {ln}")
+        for step in result.raw["steps"]:
+            if "startup" in step["argv"]:
+                prefix = "google_metadata_script_runner[760]"
+            elif step.get("unit"):
+                prefix = f"{str(step['argv'][0]).rsplit('/', 1)[-1]}[901]"
+            else:
+                continue
+            output = step["stdout"] + (step["stderr"] if step.get("unit") else "")
+            lines += [f"{stamp} {self.hostname} {prefix}: {ln}" for ln in output.splitlines()]
         return "\n".join(lines) + "\n"
 
     def _result(self, raw: dict[str, Any]) -> BootResult:
