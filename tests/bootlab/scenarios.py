@@ -111,6 +111,18 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
 }
 
 
+def require_ignition() -> None:
+    """Skip (fail in CI) where the real Ignition is not installed."""
+    from kubegce.errors import UserError
+    from kubegce.lab.run import ignition_binary
+    from tests.conftest import need_tool
+
+    try:
+        ignition_binary()
+    except UserError:
+        need_tool(None, "ignition (the unpacked Debian package)")
+
+
 def small_metadata(md: dict[str, str]) -> dict[str, Any]:
     """The metadata a fixture keeps: every key, long values cut (diagnose reads keys and small values)."""
     return {k: (v if len(v) <= 200 else v[:200] + "...") for k, v in md.items()}

@@ -13,8 +13,8 @@ import pytest
 from kubegce.boot.render import IGNITION_SCRIPT_PATH, IGNITION_UNIT
 from kubegce.errors import UserError
 from kubegce.lab.profiles import PROFILES
-from kubegce.lab.run import BootResult, LabMachine, ignition_binary, lab_bundle, render_node_metadata
-from tests.conftest import need_tool
+from kubegce.lab.run import BootResult, LabMachine, lab_bundle, render_node_metadata
+from tests.bootlab.scenarios import require_ignition
 
 pytestmark = pytest.mark.bootlab
 FCOS = "fedora-coreos-cloud/fedora-coreos-stable"
@@ -22,10 +22,7 @@ FCOS = "fedora-coreos-cloud/fedora-coreos-stable"
 
 @pytest.fixture(scope="module", autouse=True)
 def _ignition() -> None:
-    try:
-        ignition_binary()
-    except UserError:
-        need_tool(None, "ignition (the unpacked Debian package)")
+    require_ignition()
 
 
 def fcos_machine() -> tuple[LabMachine, dict[str, str]]:
