@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubegce.boot.channel import plan_boot
-from kubegce.boot.plans import plan_cluster
+from kubegce.boot.plans import plan_cluster, role_of
 from kubegce.boot.render import NODE_CONFIG_KEY, render_bootstrap, render_node_config
 from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
-from kubegce.spec.models import BootstrapSpec, UserDataPart
+from kubegce.spec.models import BootChannel, BootstrapSpec, UserDataPart
 from tests.conftest import make_bundle
 
 CATALOG = Catalog.load()
@@ -256,3 +256,20 @@ def test_one_cni_plugin_dir_for_the_whole_cluster(node_image: str, expected: str
     boot = plan_cluster(b, CATALOG)
     dirs = {g.group.name: g.metadata[NODE_CONFIG_KEY] for g in boot.groups}
     assert all(f"KUBEGCE_CNI_BIN_DIR={expected}\n" in cfg for cfg in dirs.values()), dirs
+
+
+@pytest.mark.parametrize("channel", [BootChannel.STARTUP_SCRIPT, BootChannel.USER_DATA, BootChannel.BOTH])
+def test_with_a_bucket_every_bootstrap_copy_fetches_the_config_from_it(channel: BootChannel) -> None:
+    """The config is not in metadata then: a bootstrap pointing at the metadata key could never start."""
+    b = make_bundle(image="ubuntu-os-cloud/ubuntu-2404-lts-amd64")
+    for g in b.instance_groups:
+        g.spec.bootstrap = BootstrapSpec(channel=channel)
+    for gb in plan_cluster(b, CATALOG, store=_Bucket()).groups:
+        assert NODE_CONFIG_KEY not in gb.metadata
+        scripts = [gb.payload.startup_script] if gb.payload.startup_script else []
+        if gb.payload.user_data:
+            scripts += [_payload(p).decode() for p in email.message_from_string(gb.payload.user_data).walk()
+                        if p.get_content_type() == "text/x-shellscript"]  # fmt: skip
+        assert scripts
+        want = f"KUBEGCE_CONFIG_SOURCE=https://storage.example/o/demo.example.com/nodeconfig/{role_of(gb.group)}/"
+        assert all(want in s for s in scripts), [s.split("\n", 20)[:20] for s in scripts]

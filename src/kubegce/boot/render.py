@@ -201,11 +201,14 @@ class BootPayload:
 
 
 def render_payload(config: NodeConfig, plan: BootPlan, config_url: str = "") -> BootPayload:
-    startup = render_bootstrap(config, "startup-script", config_url) if plan.uses_startup_script else None
+    def bootstrap(channel: str) -> str:  # every copy points at the same config source
+        return render_bootstrap(config, channel, config_url)
+
+    startup = bootstrap("startup-script") if plan.uses_startup_script else None
     user_data: str | None = None
     if plan.user_data_format == "ignition":
-        user_data = render_ignition(render_bootstrap(config, "ignition", config_url))
+        user_data = render_ignition(bootstrap("ignition"))
     elif plan.user_data_format == "mime":
         bootstrap_in_user_data = plan.channel in (BootChannel.USER_DATA, BootChannel.BOTH)
-        user_data = render_mime(render_bootstrap(config, "user-data") if bootstrap_in_user_data else None, plan)
+        user_data = render_mime(bootstrap("user-data") if bootstrap_in_user_data else None, plan)
     return BootPayload(startup, user_data, config, config_url)
