@@ -486,14 +486,13 @@ kubeadm_join() {
     elect_first_control_plane
     echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
   fi
-  # The control-plane bundle from the state store holds the join token and the certificate key;
-  # they go to kubeadm as arguments, never into a file kubegce rendered or onto the console.
+  # The control-plane bundle from the state store holds the join token and the certificate key:
+  # the key is in the 0600 kubeadm.yaml (a control plane's join finds it there too), the token
+  # an argument; neither is in anything kubegce rendered nor on the console.
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
     kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print
     kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
       log "join token already present"
-  elif [[ "$KUBEGCE_ROLE" == control-plane ]]; then
-    kubeadm join --config /etc/kubegce/kubeadm.yaml
   else
     kubeadm join --config /etc/kubegce/kubeadm.yaml
   fi
@@ -574,15 +573,13 @@ install_resume_hook() {
 }
 
 reapply_volatile_etc() {
-  # A reboot of an initialized node whose /etc is fresh (COS): put back what lived there.
-  CURRENT_STEP=reapply_volatile_etc
-  load_config
+  # A boot whose /etc is fresh (COS): put back what the steps finished on earlier boots left
+  # there (all of them once the node is initialized), and the exec mount of the bin dir.
   keep_etc_dirs
-  configure_kernel
-  make_bin_dirs
-  configure_services
+  if [[ -e "$RUN_DIR/prepare_host.done" ]]; then configure_kernel; fi
+  if [[ -e "$RUN_DIR/install_binaries.done" ]]; then make_bin_dirs; fi
+  if [[ -e "$RUN_DIR/configure_services.done" ]]; then configure_services; fi
   if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
-  log "volatile /etc: kernel settings, services, /etc/kubernetes and the API address re-applied"
 }
 
 main() {
@@ -596,7 +593,10 @@ main() {
     record_invocation "$1" already-done
     log "phase=done config=$KUBEGCE_CONFIG_SHA256 already initialized; nothing to do"
     if [[ -e "$RUN_DIR/volatile-etc" ]]; then
+      CURRENT_STEP=reapply_volatile_etc
+      load_config
       reapply_volatile_etc
+      log "volatile /etc: kernel settings, services, /etc/kubernetes and the API address re-applied"
     fi
     return 0
   fi
@@ -610,11 +610,7 @@ main() {
   detect_distro
   if [[ "$KUBEGCE_VOLATILE_ETC" == 1 ]]; then
     touch "$RUN_DIR/volatile-etc"
-    keep_etc_dirs
-    if [[ -e "$RUN_DIR/prepare_host.done" ]]; then configure_kernel; fi  # resumed after a reboot
-    if [[ -e "$RUN_DIR/install_binaries.done" ]]; then make_bin_dirs; fi  # exec mount, every boot
-    if [[ -e "$RUN_DIR/configure_services.done" ]]; then configure_services; fi
-    if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
+    reapply_volatile_etc  # a resumed run: what earlier boots' finished steps left in /etc
   fi
   step prepare_host
   report_phase prepared
