@@ -47,7 +47,8 @@ class Progress:
 def execute(tasks: list[Task], parallelism: int, progress: Progress | None = None) -> list[TaskResult]:
     """Run every task once its dependencies are done. Scheduling is linear in tasks + edges: each
     task keeps a count of unfinished dependencies and a list of dependents (a dependency that is
-    not among the tasks counts as done)."""
+    not among the tasks counts as done). A failed dependency never counts down, so a task becomes
+    ready only when all of its dependencies succeeded, and is never also skipped."""
     progress = progress or Progress()
     by_key = {t.key: t for t in tasks}
     waiting_on: dict[Hashable, int] = {}
@@ -84,8 +85,6 @@ def execute(tasks: list[Task], parallelism: int, progress: Progress | None = Non
         while ready or running:
             while ready and len(running) < max(1, parallelism):
                 task = ready.popleft()
-                if task.key in settled:
-                    continue
                 settled.add(task.key)
                 progress.started(task)
                 running[pool.submit(timed, task)] = task
@@ -101,7 +100,7 @@ def execute(tasks: list[Task], parallelism: int, progress: Progress | None = Non
                     progress.finished(result)
                     for key in dependents[task.key]:
                         waiting_on[key] -= 1
-                        if waiting_on[key] == 0 and key not in settled:
+                        if waiting_on[key] == 0:
                             ready.append(by_key[key])
                 else:
                     result = TaskResult(task.key, task.label, False, str(exc) or type(exc).__name__)

@@ -99,4 +99,4 @@ class ResourceGraph:
     def level_widths(self) -> list[int]:
         """How many resources sit at each level: the most that can be in flight at once there."""
         levels = self.levels()
-        return [sum(1 for v in levels.values() if v == n) for n in range(1, self.depth() + 1)]
+        return [sum(1 for v in levels.values() if v == n) for n in range(1, max(levels.values(), default=0) + 1)]
