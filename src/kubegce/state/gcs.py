@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubegce.errors import UserError
-from kubegce.state.store import Versioned, conflict_error, whoami
+from kubegce.state.store import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
 
@@ -28,6 +28,7 @@ class GcsStateStore:
         self.prefix = prefix.strip("/")
         self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
         self.emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
+        self.api = self.emulator or "https://storage.googleapis.com"  # what nodes' URLs point at
         if self.emulator:
             from google.auth.credentials import AnonymousCredentials
 
@@ -45,28 +46,24 @@ class GcsStateStore:
         self._exc = exceptions
 
     def _name(self, key: str) -> str:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise UserError(f"invalid state key {key!r}")
+        key = checked_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def object_url(self, key: str) -> str:
         """HTTPS URL a node downloads the object from with its service-account token."""
-        base = self.emulator or "https://storage.googleapis.com"
-        return f"{base}/storage/v1/b/{self.bucket_name}/o/{quote(self._name(key), safe='')}?alt=media"
+        return f"{self.api}/storage/v1/b/{self.bucket_name}/o/{quote(self._name(key), safe='')}?alt=media"
+
+    def _upload_url(self, key: str, upload_type: str) -> str:
+        return f"{self.api}/upload/storage/v1/b/{self.bucket_name}/o?uploadType={upload_type}&name={quote(self._name(key), safe='')}"
 
     def upload_url(self, key: str) -> str:
         """URL a node uploads this object to (media upload) with its service-account token."""
-        base = self.emulator or "https://storage.googleapis.com"
-        return (
-            f"{base}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=media&name={quote(self._name(key), safe='')}"
-        )
+        return self._upload_url(key, "media")
 
     def create_url(self, key: str) -> str:
         """URL a node creates this object at only if it does not exist (multipart upload with
         ifGenerationMatch=0: 412 when it does)."""
-        base = self.emulator or "https://storage.googleapis.com"
-        name = quote(self._name(key), safe="")
-        return f"{base}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=multipart&name={name}&ifGenerationMatch=0"
+        return self._upload_url(key, "multipart") + "&ifGenerationMatch=0"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

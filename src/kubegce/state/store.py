@@ -68,6 +68,13 @@ def whoami() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def checked_key(key: str) -> str:
+    """A key every store accepts: relative, and never climbing out of the store's prefix."""
+    if key.startswith("/") or ".." in key.split("/"):
+        raise UserError(f"invalid state key {key!r}")
+    return key
+
+
 class FileStateStore:
     nodes_can_read = False
 
@@ -85,9 +92,7 @@ class FileStateStore:
         return f"file://{self._path(key)}"
 
     def _path(self, key: str) -> Path:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise UserError(f"invalid state key {key!r}")
-        return self.root / (key + ".obj")
+        return self.root / (checked_key(key) + ".obj")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
