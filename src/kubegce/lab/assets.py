@@ -15,6 +15,7 @@ import tarfile
 from importlib import resources
 from pathlib import Path
 
+from kubegce.boot.kubeadm import FLAGS_ALLOWED_WITH_CONFIG
 from kubegce.boot.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
 
 LAB_DIR = "/opt/kubegce-lab"
@@ -59,8 +60,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def stand_in_script() -> bytes:
+    """The stand-in (see templates/stand-in.sh), with kubeadm's --config flag rule filled in."""
+    allowed = " ".join(sorted(FLAGS_ALLOWED_WITH_CONFIG)).encode()
+    return lab_template("stand-in.sh").replace(b"@KUBEADM_FLAGS_ALLOWED_WITH_CONFIG@", allowed)
+
+
 def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
-    fake = lab_template("stand-in.sh")
+    fake = stand_in_script()
     m = f"{LAB_DIR}/mirror"
     ctd = f"containerd-{CONTAINERD_VERSION}-linux-{arch}.tar.gz"
     ctd_data = _tar({f"bin/{b}": fake for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
@@ -88,7 +95,7 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
     """Everything a boot needs beside the rendered metadata; idempotent (a reboot rewrites lab.env)."""
     if not (root / LAB_DIR.lstrip("/") / "mirror").exists():
         write_mirror(root, kubernetes_version, arch)
-        stand_in = lab_template("stand-in.sh")
+        stand_in = stand_in_script()
         for cmd in STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
         _write(root, f"{LAB_DIR}/stand-ins/apt-get", lab_template("apt-get-stand-in.sh"), 0o755)

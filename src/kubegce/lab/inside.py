@@ -75,14 +75,21 @@ def prepare_root(job: dict[str, Any]) -> Path:
     return merged
 
 
+def restrict_mount(path: Path, options: str) -> None:
+    """Give PATH these mount flags (ro, noexec, ...) on its own mount: a bind onto itself first,
+    unless it is a mount point already. Inside the boot's mount namespace only."""
+    if not os.path.ismount(path):
+        sh(["mount", "--bind", str(path), str(path)])
+    sh(["mount", "-o", f"remount,bind,{options}", str(path)])
+
+
 def cos_mounts(job: dict[str, Any], merged: Path) -> None:
     """COS's disk as its boot leaves it (before anything is written): /var and /home persistent but
     noexec, /var/lib/cloud a tmpfs, and /etc the image's /etc under a tmpfs that a reboot throws
     away. The root goes read-only later, once the lab's own files are in place."""
     for d in ("var", "home"):
         (merged / d).mkdir(exist_ok=True)
-        sh(["mount", "--bind", str(merged / d), str(merged / d)])
-        sh(["mount", "-o", "remount,bind,noexec,nosuid,nodev", str(merged / d)])
+        restrict_mount(merged / d, "noexec,nosuid,nodev")
     mount("tmpfs", "tmpfs", merged / "var/lib/cloud", "mode=0755,size=16m")
     volatile = Path(job["upper"]).parent / "etc-volatile"
     mount("tmpfs", "tmpfs", volatile, "mode=0755,size=16m")
@@ -92,9 +99,10 @@ def cos_mounts(job: dict[str, Any], merged: Path) -> None:
           f"lowerdir={job['lower']}/etc,upperdir={volatile / 'upper'},workdir={volatile / 'work'}")  # fmt: skip
 
 
-def run_ignition(job: dict[str, Any], merged: Path) -> list[dict[str, Any]]:
+def run_ignition(job: dict[str, Any], merged: Path) -> tuple[list[dict[str, Any]], str]:
     """First boot of a Fedora CoreOS-like image: the real Ignition, as its initramfs runs it
-    (fetch from GCE's metadata address, then the files stage on the root)."""
+    (fetch from GCE's metadata address, then the files stage on the root). Returns its steps and
+    what it asked setfiles to label."""
     state = Path(job["upper"]).parent / "ignition-run"
     state.mkdir(exist_ok=True)
     common = ["-platform", "gcp", "-log-to-stdout", "-root", str(merged), "-config-cache", str(state / "ignition.json"),
@@ -118,7 +126,8 @@ def run_ignition(job: dict[str, Any], merged: Path) -> list[dict[str, Any]]:
                       "stderr": res.stderr, "seconds": round(time.monotonic() - start, 3)})  # fmt: skip
         if res.returncode != 0:
             break
-    return steps
+    log = state / "setfiles.log"
+    return steps, log.read_text() if log.exists() else ""
 
 
 def start_enabled_units(merged: Path, timeout: float) -> list[dict[str, Any]]:
@@ -230,11 +239,10 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
     has_agent = patch_runner(merged, port)
     has_cloud_init = (merged / "usr/bin/cloud-init").exists()
     if job.get("ignition"):
-        sh(["mount", "--bind", str(merged / "usr"), str(merged / "usr")])
-        sh(["mount", "-o", "remount,bind,ro", str(merged / "usr")])
+        restrict_mount(merged / "usr", "ro")
     if job.get("cos_file_system"):
         (merged / "opt/kubegce-lab/real-mount").write_text("the bootstrap's mount calls are real in this boot\n")
-        sh(["mount", "-o", "remount,bind,ro", str(merged)])
+        restrict_mount(merged, "ro")
     t0 = time.time()
     steps: list[dict[str, Any]] = []
     relabeled = ""
@@ -248,11 +256,10 @@ def boot(job: dict[str, Any]) -> dict[str, Any]:
         )
     if job.get("ignition"):
         if job.get("first_boot"):
-            steps += run_ignition(job, merged)
-            log = Path(job["upper"]).parent / "ignition-run/setfiles.log"
-            relabeled = log.read_text() if log.exists() else ""
+            ignition_steps, relabeled = run_ignition(job, merged)
+            steps += ignition_steps
         steps += start_enabled_units(merged, job["timeout"])
-        assert gce_address is not None
+    if gce_address is not None:
         gce_address.stop()
     server.stop()
     bucket_objects: dict[str, str] = {}

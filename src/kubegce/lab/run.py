@@ -137,6 +137,14 @@ def render_node_metadata(bundle: ClusterBundle, *, force: bool = True, role: Rol
     return node.metadata, node.plan.metadata_channel
 
 
+def _bootstrap_console(step: dict[str, Any]) -> str:
+    """What a boot step that runs the bootstrap put on the console: the script runner's stdout, or
+    a systemd unit's stdout and stderr (journal+console); nothing for the other steps."""
+    if step.get("unit"):
+        return str(step["stdout"]) + str(step["stderr"])
+    return str(step["stdout"]) if "startup" in step["argv"] else ""
+
+
 @dataclass
 class PhaseEvent:
     phase: str
@@ -229,14 +237,11 @@ class LabMachine:
         for ln in result.raw.get("cloud_init_output_new", "").splitlines():
             lines.append(f"{stamp} {self.hostname} cloud-init[612]: {ln}")
         for step in result.raw["steps"]:
-            if "startup" in step["argv"]:
-                prefix = "google_metadata_script_runner[760]"
-            elif step.get("unit"):
+            if step.get("unit"):
                 prefix = f"{str(step['argv'][0]).rsplit('/', 1)[-1]}[901]"
             else:
-                continue
-            output = step["stdout"] + (step["stderr"] if step.get("unit") else "")
-            lines += [f"{stamp} {self.hostname} {prefix}: {ln}" for ln in output.splitlines()]
+                prefix = "google_metadata_script_runner[760]"
+            lines += [f"{stamp} {self.hostname} {prefix}: {ln}" for ln in _bootstrap_console(step).splitlines()]
         return "\n".join(lines) + "\n"
 
     def _result(self, raw: dict[str, Any]) -> BootResult:
@@ -246,8 +251,7 @@ class LabMachine:
         invocations = [(m.group(1), m.group(2)) for ln in new if (m := re.search(r"channel=(\S+) result=(\S+)", ln))]
         self.guest_attributes = raw["guest_attributes"]
         t0 = float(raw["t0"])
-        runner = "".join(s["stdout"] for s in raw["steps"] if "startup" in s["argv"])
-        runner += "".join(s["stdout"] + s["stderr"] for s in raw["steps"] if s.get("unit"))  # journal+console
+        runner = "".join(_bootstrap_console(s) for s in raw["steps"])
         status = "".join(s["stdout"] for s in raw["steps"] if "status" in s["argv"])
         ci_output = raw.get("cloud_init_output", "")
         raw["cloud_init_output_new"] = ci_output[self._ci_output_seen :]  # its log spans boots

@@ -4,6 +4,9 @@
 # containerd, runc, the CNI plugins, kubelet, kubeadm and kubectl (with real sha256 files), so the
 # bootstrap downloads, verifies and installs it, and running it records the call instead of
 # reaching the internet. It exits 0 so the bootstrap goes on; the lab checks what was called.
+# Flags kubeadm accepts beside --config besides --skip-* (kubegce.boot.kubeadm's
+# FLAGS_ALLOWED_WITH_CONFIG, written in by the lab when it installs this file).
+allowed_with_config="@KUBEADM_FLAGS_ALLOWED_WITH_CONFIG@"
 mkdir -p /var/log/kubegce-lab
 printf '%s' "$(basename "$0")" >>/var/log/kubegce-lab/calls.log
 for arg in "$@"; do
@@ -22,9 +25,8 @@ case "$(basename "$0") $1" in
           name=${arg#--}
           name=${name%%=*}
           case "$name" in
-            config | ignore-preflight-errors | dry-run | kubeconfig | node-name | kubeconfig-dir | upload-certs | \
-              print-join-command | rootfs | v | log-file | skip-*) ;;
-            *) mixed="$mixed $name" ;;
+            skip-*) ;;
+            *) case " $allowed_with_config " in *" $name "*) ;; *) mixed="$mixed $name" ;; esac ;;
           esac
           ;;
         *) if [ "$previous" = "--config" ]; then config=$arg; fi ;;
