@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubegce.boot.channel import BootPlan, ChannelError, plan_boot
+from kubegce.boot.kubeadm import API_PORT
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
@@ -80,6 +81,11 @@ def cluster_cni_bin_dir(profiles: list[ImageProfile | None]) -> str:
 
 def api_endpoint_name(cluster_name: str) -> str:
     return f"api.internal.{cluster_name}"
+
+
+def api_server_url(cluster_name: str) -> str:
+    """The API server as nodes and kubeconfigs address it."""
+    return f"https://{api_endpoint_name(cluster_name)}:{API_PORT}"
 
 
 def asset_warnings(bundle: ClusterBundle) -> list[str]:

@@ -17,7 +17,6 @@ import yaml
 from kubegce.cli.common import repository
 from kubegce.cli.output import emit, info, output_option
 from kubegce.cli.validate import parse_duration
-from kubegce.errors import NotFoundError
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.pki import ClusterSecrets
 
@@ -25,10 +24,7 @@ from kubegce.state.pki import ClusterSecrets
 def _secrets(ctx: click.Context, name: str) -> tuple[ClusterRepository, ClusterSecrets]:
     repo = repository(ctx)
     repo.get(name)
-    found = repo.read_secrets(name)
-    if found is None:
-        raise NotFoundError(f"cluster {name} has no secrets yet; `kubegce update cluster {name} --yes` makes them")
-    return repo, found[0]
+    return repo, repo.require_secrets(name)[0]
 
 
 @click.command("secrets")
@@ -54,11 +50,11 @@ def rotate() -> None:
 @click.pass_context
 def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
     """Make a new kubeadm join token and republish the role bundles nodes fetch."""
-    from kubegce.boot.plans import api_endpoint_name
+    from kubegce.boot.plans import api_server_url
 
     repo, _ = _secrets(ctx, name)
     secrets_ = repo.rotate_token(name, dt.timedelta(seconds=parse_duration(ttl)))
-    repo.publish_node_objects(name, {}, secrets_, f"https://{api_endpoint_name(name)}:443")
+    repo.publish_node_objects(name, {}, secrets_, api_server_url(name))
     info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
 
 
@@ -78,11 +74,11 @@ def export_kubeconfig(
     ctx: click.Context, name: str, admin: bool, ttl: str, server: str | None, out: str | None
 ) -> None:
     """Write a kubeconfig for the cluster from its stored CA (nothing is printed)."""
-    from kubegce.boot.plans import api_endpoint_name
+    from kubegce.boot.plans import api_server_url
     from kubegce.state.pki import client_certificate
 
     _, secrets_ = _secrets(ctx, name)
-    server = server or f"https://{api_endpoint_name(name)}:443"
+    server = server or api_server_url(name)
     user: dict[str, str] = {}
     if admin:
         cert, key = client_certificate(secrets_.files["ca.crt"], secrets_.files["ca.key"], "kubegce-admin",

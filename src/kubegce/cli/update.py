@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubegce.boot.plans import ClusterBoot, api_endpoint_name, asset_warnings, plan_cluster
+from kubegce.boot.plans import ClusterBoot, api_server_url, asset_warnings, plan_cluster
 from kubegce.cli.common import endpoint_option, load_catalog, repository
 from kubegce.cli.output import emit, info, output_option, print_table, status, warn
 from kubegce.cloud.model import build_graph
@@ -146,7 +146,7 @@ def publish_node_objects(repo: ClusterRepository, boot: ClusterBoot) -> None:
         return
     name = boot.bundle.cluster.name
     secrets_ = repo.ensure_secrets(name)
-    written = repo.publish_node_objects(name, boot.node_objects, secrets_, f"https://{api_endpoint_name(name)}:443")
+    written = repo.publish_node_objects(name, boot.node_objects, secrets_, api_server_url(name))
     info(f"wrote {len(written)} node objects to {repo.store.url}" if written else "node objects are up to date")
 
 

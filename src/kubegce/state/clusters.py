@@ -126,11 +126,14 @@ class ClusterRepository:
             return self.rotate_token(name)
         return secrets_
 
-    def rotate_token(self, name: str, ttl: dt.timedelta | None = None) -> ClusterSecrets:
+    def require_secrets(self, name: str) -> tuple[ClusterSecrets, int]:
         current = self.read_secrets(name)
         if current is None:
             raise NotFoundError(f"cluster {name} has no secrets yet; `kubegce update cluster {name} --yes` makes them")
-        secrets_, generation = current
+        return current
+
+    def rotate_token(self, name: str, ttl: dt.timedelta | None = None) -> ClusterSecrets:
+        secrets_, generation = self.require_secrets(name)
         secrets_.token = new_token(ttl) if ttl else new_token()
         self.store.write(self._secrets_key(name), secrets_.to_json(), if_generation=generation, secret=True)
         return secrets_
