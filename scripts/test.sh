@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-tools.sh
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# Everything Python runs from the project's virtual environment (.venv/), never the system Python.
+# shellcheck source=scripts/venv.sh
+source scripts/venv.sh "[test]"
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks
 mypy
-python3 -m pytest "$@"
+python -m pytest "$@"
