@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -57,7 +58,7 @@ def command(ctx: click.Context, filenames: tuple[str, ...], force: bool) -> None
     bundles: list[ClusterBundle] = []
     all_warnings: list[str] = []
     for name in filenames:
-        text = click.get_text_stream("stdin").read() if name == "-" else _read(name)
+        text = sys.stdin.read() if name == "-" else _read(name)
         found, warnings = load_bundles(parse_documents(text, name), name)
         bundles.extend(found)
         all_warnings.extend(warnings)
