@@ -4,46 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-# kind -> where it lives; the order is also the order kinds are created in
-KINDS: dict[str, str] = {
-    "network": "global",
-    "subnetwork": "region",
-    "router": "region",
-    "firewall": "global",
-    "address": "region",
-    "target_pool": "region",
-    "forwarding_rule": "region",
-    "instance_template": "global",
-    "instance_group_manager": "zone",
-}
-# Fields GCE never changes in place: a difference means delete and create (templates get a new name).
-IMMUTABLE_KINDS = {"instance_template", "address"}
+from kubegce.cloud.kinds import RANK, REGISTRY
+from kubegce.cloud.resources import Resource, ResourceKey
 
+# kind -> where it lives, in creation order (read from the kinds registry; kept for callers)
+KINDS: dict[str, str] = {name: k.scope for name, k in REGISTRY.items()}
 
-@dataclass(frozen=True, order=True)
-class ResourceKey:
-    kind: str
-    location: str  # "global", a region or a zone
-    name: str
-
-    def __str__(self) -> str:
-        where = "" if self.location == "global" else f" ({self.location})"
-        return f"{self.kind}/{self.name}{where}"
-
-
-@dataclass
-class Resource:
-    kind: str
-    name: str
-    body: dict[str, Any]
-    location: str = "global"
-    depends_on: tuple[ResourceKey, ...] = ()
-
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.kind, self.location, self.name)
+__all__ = ["KINDS", "Resource", "ResourceGraph", "ResourceKey"]
 
 
 @dataclass
@@ -66,10 +34,9 @@ class ResourceGraph:
 
     def ordered(self) -> list[Resource]:
         """Dependencies first; ties in kind order, then name (stable output)."""
-        kind_rank = {k: i for i, k in enumerate(KINDS)}
         done: set[ResourceKey] = set()
         out: list[Resource] = []
-        pending = sorted(self.resources.values(), key=lambda r: (kind_rank[r.kind], r.key))
+        pending = sorted(self.resources.values(), key=lambda r: (RANK[r.kind], r.key))
         while pending:
             ready = [r for r in pending if all(d in done or d not in self.resources for d in r.depends_on)]
             if not ready:

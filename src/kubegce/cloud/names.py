@@ -43,5 +43,12 @@ def role_tag(cluster_name: str, role: str) -> str:
     return gce_name(cluster_name, "k8s-io-role", role)
 
 
+def url_tail(url: str) -> str:
+    """The `projects/...` part of a full or partial resource URL (other strings unchanged)."""
+    if "/projects/" in url:
+        return "projects/" + url.split("/projects/", 1)[1]
+    return url
+
+
 def zone_letter(zone: str) -> str:
     return zone.rsplit("-", 1)[-1]

@@ -1,0 +1,123 @@
+"""Compute API calls for any registered kind: retries, waiting on operations, create/get/update/delete."""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable
+from typing import Any
+
+from kubegce.cloud.executor import retry
+from kubegce.cloud.gce.client import ComputeClients
+from kubegce.cloud.kinds import kind
+from kubegce.cloud.kinds.base import UpdateRequest
+from kubegce.cloud.planner import Change
+from kubegce.cloud.resources import ResourceKey
+
+
+class OperationError(Exception):
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CollisionError(Exception):
+    pass
+
+
+class GceApi:
+    """One project's Compute API, with the retry policy and operation waits every call shares."""
+
+    def __init__(self, clients: ComputeClients, project: str, marker: str, owner: str, *,
+                 deadline_s: float = 600.0, rng: random.Random | None = None, backoff_s: float = 0.2) -> None:  # fmt: skip
+        self.clients = clients
+        self.project = project
+        self.marker = marker  # ownership marker in the description of what we create
+        self.owner = owner  # the cluster name, for messages
+        self.deadline_s = deadline_s
+        self.backoff_s = backoff_s
+        self.rng = rng or random.Random()
+        from google.api_core import exceptions as gexc
+
+        self._gexc = gexc
+
+    # ------------------------------------------------------------------ errors
+    def is_retryable(self, exc: BaseException) -> bool:
+        g = self._gexc
+        if isinstance(exc, g.TooManyRequests | g.ServiceUnavailable | g.InternalServerError | g.BadGateway
+                      | g.GatewayTimeout | g.DeadlineExceeded):  # fmt: skip
+            return True
+        if isinstance(exc, g.GoogleAPICallError) and "rateLimitExceeded" in str(exc):
+            return True
+        if isinstance(exc, OperationError):
+            return exc.code in (429, 500, 502, 503, 504)
+        import requests
+
+        return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        return retry(
+            fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s
+        )
+
+    # ------------------------------------------------------------------ operations
+    def wait(self, op: Any, key: ResourceKey) -> None:
+        """Wait on the operation with the client for its scope (wait returns after ~2 min on GCE: loop)."""
+        done = self.clients.compute.Operation.Status.DONE
+        while op.status != done:
+            call: Callable[[], Any]
+            if op.zone:
+                call = functools.partial(
+                    self.clients.zone_operations.wait,
+                    project=self.project, zone=op.zone.rsplit("/", 1)[-1], operation=op.name,
+                )  # fmt: skip
+            elif op.region:
+                call = functools.partial(
+                    self.clients.region_operations.wait,
+                    project=self.project, region=op.region.rsplit("/", 1)[-1], operation=op.name,
+                )  # fmt: skip
+            else:
+                call = functools.partial(self.clients.global_operations.wait, project=self.project, operation=op.name)
+            op = self.call(call)
+        if op.error and op.error.errors:
+            first = op.error.errors[0]
+            raise OperationError(f"{key}: {first.code}: {first.message}", int(op.http_error_status_code or 0))
+
+    def mutate(self, key: ResourceKey, call: Callable[[], Any]) -> None:
+        """Start a change and wait for its operation."""
+        self.wait(self.call(call), key)
+
+    # ------------------------------------------------------------------ create / get / update / delete
+    def create(self, key: ResourceKey, body: dict[str, Any]) -> None:
+        k = kind(key.kind)
+        try:
+            self.mutate(key, k.api.insert(self.clients, k.where(self.project, key.location), body))
+        except self._gexc.Conflict:
+            # Exists: ours (an earlier try got through) converges; someone else's is a collision.
+            existing = self.get(key)
+            if existing is None or existing.get("description") != self.marker:
+                raise CollisionError(
+                    f"{key} exists and is not owned by cluster {self.owner}; rename or remove it"
+                ) from None
+
+    def get(self, key: ResourceKey) -> dict[str, Any] | None:
+        k = kind(key.kind)
+        try:
+            obj = self.call(k.api.get(self.clients, k.where(self.project, key.location), key.name))
+        except self._gexc.NotFound:
+            return None
+        return k.api.to_dict(self.clients, obj)
+
+    def delete(self, key: ResourceKey) -> None:
+        k = kind(key.kind)
+        try:
+            self.mutate(key, k.api.delete(self.clients, k.where(self.project, key.location), key.name))
+        except self._gexc.NotFound:
+            return
+
+    def update(self, change: Change) -> None:
+        assert change.desired is not None and change.actual is not None
+        k = kind(change.key.kind)
+        if k.update is None:
+            raise ValueError(f"{change.key}: {k.name} is changed by replacing it, not in place")
+        k.update(self, k, UpdateRequest(change.key, change.desired.body, change.actual, tuple(change.fields)))

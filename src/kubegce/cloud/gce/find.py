@@ -1,0 +1,40 @@
+"""Find what a cluster owns: one list call per kind (aggregated for regional and zonal kinds), so the
+read cost of a plan does not grow with the number of instance groups. Ownership is the description
+marker; a resource whose name collides but is not marked is reported as unowned."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubegce.cloud.gce.api import GceApi
+from kubegce.cloud.kinds import REGISTRY
+from kubegce.cloud.names import cluster_slug
+from kubegce.cloud.resources import ResourceKey
+
+PAGE_SIZE = 500
+
+
+@dataclass
+class Found:
+    owned: dict[ResourceKey, dict[str, Any]] = field(default_factory=dict)
+    unowned: dict[ResourceKey, dict[str, Any]] = field(default_factory=dict)
+
+
+def find(api: GceApi, cluster_name: str) -> Found:
+    name_filter = f'name eq ".*{re.escape(cluster_slug(cluster_name)[:12])}.*"'
+    found = Found()
+    for k in REGISTRY.values():
+        items: list[tuple[str, Any]] = []
+        pager = api.call(k.api.list(api.clients, api.project, name_filter, PAGE_SIZE))
+        if k.api.aggregated_field:
+            for scope, scoped in pager:
+                items.extend((scope, r) for r in getattr(scoped, k.api.aggregated_field))
+        else:
+            items.extend(("global", r) for r in pager)
+        for scope, obj in items:
+            data = k.api.to_dict(api.clients, obj)
+            key = ResourceKey(k.name, k.location_of(data, scope), data["name"])
+            (found.owned if data.get("description") == api.marker else found.unowned)[key] = data
+    return found

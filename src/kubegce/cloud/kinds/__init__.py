@@ -1,0 +1,47 @@
+"""The registry of GCE resource kinds: one module per kind, one line here.
+
+The order is the order kinds are created in (and the reverse of the order they are deleted in).
+The graph, the planner, the Compute API target, the Terraform renderer and the contract test all
+read this registry; adding a kind is a new module in this package plus its line below.
+"""
+
+from __future__ import annotations
+
+from kubegce.cloud.kinds import (
+    address,
+    firewall,
+    forwarding_rule,
+    instance_group_manager,
+    instance_template,
+    network,
+    router,
+    subnetwork,
+    target_pool,
+)
+from kubegce.cloud.kinds.base import Kind
+
+REGISTRY: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        network.KIND,
+        subnetwork.KIND,
+        router.KIND,
+        firewall.KIND,
+        address.KIND,
+        target_pool.KIND,
+        forwarding_rule.KIND,
+        instance_template.KIND,
+        instance_group_manager.KIND,
+    )
+}
+RANK: dict[str, int] = {name: i for i, name in enumerate(REGISTRY)}
+
+
+def kind(name: str) -> Kind:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a registered GCE resource kind (see kubegce.cloud.kinds)") from None
+
+
+__all__ = ["RANK", "REGISTRY", "Kind", "kind"]

@@ -1,0 +1,24 @@
+"""Static external address (regional) of an HA control plane's API. Any difference replaces it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubegce.cloud.kinds.base import ApiBinding, Kind, TfContext, TfRendering
+from kubegce.cloud.resources import Resource
+
+
+def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
+    b = r.body
+    return {"name": r.name, "project": tf.project, "region": r.location, "description": b["description"],
+            "address_type": b["addressType"], "labels": b["labels"]}  # fmt: skip
+
+
+KIND = Kind(
+    name="address",
+    scope="region",
+    api=ApiBinding("addresses", "address", "Address", "AggregatedListAddressesRequest", "addresses", "addresses"),
+    terraform=TfRendering("google_compute_address", terraform),
+    update=None,
+    delete_after=("forwarding_rule",),
+)

@@ -1,0 +1,171 @@
+"""What kubegce knows about one GCE resource kind, in one value.
+
+A `Kind` holds the kind's scope, how a difference is applied (in place, or by replacing the
+resource), how the Compute API is called for it, which kinds must go before it on delete, how it
+is written as Terraform, and (by its REST collection) which emulator handler serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from kubegce.cloud.kinds.compare import FieldChange, diff_fields
+from kubegce.cloud.resources import Resource, ResourceKey
+
+Scope = Literal["global", "region", "zone"]
+
+
+class ApiContext(Protocol):
+    """What an update needs from the API layer (`kubegce.cloud.gce.api.GceApi` provides it)."""
+
+    @property
+    def clients(self) -> Any: ...
+
+    @property
+    def project(self) -> str: ...
+
+    def mutate(self, key: ResourceKey, call: Callable[[], Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ApiBinding:
+    """How the Compute API client library is called for a kind."""
+
+    client: str  # attribute of ComputeClients
+    arg: str  # name of the resource argument in get/delete/patch calls ("<arg>_resource" for bodies)
+    message: str  # compute_v1 message type
+    list_request: str  # compute_v1 list request type (an AggregatedList... one for scoped kinds)
+    collection: str  # REST collection: the path segment, and the emulator handler that serves it
+    aggregated_field: str = ""  # field of the scoped list in aggregated results; "" for global kinds
+
+    def service(self, clients: Any) -> Any:
+        return getattr(clients, self.client)
+
+    def to_message(self, clients: Any, body: dict[str, Any]) -> Any:
+        return getattr(clients.compute, self.message).from_json(json.dumps(body), ignore_unknown_fields=True)
+
+    def to_dict(self, clients: Any, obj: Any) -> dict[str, Any]:
+        return dict(json.loads(getattr(clients.compute, self.message).to_json(obj)))
+
+    def insert(self, clients: Any, where: dict[str, str], body: dict[str, Any]) -> Callable[[], Any]:
+        kwargs = {**where, f"{self.arg}_resource": self.to_message(clients, body)}
+        return lambda: self.service(clients).insert_unary(**kwargs, retry=None)
+
+    def get(self, clients: Any, where: dict[str, str], name: str) -> Callable[[], Any]:
+        return lambda: self.service(clients).get(**where, **{self.arg: name})
+
+    def delete(self, clients: Any, where: dict[str, str], name: str) -> Callable[[], Any]:
+        return lambda: self.service(clients).delete_unary(**where, **{self.arg: name}, retry=None)
+
+    def patch(self, clients: Any, where: dict[str, str], name: str, body: dict[str, Any]) -> Callable[[], Any]:
+        kwargs = {**where, self.arg: name, f"{self.arg}_resource": self.to_message(clients, body)}
+        return lambda: self.service(clients).patch_unary(**kwargs, retry=None)
+
+    def list(self, clients: Any, project: str, name_filter: str, page_size: int) -> Callable[[], Any]:
+        """One list call: an aggregated list (pages of (scope, scoped list)) or a plain one."""
+        request = getattr(clients.compute, self.list_request)(project=project, filter=name_filter,
+                                                              max_results=page_size)  # fmt: skip
+        service = self.service(clients)
+        if self.aggregated_field:
+            return lambda: service.aggregated_list(request=request)
+        return lambda: service.list(request=request)
+
+
+class TfContext(Protocol):
+    """What a kind's Terraform rendering may ask of the renderer."""
+
+    @property
+    def project(self) -> str: ...
+
+    def ref(self, kind: str, url: str, attr: str = "self_link") -> str:
+        """A reference to the graph's resource at `url`, or the URL when it is not in the graph."""
+        ...
+
+    def data_file(self, name: str, content: str) -> str:
+        """Write `content` to data/<name> and return the expression that reads it."""
+        ...
+
+    def extra(self, tf_type: str, name: str, body: dict[str, Any]) -> None:
+        """Another Terraform resource this one needs (written after it)."""
+        ...
+
+
+class Expr(str):
+    """A Terraform expression kubegce wrote: the renderer does not escape it (user strings are)."""
+
+    __slots__ = ()
+
+
+def tf_name(r: Resource | ResourceKey) -> str:
+    name = r.name if r.location == "global" else f"{r.name}-{r.location}"
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+@dataclass(frozen=True)
+class TfRendering:
+    type: str  # the google provider's resource type
+    render: Callable[[Resource, TfContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    key: ResourceKey
+    desired: dict[str, Any]
+    actual: dict[str, Any]
+    fields: tuple[FieldChange, ...]
+
+    @property
+    def changed(self) -> set[str]:
+        """Top-level fields that differ."""
+        return {f.path.split(".")[0].split("[")[0] for f in self.fields}
+
+
+Update = Callable[[ApiContext, "Kind", UpdateRequest], None]
+Compare = Callable[[dict[str, Any], dict[str, Any]], list[FieldChange]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # the graph's kind name
+    scope: Scope
+    api: ApiBinding
+    terraform: TfRendering
+    update: Update | None  # how a difference is applied in place; None: the resource is replaced
+    compare: Compare = diff_fields  # the differences that matter, desired body against GCE's
+    delete_after: tuple[str, ...] = ()  # kinds whose deletes go first (they reference this one)
+
+    @property
+    def immutable(self) -> bool:
+        return self.update is None
+
+    def where(self, project: str, location: str) -> dict[str, str]:
+        """Keyword arguments that place a call: project, and region or zone."""
+        if self.scope == "region":
+            return {"project": project, "region": location}
+        if self.scope == "zone":
+            return {"project": project, "zone": location}
+        return {"project": project}
+
+    def location_of(self, resource: dict[str, Any], scope: str = "") -> str:
+        """The location of a resource GCE returned (`scope` is its aggregated-list scope)."""
+        if self.scope == "global":
+            return "global"
+        url = resource.get(self.scope) or scope
+        return str(url).rstrip("/").rsplit("/", 1)[-1]
+
+
+def patch_update(*, fingerprint: bool = False) -> Update:
+    """Patch the changed top-level fields (with the current fingerprint when GCE asks for one)."""
+
+    def update(api: ApiContext, kind: Kind, req: UpdateRequest) -> None:
+        body = {k: req.desired[k] for k in req.changed if k in req.desired}
+        if fingerprint:
+            body["fingerprint"] = req.actual.get("fingerprint", "")
+        where = kind.where(api.project, req.key.location)
+        api.mutate(req.key, kind.api.patch(api.clients, where, req.key.name, body))
+
+    return update

@@ -1,0 +1,51 @@
+"""Zonal managed instance group. Updated with its own calls: setInstanceTemplate, setTargetPools, resize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubegce.cloud.kinds.base import ApiBinding, ApiContext, Kind, TfContext, TfRendering, UpdateRequest
+from kubegce.cloud.resources import Resource
+
+
+def update(api: ApiContext, kind: Kind, req: UpdateRequest) -> None:
+    c = api.clients.compute
+    migs = kind.api.service(api.clients)
+    key, body, changed = req.key, req.desired, req.changed
+    at = {**kind.where(api.project, key.location), "instance_group_manager": key.name}
+    if "instanceTemplate" in changed:
+        template = c.InstanceGroupManagersSetInstanceTemplateRequest(instance_template=body["instanceTemplate"])
+        api.mutate(key, lambda: migs.set_instance_template_unary(
+            **at, instance_group_managers_set_instance_template_request_resource=template, retry=None))  # fmt: skip
+    if "targetPools" in changed:
+        pools = c.InstanceGroupManagersSetTargetPoolsRequest(target_pools=body.get("targetPools", []))
+        api.mutate(key, lambda: migs.set_target_pools_unary(
+            **at, instance_group_managers_set_target_pools_request_resource=pools, retry=None))  # fmt: skip
+    if "targetSize" in changed:
+        api.mutate(key, lambda: migs.resize_unary(**at, size=int(body["targetSize"]), retry=None))
+
+
+def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
+    b = r.body
+    out = {"name": r.name, "project": tf.project, "zone": r.location, "description": b["description"],
+           "base_instance_name": b["baseInstanceName"], "target_size": b["targetSize"],
+           "version": [{"instance_template": tf.ref("instance_template", b["instanceTemplate"])}]}  # fmt: skip
+    if "targetPools" in b:
+        out["target_pools"] = [tf.ref("target_pool", u) for u in b["targetPools"]]
+    return out
+
+
+KIND = Kind(
+    name="instance_group_manager",
+    scope="zone",
+    api=ApiBinding(
+        "instance_group_managers",
+        "instance_group_manager",
+        "InstanceGroupManager",
+        "AggregatedListInstanceGroupManagersRequest",
+        "instanceGroupManagers",
+        "instance_group_managers",
+    ),  # fmt: skip
+    terraform=TfRendering("google_compute_instance_group_manager", terraform),
+    update=update,
+)
