@@ -63,3 +63,46 @@ def test_no_secrets_in_terraform(tmp_path: Path) -> None:
             text = f.read_text()
             assert "PRIVATE KEY" not in text
             assert not re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text), f  # kubeadm token shape
+
+
+def test_user_strings_are_not_evaluated_by_terraform(tmp_path: Path) -> None:
+    """${...} and %{...} in anything a user wrote reach Terraform as literal text ($${, %%{)."""
+    shadow = '${file("/etc/shadow")}'
+    directive = "%{ if true }x%{ endif }"
+    bundle = make_bundle()
+    bundle.cluster.spec.service_account = f"x{shadow}@my-proj.iam.gserviceaccount.com"  # not validated today
+    graph = build_graph(plan_cluster(bundle, Catalog.load()))
+    # fields validation refuses today: the renderer escapes them anyway (defence in depth)
+    for r in graph:
+        if r.kind == "instance_template":
+            r.body["properties"]["labels"].update(team=directive, owner=shadow)
+        if r.kind == "firewall" and "sourceRanges" in r.body:
+            r.body["sourceRanges"] = [shadow if "22" in str(r.body["allowed"]) else directive]
+    write_terraform(graph, "us-central1", tmp_path)
+    text = (tmp_path / "kubernetes.tf.json").read_text()
+    res = json.loads(text)["resource"]
+    escaped_shadow = '$${file("/etc/shadow")}'
+    escaped_directive = "%%{ if true }x%%{ endif }"
+    for tpl in res["google_compute_instance_template"].values():
+        assert tpl["service_account"][0]["email"] == f"x{escaped_shadow}@my-proj.iam.gserviceaccount.com"
+        assert tpl["labels"]["team"] == escaped_directive and tpl["labels"]["owner"] == escaped_shadow
+        for value in tpl["metadata"].values():  # kubegce's own expressions stay expressions
+            assert value.startswith('${file("${path.module}/data/')
+    rules = res["google_compute_firewall"].values()
+    assert [escaped_shadow] in [r.get("source_ranges") for r in rules]
+    assert [escaped_directive] in [r.get("source_ranges") for r in rules]
+    assert any(r["network"].startswith("${google_compute_network.") for r in rules)
+    # nothing unescaped is left: every ${ that is not kubegce's own reference is doubled
+    for value in _strings(json.loads(text)):
+        for m in re.finditer(r"(?<![$%])[$%]\{", value):
+            assert value[m.end() :].startswith(("google_compute_", 'file("${path.module}', "path.module}")), value
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []

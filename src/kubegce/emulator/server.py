@@ -76,9 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, {link.rsplit("/", 1)[-1]: srv.url for link, srv in st.metadata_servers.items()}
         if self.path == "/_emulator/calls/reset" and method == "POST":
             with st.lock:
-                st.calls.counts.clear()
-                st.calls.reads = st.calls.mutations = st.calls.failures_injected = 0
-                st.method_counts.clear()
+                st.calls.reset()
             return 200, {}
         if self.path == "/_emulator/faults" and method == "POST":
             with st.lock:
@@ -88,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f.operation_ms = float(body.get("operationMs", f.operation_ms))
                 if "failCalls" in body:
                     f.fail_calls = [(str(m), int(n), int(c)) for m, n, c in body["failCalls"]]
-                    st.method_counts.clear()
+                    st.calls.counts.clear()  # a failCall's Nth counts from here
             return 200, {}
         return 404, {"error": {"code": 404, "message": f"unknown admin path {self.path}"}}
 

@@ -1,0 +1,34 @@
+"""The errors the emulated Compute API answers with, in GCE's JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
+            }
+        }
+
+
+def not_found(path: str) -> ApiError:
+    return ApiError(404, "notFound", f"The resource '{path}' was not found")
+
+
+def injected_fault(code: int) -> ApiError:
+    if code == 429:
+        return ApiError(429, "rateLimitExceeded", "Rate Limit Exceeded (injected by kubegce emulator)")
+    if code == 503:
+        return ApiError(503, "backendError", "Backend Error (injected by kubegce emulator)")
+    return ApiError(code, "injected", f"HTTP {code} injected by kubegce emulator")

@@ -1,0 +1,286 @@
+"""One handler per emulated collection: what an insert checks and fills in, what a get shows, what
+may be patched, what blocks a delete, and the collection's own verbs. `HANDLERS` is the registry the
+router reads (each kind in `kubegce.cloud.kinds` names its collection here)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from kubegce.cloud.names import url_tail
+from kubegce.emulator.compute.errors import ApiError, not_found
+from kubegce.emulator.compute.migs import MigReconciler
+from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint, parse_ref
+
+
+class Handler:
+    collection: ClassVar[str]  # REST collection name
+    scope: ClassVar[str]  # "global", "regions" or "zones"
+    kind: ClassVar[str]  # the resources' "kind" field
+    labelled: ClassVar[bool] = False  # GCE gives these labels (and a label fingerprint) even when none are sent
+    patchable: ClassVar[frozenset[str] | None] = None  # fields a PATCH may change; None: no PATCH
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        """Check an insert's references and required fields; fill in what GCE adds."""
+
+    def after_insert(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        """Work that follows an insert (a group creates its instances)."""
+
+    def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in res.items() if not k.startswith("_")}
+
+    def get(self, st: ComputeState, project: str, scope_path: str, name: str) -> dict[str, Any]:
+        return self.view(st, project, scope_path, st.get(project, scope_path, self.collection, name))
+
+    def before_delete(self, st: ComputeState, res: dict[str, Any]) -> None:
+        """A resource another one references cannot be deleted."""
+        users = st.users_of(res["selfLink"])
+        if users:
+            raise ApiError(
+                400,
+                "resourceInUseByAnotherResource",
+                f"The {self.kind.split('#')[1]} resource '{url_tail(res['selfLink'])}' is already "
+                f"being used by '{url_tail(users[0])}'",
+            )
+
+    def check_patch(self, res: dict[str, Any], body: dict[str, Any]) -> None:
+        """Refuse a PATCH GCE would refuse (beyond fields that may not change)."""
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        """A custom method: POST/GET .../<collection>/<name>/<verb>."""
+        st.get(project, scope_path, self.collection, name)
+        raise ApiError(400, "invalid", f"unsupported call {method} {self.collection}/{name}/{verb}")
+
+
+class Networks(Handler):
+    collection, scope, kind = "networks", "global", "compute#network"
+    patchable = frozenset({"routingConfig", "description"})
+
+
+class Firewalls(Handler):
+    collection, scope, kind = "firewalls", "global", "compute#firewall"
+    patchable = frozenset({"allowed", "sourceRanges", "sourceTags", "targetTags", "priority", "description",
+                           "direction"})  # fmt: skip
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        st.require(res.get("network", ""), "resource.network")
+        if not res.get("allowed") and not res.get("denied"):
+            raise ApiError(400, "required", "Required field 'resource.allowed' not specified")
+
+
+class Subnetworks(Handler):
+    collection, scope, kind = "subnetworks", "regions", "compute#subnetwork"
+    patchable = frozenset({"privateIpGoogleAccess", "description"})
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        st.require(res.get("network", ""), "resource.network")
+        if not res.get("ipCidrRange"):
+            raise ApiError(400, "required", "Required field 'resource.ipCidrRange' not specified")
+
+    def check_patch(self, res: dict[str, Any], body: dict[str, Any]) -> None:
+        if body.get("fingerprint") not in (None, res["fingerprint"]):
+            raise ApiError(412, "conditionNotMet", "Supplied fingerprint does not match current resource fingerprint.")
+
+
+class Routers(Handler):
+    collection, scope, kind = "routers", "regions", "compute#router"
+    patchable = frozenset({"nats", "description"})
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        st.require(res.get("network", ""), "resource.network")
+
+
+class Addresses(Handler):
+    collection, scope, kind = "addresses", "regions", "compute#address"
+    labelled = True
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        n = int(st.next_id()) % 200 + 20
+        res.setdefault("address", f"203.0.113.{n}")
+        res.setdefault("status", "RESERVED")
+
+
+class TargetPools(Handler):
+    collection, scope, kind = "targetPools", "regions", "compute#targetPool"
+
+
+class ForwardingRules(Handler):
+    collection, scope, kind = "forwardingRules", "regions", "compute#forwardingRule"
+    labelled = True
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        if res.get("target"):
+            st.require(res["target"], "resource.target")
+        if res.get("IPAddress", "").startswith(("projects/", "https://")):
+            ref = parse_ref(res["IPAddress"])
+            if ref is None or ref not in st.resources:
+                raise not_found(url_tail(res["IPAddress"]))
+
+
+class InstanceTemplates(Handler):
+    collection, scope, kind = "instanceTemplates", "global", "compute#instanceTemplate"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        props = res.get("properties") or {}
+        if not props.get("machineType"):
+            raise ApiError(400, "required", "Required field 'resource.properties.machineType' not specified")
+        for nic in props.get("networkInterfaces", []):
+            if nic.get("subnetwork"):
+                st.require(nic["subnetwork"], "resource.properties.networkInterfaces[0].subnetwork")
+        items = (props.get("metadata") or {}).get("items", [])
+        total = 0
+        for item in items:
+            size = len(str(item.get("value", "")).encode())
+            total += size + len(item.get("key", ""))
+            if size > 256 * 1024:
+                raise ApiError(400, "invalid", f"Metadata value for key '{item.get('key')}' exceeds 262144 bytes")
+        if total > 512 * 1024:
+            raise ApiError(400, "invalid", "Metadata total size exceeds 524288 bytes")
+        (props.setdefault("metadata", {}))["fingerprint"] = fingerprint(items)
+
+
+class InstanceGroupManagers(Handler):
+    collection, scope, kind = "instanceGroupManagers", "zones", "compute#instanceGroupManager"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        st.require(res.get("instanceTemplate", ""), "resource.instanceTemplate")
+        for pool in res.get("targetPools", []):
+            st.require(pool, "resource.targetPools")
+        res["targetSize"] = int(res.get("targetSize", 0))
+        res["instanceGroup"] = st.self_link(project, scope_path, "instanceGroups", res["name"])
+
+    def after_insert(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        MigReconciler(st).reconcile(project, scope_path, res)
+
+    def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
+        view = super().view(st, project, scope_path, res)
+        view["currentActions"], view["status"] = MigReconciler(st).status(res)
+        return view
+
+    def before_delete(self, st: ComputeState, res: dict[str, Any]) -> None:
+        MigReconciler(st).remove_all(res)  # a group's instances go with it
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        res = st.get(project, scope_path, self.collection, name)
+        op_type = f"compute.instanceGroupManagers.{verb}"
+        if verb == "resize" and method == "POST":
+            size = int(query.get("size", "-1"))
+            if size < 0:
+                raise ApiError(400, "required", "Required field 'size' not specified")
+            res["targetSize"] = size
+            MigReconciler(st).reconcile(project, scope_path, res)
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "setInstanceTemplate" and method == "POST":
+            template = body.get("instanceTemplate", "")
+            st.require(template, "instanceTemplate")
+            res["instanceTemplate"] = BASE + url_tail(template)
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "setTargetPools" and method == "POST":
+            for pool in body.get("targetPools", []):
+                st.require(pool, "targetPools")
+            res["targetPools"] = [BASE + url_tail(p) for p in body.get("targetPools", [])]
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "listManagedInstances" and method == "POST":
+            return {"managedInstances": MigReconciler(st).managed_instances(res)}
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
+
+
+class Instances(Handler):
+    collection, scope, kind = "instances", "zones", "compute#instance"
+    labelled = True
+
+    def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
+        view = super().view(st, project, scope_path, res)
+        view["status"] = st.boot.status(res)
+        return view
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        res = st.get(project, scope_path, self.collection, name)
+        if verb == "serialPort" and method == "GET":
+            port = int(query.get("port", "1"))
+            start = int(query.get("start", "0"))
+            text = st.boot.serial_output(res, booted_image(st, res)) if port == 1 else ""
+            data = text.encode()
+            window = data[max(start, len(data) - 1024 * 1024) :]
+            begin = len(data) - len(window)
+            return {"kind": "compute#serialPortOutput", "contents": window.decode(errors="replace"),
+                    "start": str(begin), "next": str(len(data)), "selfLink": res["selfLink"]}  # fmt: skip
+        if verb == "getGuestAttributes" and method == "GET":
+            query_path = query.get("queryPath", "")
+            written = st.written_guest_attributes(res, query_path.split("/")[0] or "kubegce")
+            if written:  # real software wrote them through the instance's metadata server
+                namespace = query_path.split("/")[0] or "kubegce"
+                items = [{"namespace": namespace, "key": k, "value": v} for k, v in sorted(written.items())]
+                return {"kind": "compute#guestAttributes", "queryPath": query_path, "queryValue": {"items": items}}
+            return st.boot.guest_attributes(res, booted_image(st, res), query_path)
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
+
+
+class Images(Handler):
+    """Images made in the emulator, and the public images the boot simulator knows."""
+
+    collection, scope, kind = "images", "global", "compute#image"
+    labelled = True
+
+    def get(self, st: ComputeState, project: str, scope_path: str, name: str) -> dict[str, Any]:
+        key = (project, "global", "images", name)
+        if key in st.resources:
+            return self.view(st, project, "global", st.resources[key])
+        image = st.boot.public_image(project, name=name)
+        if image is None:
+            raise not_found(f"projects/{project}/global/images/{name}")
+        return image
+
+    def from_family(self, st: ComputeState, project: str, family: str) -> dict[str, Any]:
+        mine = [r for (p, _, c, _), r in st.resources.items() if p == project and c == "images"
+                and r.get("family") == family]  # fmt: skip
+        if mine:
+            return self.view(st, project, "global", sorted(mine, key=lambda r: r["creationTimestamp"])[-1])
+        image = st.boot.public_image(project, family=family)
+        if image is None:
+            raise not_found(f"projects/{project}/global/images/family/{family}")
+        return image
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        if name == "family":  # images/family/<family>
+            return self.from_family(st, project, verb)
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
+
+
+IMAGES = Images()
+
+
+def booted_image(st: ComputeState, instance: dict[str, Any]) -> dict[str, Any] | None:
+    """The image resource an instance booted (custom images are looked up for their licenses)."""
+    source = instance["disks"][0]["initializeParams"]["sourceImage"] if instance.get("disks") else ""
+    m = re.match(r"^projects/([^/]+)/global/images/(family/)?([^/]+)$", url_tail(source))
+    if not m:
+        return None
+    try:
+        if m.group(2):
+            return IMAGES.from_family(st, m.group(1), m.group(3))
+        return IMAGES.get(st, m.group(1), "global", m.group(3))
+    except ApiError:
+        return None
+
+
+HANDLERS: dict[str, Handler] = {
+    h.collection: h
+    for h in (
+        Networks(),
+        Firewalls(),
+        InstanceTemplates(),
+        IMAGES,
+        Subnetworks(),
+        Routers(),
+        Addresses(),
+        TargetPools(),
+        ForwardingRules(),
+        InstanceGroupManagers(),
+        Instances(),
+    )
+}
