@@ -37,9 +37,9 @@ def problems(k: Kind) -> list[str]:
     a = k.api
     if not isinstance(a, ApiBinding):
         return [*out, "no API binding"]
-    if a.client not in CLIENT_FIELDS:
-        out.append(f"ComputeClients has no client {a.client!r}")
-    for type_name in (a.message, a.list_request):
+    if a.client in CLIENT_FIELDS:
+        out.append(f"client name {a.client!r} hides a ComputeClients field")
+    for type_name in (a.client_type, a.message, a.list_request):
         if not hasattr(compute_v1, type_name):
             out.append(f"compute_v1 has no type {type_name!r}")
     if (k.scope == "global") != (a.aggregated_field == ""):
@@ -74,8 +74,8 @@ def test_an_incomplete_kind_is_caught() -> None:
     good = REGISTRY["firewall"]
     no_handler = dataclasses.replace(good, api=dataclasses.replace(good.api, collection="healthChecks"))
     assert any("emulator handler" in p for p in problems(no_handler))
-    bad_client = dataclasses.replace(good, api=dataclasses.replace(good.api, client="health_checks"))
-    assert any("ComputeClients" in p for p in problems(bad_client))
+    bad_client = dataclasses.replace(good, api=dataclasses.replace(good.api, client_class="FirewallClient"))
+    assert any("FirewallClient" in p for p in problems(bad_client))
     bad_scope = dataclasses.replace(good, scope="region")
     assert any("aggregated field" in p for p in problems(bad_scope))
     bad_field = dataclasses.replace(
@@ -89,6 +89,7 @@ def test_an_incomplete_kind_is_caught() -> None:
 def test_terraform_types_and_collections_are_unique() -> None:
     assert len({k.terraform.type for k in REGISTRY.values()}) == len(REGISTRY)
     assert len({k.api.collection for k in REGISTRY.values()}) == len(REGISTRY)
+    assert len({k.api.client for k in REGISTRY.values()}) == len(REGISTRY)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ about two seconds); with an endpoint (our emulator) the clients use anonymous cr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from kubegce.cloud.kinds import REGISTRY
 from kubegce.errors import UserError
 
 
@@ -14,15 +15,6 @@ from kubegce.errors import UserError
 class ComputeClients:
     endpoint: str | None
     images: Any
-    networks: Any
-    subnetworks: Any
-    routers: Any
-    firewalls: Any
-    addresses: Any
-    target_pools: Any
-    forwarding_rules: Any
-    instance_templates: Any
-    instance_group_managers: Any
     instances: Any
     global_operations: Any
     region_operations: Any
@@ -30,6 +22,14 @@ class ComputeClients:
     not_found: type[Exception]
     api_error: type[Exception]
     compute: Any  # the compute_v1 module, for request/resource types
+    # one client per registered kind (kubegce.cloud.kinds), by its binding's name: clients.networks, ...
+    kinds: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        kinds = self.__dict__.get("kinds", {})
+        if name in kinds:
+            return kinds[name]
+        raise AttributeError(f"ComputeClients has no client {name!r}")
 
     @classmethod
     def create(cls, endpoint: str | None = None) -> ComputeClients:
@@ -64,15 +64,6 @@ class ComputeClients:
         clients = cls(
             endpoint=endpoint,
             images=c.ImagesClient(transport="rest", **kwargs),
-            networks=c.NetworksClient(transport="rest", **kwargs),
-            subnetworks=c.SubnetworksClient(transport="rest", **kwargs),
-            routers=c.RoutersClient(transport="rest", **kwargs),
-            firewalls=c.FirewallsClient(transport="rest", **kwargs),
-            addresses=c.AddressesClient(transport="rest", **kwargs),
-            target_pools=c.TargetPoolsClient(transport="rest", **kwargs),
-            forwarding_rules=c.ForwardingRulesClient(transport="rest", **kwargs),
-            instance_templates=c.InstanceTemplatesClient(transport="rest", **kwargs),
-            instance_group_managers=c.InstanceGroupManagersClient(transport="rest", **kwargs),
             instances=c.InstancesClient(transport="rest", **kwargs),
             global_operations=c.GlobalOperationsClient(transport="rest", **kwargs),
             region_operations=c.RegionOperationsClient(transport="rest", **kwargs),
@@ -80,6 +71,7 @@ class ComputeClients:
             not_found=exceptions.NotFound,
             api_error=exceptions.GoogleAPICallError,
             compute=c,
+            kinds={k.api.client: getattr(c, k.api.client_type)(transport="rest", **kwargs) for k in REGISTRY.values()},
         )
         clients._tune_sessions(local=bool(endpoint) and ("://127." in str(endpoint) or "://localhost" in str(endpoint)))
         return clients
@@ -90,7 +82,7 @@ class ComputeClients:
         on every call."""
         from requests.adapters import HTTPAdapter
 
-        for value in vars(self).values():
+        for value in [*vars(self).values(), *self.kinds.values()]:
             session = getattr(getattr(value, "_transport", None), "_session", None)
             if session is not None:
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
