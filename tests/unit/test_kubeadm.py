@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from kubegce.boot.kubeadm import CERTIFICATE_KEY_PLACEHOLDER, FLAGS_ALLOWED_WITH_CONFIG, render_kubeadm_config
-from kubegce.boot.render import template
+from kubegce.boot.render import bootstrap_template
 from kubegce.spec.models import Role
 from tests.conftest import make_bundle
 
 
 def kubeadm_command_lines() -> list[list[str]]:
-    script = template("bootstrap.sh").replace("\\\n", " ")
+    script = bootstrap_template().replace("\\\n", " ")
     return [shlex.split(m.group(0)) for m in re.finditer(r"^\s*kubeadm (?:init|join)\b[^\n]*", script, re.M)]
 
 

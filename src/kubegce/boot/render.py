@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from importlib import resources
 
+from kubegce.boot import protocol
 from kubegce.boot.channel import BootPlan
 from kubegce.boot.kubeadm import render_kubeadm_config
 from kubegce.boot.versions import (
@@ -23,17 +25,37 @@ from kubegce.boot.versions import (
     RUNC_VERSION,
     asset_urls,
 )
-from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile
+from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
 
 NODE_CONFIG_KEY = "kubegce-node-config"
 HEADER_MARK = "# @@KUBEGCE_HEADER@@"
+PROTOCOL_MARK = "# @@KUBEGCE_PROTOCOL@@"
+INCLUDE_MARK = re.compile(r"^# @@KUBEGCE_INCLUDE (?P<path>lib/[a-z]+\.sh)@@$", re.M)
+FRAGMENT_HEADER = re.compile(r"\A(?:# shellcheck (?:shell|disable)=[^\n]*\n)+")
 IGNITION_SCRIPT_PATH = "/opt/kubegce/bootstrap.sh"
 IGNITION_UNIT = "kubegce-bootstrap.service"
 
 
 def template(name: str) -> str:
     return resources.files("kubegce.boot").joinpath("templates", name).read_text()
+
+
+def bootstrap_fragments() -> list[str]:
+    """The fragments (templates/lib/*.sh) bootstrap.sh includes, in its order."""
+    return INCLUDE_MARK.findall(template("bootstrap.sh"))
+
+
+def bootstrap_template() -> str:
+    """bootstrap.sh with its fragments and the protocol names in place: one self-contained script
+    (nodes get one file), still without its header."""
+
+    def include(m: re.Match[str]) -> str:
+        return FRAGMENT_HEADER.sub("", template(m.group("path"))).rstrip("\n")
+
+    text = INCLUDE_MARK.sub(include, template("bootstrap.sh"))
+    assert PROTOCOL_MARK in text
+    return text.replace(PROTOCOL_MARK, protocol.shell_constants(), 1)
 
 
 def shell_assign(name: str, value: str | int | list[str]) -> str:
@@ -72,6 +94,14 @@ def render_node_config(
     control_planes = sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE)
     read_only = profile.read_only_root if profile else False
     bin_dir = profile.bin_dir if profile else "/usr/local/bin"
+    # The catalog's package manager and packages; an image it does not know gets every manager's
+    # packages and its /etc/os-release decides on the node.
+    pm = package_manager(profile.package_manager) if profile else None
+    fallback: list[tuple[str, str | int | list[str]]] = [
+        (f"KUBEGCE_PACKAGES_{m.name.upper()}", list(m.host_packages))
+        for m in package_managers().values()
+        if profile is None and m.host_packages
+    ]
     kubeadm = render_kubeadm_config(bundle, group, api_endpoint)
     values: list[tuple[str, str | int | list[str]]] = [
         ("KUBEGCE_CLUSTER_NAME", bundle.cluster.name),
@@ -101,6 +131,9 @@ def render_node_config(
         ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),
         ("KUBEGCE_VOLATILE_ETC", 1 if profile and profile.volatile_etc else 0),
+        ("KUBEGCE_PACKAGE_MANAGER", pm.name if pm else ""),
+        ("KUBEGCE_HOST_PACKAGES", list(pm.host_packages) if pm else []),
+        *fallback,
         ("KUBEGCE_SECRETS_URL", secrets_url),
         ("KUBEGCE_INSTALL_CLOUD_INIT", 1 if plan.install_cloud_init else 0),
         ("KUBEGCE_PLAN_CHANNEL", plan.channel.value),
@@ -126,7 +159,7 @@ def render_bootstrap(config: NodeConfig, channel: str, config_url: str = "") -> 
             shell_assign("KUBEGCE_CHANNEL", channel),
         ]
     )
-    text = template("bootstrap.sh")
+    text = bootstrap_template()
     assert HEADER_MARK in text
     return text.replace(HEADER_MARK, header, 1)
 

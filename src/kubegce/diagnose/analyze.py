@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kubegce.boot import protocol
 from kubegce.images.catalog import ImageProfile
 
 CAUSES = (
@@ -21,12 +22,9 @@ CAUSES = (
     "bootstrap-failed", "download-failed", "join-failed", "unsupported-distro", "bootstrap-not-started", "unknown",
 )  # fmt: skip
 
-PHASE = re.compile(
-    r"kubegce-boot: phase=(?P<phase>\w+)(?: elapsed=\S+)?(?: step=(?P<step>\S+))?(?: error=(?P<error>.*))?"
-)
-DONE = re.compile(r"kubegce-boot: (?:phase=done .*already initialized|done elapsed=)")
+PHASE = protocol.PHASE_LINE
+DONE = protocol.DONE_LINE
 RUNNER_START = re.compile(r"Starting startup scripts")
-RUNNER_FOUND = re.compile(r"Found startup-script in metadata")
 RUNNER_NONE = re.compile(r"No startup scripts to run\.")
 MIME_EXEC = re.compile(
     r"line \d+: (?:Content-Type:|MIME-Version:|Content-Transfer-Encoding:|--=+\S*)\S*: command not found"
@@ -50,8 +48,8 @@ DOWNLOAD = re.compile(
     r"checksum mismatch for|curl: \(\d+\)|Could not resolve host|Failed to fetch|Temporary failure resolving"
 )
 ERRORISH = re.compile(r"error|fail|fatal|denied|refus|cannot|unable|panic|traceback", re.IGNORECASE)
-JOIN_STEPS = {"fetch_secrets", "kubeadm_join", "install_addons"}
-DOWNLOAD_STEPS = {"install_binaries"}
+JOIN_STEPS = protocol.JOIN_STEPS
+DOWNLOAD_STEPS = protocol.DOWNLOAD_STEPS
 
 
 @dataclass
@@ -121,7 +119,7 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
     phases: list[tuple[Evidence, re.Match[str]]] = [
         (ev, m) for ev in _find(lines, PHASE) if (m := PHASE.search(ev.text)) is not None
     ]
-    last_failure = next(((ev, m) for ev, m in reversed(phases) if m.group("phase") == "failed"), None)
+    last_failure = next(((ev, m) for ev, m in reversed(phases) if m.group("phase") == protocol.FAILED), None)
     last = phases[-1] if phases else None
     done = _find(lines, DONE)
 
@@ -159,10 +157,12 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
         )  # fmt: skip
 
     # 3. the bootstrap ran and says how it ended
-    if last_failure and not (last and last[1].group("phase") == "joined" and last[0].line > last_failure[0].line):
+    if last_failure and not (
+        last and last[1].group("phase") == protocol.JOINED and last[0].line > last_failure[0].line
+    ):
         ev, m = last_failure
         step, error = m.group("step") or "", (m.group("error") or "").strip()
-        context_lines = [e for e in _find(lines[: ev.line], ERRORISH) if "kubegce-boot:" not in e.text][-3:]
+        context_lines = [e for e in _find(lines[: ev.line], ERRORISH) if protocol.LINE_PREFIX not in e.text][-3:]
         evidence = context_lines + [ev]
         unsupported = _find(lines, UNSUPPORTED)
         if unsupported or step == "detect_distro":
@@ -210,7 +210,7 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
     # 4. cloud-init failed
     ci_errors = [e for p in CLOUD_INIT_ERRORS for e in _find(lines, p) if not CLOUD_INIT_NOISE.search(e.text)]
     ci_errors.sort(key=lambda e: e.line)
-    joined = last is not None and last[1].group("phase") == "joined"
+    joined = last is not None and last[1].group("phase") == protocol.JOINED
     if ci_errors:
         modules = sorted({m.group("module") for e in ci_errors for p in CLOUD_INIT_ERRORS[1:3]
                           if (m := p.search(e.text)) and m.groupdict().get("module")})  # fmt: skip

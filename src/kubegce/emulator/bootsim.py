@@ -18,9 +18,11 @@ import re
 import time
 from typing import Any
 
-from kubegce.images.catalog import Catalog, ImageProfile
+from kubegce.boot import protocol
+from kubegce.emulator.api_error import ApiError
+from kubegce.images.catalog import Catalog, ImageProfile, package_manager
 
-PHASES = ("started", "prepared", "installed", "joined")
+PHASES = protocol.PROGRESS_PHASES
 BASE = "https://compute.googleapis.com/compute/v1/"
 
 
@@ -95,8 +97,7 @@ class BootSimulator:
         def bootstrap(prefix: str, script: str, t0: float) -> float:
             nonlocal ran
             if ran:
-                lines.append((t0, f"{prefix}kubegce-boot: phase=done config={_header(script)} already initialized; "
-                                  "nothing to do"))  # fmt: skip
+                lines.append((t0, prefix + protocol.already_done_line(_header(script))))
                 return t0 + 0.1
             ran = True
             return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {})
@@ -163,34 +164,40 @@ class BootSimulator:
             config = md.get("kubegce-node-config", "")
         unit = self.boot_seconds / 6
         t = t0 + unit
-        lines.append((t, f"{prefix}kubegce-boot: phase=started elapsed=0s"))
-        attrs["phase"] = "started"
+        lines.append((t, prefix + protocol.phase_line(protocol.STARTED, 0)))
+        attrs[protocol.ATTR_PHASE] = protocol.STARTED
         if hashlib.sha256(config.encode()).hexdigest() != want:
             lines.append((t + 0.01, f"{prefix}node config kubegce-node-config has sha256 "
                                     f"{hashlib.sha256(config.encode()).hexdigest()}, expected {want}; refusing it"))  # fmt: skip
-            lines.append((t + 0.02, f"{prefix}kubegce-boot: phase=failed elapsed=0s step=fetch_config error=exit 1"))
-            attrs.update(phase="failed", error="fetch_config: exit 1")
+            lines.append(
+                (t + 0.02, prefix + protocol.phase_line(protocol.FAILED, 0, step="fetch_config", error="exit 1"))
+            )
+            attrs.update({protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: "fetch_config: exit 1"})
             return t + 0.03
         fail_step = self.outcome.split(":", 1)[1] if self.outcome.startswith("fail:") else ""
         lines.append(
             (t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs")
         )
-        steps = {"prepared": "prepare_host", "installed": "install_binaries", "joined": "kubeadm_join"}
+        # a failure injected at a step shows at the next phase that step comes before
+        steps = {protocol.PREPARED: "prepare_host", protocol.INSTALLED: "install_binaries",
+                 protocol.JOINED: "kubeadm_join"}  # fmt: skip
         for i, phase in enumerate(PHASES[1:], start=1):
             t = t0 + unit * (1 + i)
             if fail_step and steps[phase] == fail_step:
-                lines.append((t, f"{prefix}kubegce-boot: phase=failed elapsed={int(t - t0)}s step={fail_step} "
-                                 "error=exit 1 (simulated)"))  # fmt: skip
-                attrs.update(phase="failed", error=f"{fail_step}: exit 1 (simulated)")
+                lines.append((t, prefix + protocol.phase_line(protocol.FAILED, int(t - t0), step=fail_step,
+                                                              error="exit 1 (simulated)")))  # fmt: skip
+                attrs.update(
+                    {protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: f"{fail_step}: exit 1 (simulated)"}
+                )
                 return t
-            lines.append((t, f"{prefix}kubegce-boot: phase={phase} elapsed={int(t - t0)}s"))
-            attrs["phase"] = phase
+            lines.append((t, prefix + protocol.phase_line(phase, int(t - t0))))
+            attrs[protocol.ATTR_PHASE] = phase
             if phase == self.outcome:
                 break
-        if attrs.get("phase") == "joined":
+        if attrs.get(protocol.ATTR_PHASE) == protocol.JOINED:
             if "KUBEGCE_INSTALL_CLOUD_INIT=1" in config:
-                lines.append((t + 0.01, f"{prefix}kubegce-boot: step=install_cloud_init"))
-            lines.append((t + 0.02, f"{prefix}kubegce-boot: done elapsed={int(t - t0)}s config={want}"))
+                lines.append((t + 0.01, prefix + protocol.step_line("install_cloud_init")))
+            lines.append((t + 0.02, prefix + protocol.done_line(int(t - t0), want)))
         return t + 0.05
 
     def serial_output(self, instance: dict[str, Any], image: dict[str, Any] | None) -> str:
@@ -215,8 +222,8 @@ class BootSimulator:
             attrs["os-release"] = f"ID={os_id};VERSION_ID={version};"
             tools = [t for t, on in (("cloud-init", cloud_init), ("google_metadata_script_runner", agent),
                                      ("ignition", ignition)) if on]  # fmt: skip
-            if profile and profile.package_manager in ("apt", "dnf", "zypper"):
-                tools.append({"apt": "apt-get"}.get(profile.package_manager, profile.package_manager))
+            if profile and package_manager(profile.package_manager).tool:
+                tools.append(package_manager(profile.package_manager).tool)
             attrs["tools"] = ";".join(tools) + ";"
         return attrs
 
@@ -236,13 +243,11 @@ class BootSimulator:
     def guest_attributes(
         self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str
     ) -> dict[str, Any]:
-        from kubegce.emulator.compute import ApiError
-
-        if query_path.startswith("kubegce-probe"):
+        if query_path.startswith(protocol.PROBE_NAMESPACE):
             probe = self.probe_attributes(instance, image)
             if not probe:
                 raise ApiError(404, "notFound", f"The resource 'guestAttributes/{query_path}' was not found")
-            items = [{"namespace": "kubegce-probe", "key": k, "value": v} for k, v in sorted(probe.items())]
+            items = [{"namespace": protocol.PROBE_NAMESPACE, "key": k, "value": v} for k, v in sorted(probe.items())]
             return {"kind": "compute#guestAttributes", "queryPath": query_path, "queryValue": {"items": items}}
 
         lines, final = self.story(instance, image)
@@ -251,19 +256,19 @@ class BootSimulator:
         for at, text in lines:
             if at > now:
                 break
-            m = re.search(r"kubegce-boot: phase=(\w+)", text)
-            if m and m.group(1) in (*PHASES, "failed") and final:
-                attrs["phase"] = m.group(1)
-                if m.group(1) == "failed":
-                    attrs["error"] = final.get("error", "")
+            line = protocol.parse_phase_line(text)
+            if line and line.phase in protocol.REPORTED_PHASES and final:
+                attrs[protocol.ATTR_PHASE] = line.phase
+                if line.phase == protocol.FAILED:
+                    attrs[protocol.ATTR_ERROR] = final.get(protocol.ATTR_ERROR, "")
         if not attrs:
             raise ApiError(
                 404,
                 "notFound",
                 f"The resource 'guestAttributes/{query_path}' of instance '{instance['name']}' was not found",
             )
-        items = [{"namespace": "kubegce", "key": k, "value": v} for k, v in sorted(attrs.items())]
-        return {"kind": "compute#guestAttributes", "queryPath": query_path or "kubegce/",
+        items = [{"namespace": protocol.ATTRIBUTE_NAMESPACE, "key": k, "value": v} for k, v in sorted(attrs.items())]
+        return {"kind": "compute#guestAttributes", "queryPath": query_path or protocol.attribute_path(""),
                 "queryValue": {"items": items}, "selfLink": instance["selfLink"] + "/getGuestAttributes"}  # fmt: skip
 
 

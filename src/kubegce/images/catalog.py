@@ -7,17 +7,64 @@ init programs the image has. An image the catalog cannot place is ``unknown`` (p
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
 from kubegce.errors import UserError
 
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
+# A path a catalog entry puts on the node: absolute, only safe characters, no `..` segment. Such
+# paths reach shell and sed programs on the node; the whole string must match.
+NODE_PATH = re.compile(r"/(?:[A-Za-z0-9_][A-Za-z0-9._-]*/?)*")
+NODE_PATH_FIELDS = ("bin_dir", "cni_bin_dir")
+
+# An image URL or selfLink: projects/P/global/images/NAME or .../images/family/FAMILY, optionally
+# behind the Compute API base. The one pattern for image URLs (catalog, emulator, diagnose).
+IMAGE_URL = re.compile(
+    r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?"
+    r"projects/(?P<project>[^/]+)/global/images/(?:family/(?P<family>[^/]+)|(?P<name>[^/]+))$"
+)
+IMAGE_URL_TAIL = re.compile(r"projects/(?P<project>[^/]+)/global/images/(?:family/(?P<family>[^/]+)|(?P<name>[^/]+))$")
+
+
+def parse_image_url(url: str) -> tuple[str, str | None, str | None] | None:
+    """(project, family, name) of an image URL ending in projects/P/global/images/..., or None."""
+    m = IMAGE_URL_TAIL.search(url)
+    return (m.group("project"), m.group("family"), m.group("name")) if m else None
+
+
+@dataclass(frozen=True)
+class PackageManager:
+    """What the bootstrap installs with a package manager, and the command that shows it is there."""
+
+    name: str
+    tool: str
+    host_packages: tuple[str, ...]
+
+
+@functools.cache
+def package_managers() -> dict[str, PackageManager]:
+    """The package managers of the built-in catalog (catalog.yaml ``package_managers``)."""
+    data = yaml.safe_load(resources.files("kubegce.images").joinpath("catalog.yaml").read_text())
+    return {
+        name: PackageManager(name, str(v["tool"]), tuple(str(p) for p in v["host_packages"]))
+        for name, v in data["package_managers"].items()
+    }
+
+
+def package_manager(name: str) -> PackageManager:
+    return package_managers()[name]
+
+
+def package_manager_of_tools(tools: list[str] | tuple[str, ...]) -> str:
+    """The package manager whose command is among ``tools`` (what an image probe saw), or none."""
+    return next((pm.name for pm in package_managers().values() if pm.tool and pm.tool in tools), "none")
 
 
 @dataclass(frozen=True)
@@ -82,12 +129,60 @@ class ResolvedImage:
         return self.profile is not None
 
 
-_SELF_LINK = re.compile(
-    r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?"
-    r"projects/(?P<project>[^/]+)/global/images/(?:family/(?P<family>[^/]+)|(?P<name>[^/]+))$"
-)
 _SHORT = re.compile(r"^(?P<project>[a-z][-a-z0-9.:]*)/(?:family/)?(?P<rest>[a-z][-a-z0-9]*)$")
 _FAMILY_ONLY = re.compile(r"^family/(?P<family>[a-z][-a-z0-9]*)$")
+
+
+def _user_profiles(path: Path) -> list[ImageProfile]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(
+            f"image catalog {path}: cannot be read as YAML ({type(exc).__name__}); fix or remove the file"
+        ) from None
+    if data is None:
+        return []
+    entries = data.get("entries", []) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise UserError(f"image catalog {path}: write a mapping with an `entries:` list (see images/catalog.yaml)")
+    return [_profile(e, f"image catalog {path}", i) for i, e in enumerate(entries)]
+
+
+def _profile(entry: Any, where: str, index: int) -> ImageProfile:
+    """One catalog entry as an ImageProfile, checked: known fields, the required ones, node paths."""
+    at = f"{where}: entry {index + 1}"
+    if not isinstance(entry, dict):
+        raise UserError(f"{at}: write a mapping of fields (project, os, families, ...)")
+    known = {f.name for f in fields(ImageProfile)}
+    unknown = sorted(str(k) for k in entry if k not in known)
+    if unknown:
+        raise UserError(f"{at}: unknown field(s) {', '.join(unknown)[:200]}; known: {', '.join(sorted(known))}")
+    e = dict(entry)
+    for key in ("families", "image_prefixes", "licenses"):
+        value = e.get(key, ())
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{at}: {key} must be a list of strings")
+        e[key] = tuple(value)
+    missing = [m for m in _REQUIRED if m not in e]
+    if missing:
+        raise UserError(f"{at}: missing field(s) {', '.join(missing)}")
+    pm = e.get("package_manager")
+    if pm not in package_managers():
+        raise UserError(f"{at}: package_manager must be one of {', '.join(package_managers())}")
+    for key in NODE_PATH_FIELDS:
+        value = e.get(key)
+        if value is not None and not (isinstance(value, str) and NODE_PATH.fullmatch(value) and len(value) <= 200):
+            raise UserError(
+                f"{at}: {key} must be an absolute path of letters, digits and . _ - / (like /opt/cni/bin); "
+                f"got {str(value)[:80]!r}"
+            )
+    try:
+        return ImageProfile(**e)
+    except TypeError as exc:
+        raise UserError(f"{at}: {exc}") from None
+
+
+_REQUIRED = ("project", "os", "version", "cloud_init", "guest_agent", "ignition", "package_manager", "read_only_root")
 
 
 class Catalog:
@@ -97,20 +192,13 @@ class Catalog:
 
     @classmethod
     def load(cls, extra: Path | None = None) -> Catalog:
+        """The built-in catalog, after the entries of a user catalog file ``extra`` (if it exists);
+        every entry is checked, so a bad user catalog gets a message naming the entry and field."""
         text = resources.files("kubegce.images").joinpath("catalog.yaml").read_text()
-        entries = list(yaml.safe_load(text)["entries"])
+        profiles = [_profile(e, "the built-in catalog", i) for i, e in enumerate(yaml.safe_load(text)["entries"])]
         if extra is not None and extra.exists():
-            entries = list(yaml.safe_load(extra.read_text()).get("entries", [])) + entries
-        profiles = []
-        for e in entries:
-            for key in ("families", "image_prefixes", "licenses"):
-                e[key] = tuple(e.get(key, ()))
-            profiles.append(ImageProfile(**e))
+            profiles = _user_profiles(extra) + profiles
         return cls(profiles)
-
-    @property
-    def projects(self) -> set[str]:
-        return {p.project for p in self.profiles}
 
     def by_family(self, project: str, family: str) -> ImageProfile | None:
         return self._by_family.get((project, family))
@@ -142,7 +230,7 @@ class Catalog:
         project: str | None = None
         family: str | None = None
         name: str | None = None
-        if m := _SELF_LINK.match(ref):
+        if m := IMAGE_URL.match(ref):
             project, family, name = m.group("project"), m.group("family"), m.group("name")
         elif m := _FAMILY_ONLY.match(ref):
             family = m.group("family")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubegce.boot import protocol
 from kubegce.boot.plans import plan_cluster
 from kubegce.emulator.metadata import free_five_digit_port
 from kubegce.errors import UserError
@@ -27,7 +28,6 @@ from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, profile_rootfs
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, Role, UserDataPart
 
-PHASE_RE = re.compile(r"kubegce-boot: phase=(\w+)(?: elapsed=\S+)?(?: step=(\S+))?(?: error=(.*))?")
 LAB_IMAGES = {
     # custom image families only the lab knows (a cloud-init-only custom image)
     "kubegce-lab/cloud-init-only": ImageProfile(
@@ -160,7 +160,6 @@ class BootResult:
     phases: list[PhaseEvent]
     guest_attributes: dict[str, str]
     runner_output: str
-    cloud_init_status: str
     started_s: float | None
     seconds: float
     calls: list[str] = field(default_factory=list)
@@ -252,27 +251,26 @@ class LabMachine:
         self.guest_attributes = raw["guest_attributes"]
         t0 = float(raw["t0"])
         runner = "".join(_bootstrap_console(s) for s in raw["steps"])
-        status = "".join(s["stdout"] for s in raw["steps"] if "status" in s["argv"])
         ci_output = raw.get("cloud_init_output", "")
         raw["cloud_init_output_new"] = ci_output[self._ci_output_seen :]  # its log spans boots
         outputs = raw["cloud_init_output_new"] + runner  # cloud-init runs first
         self._ci_output_seen = len(ci_output)
         phases = []
         for ln in outputs.splitlines():
-            m = PHASE_RE.search(ln)
-            if m:
-                phases.append(PhaseEvent(m.group(1), 0.0, m.group(2) or "", (m.group(3) or "").strip()))
-        puts = [r for r in raw["requests"] if r["method"] == "PUT" and r["path"].endswith("/kubegce/phase")]
-        for event, put in zip([p for p in phases if p.phase != "done"], puts, strict=False):
+            if (line := protocol.parse_phase_line(ln)) is not None:
+                phases.append(PhaseEvent(line.phase, 0.0, line.step, line.error))
+        phase_path = "/" + protocol.attribute_path(protocol.ATTR_PHASE)
+        puts = [r for r in raw["requests"] if r["method"] == "PUT" and r["path"].endswith(phase_path)]
+        for event, put in zip([p for p in phases if p.phase != protocol.DONE], puts, strict=False):
             event.seconds = round(put["at"] - t0, 3)
-        started = next((p.seconds for p in phases if p.phase == "started"), None)
+        started = next((p.seconds for p in phases if p.phase == protocol.STARTED), None)
         last = max((float(r["at"]) for r in raw["requests"]), default=t0)
         all_calls = [ln for ln in raw.get("calls_log", "").splitlines() if ln]
         calls = all_calls[self._calls_seen :]  # the log lives on the node's disk across boots
         self._calls_seen = len(all_calls)
         return BootResult(
-            raw=raw, invocations=invocations, phases=phases, guest_attributes=raw["guest_attributes"].get("kubegce", {}),
-            runner_output=runner, cloud_init_status=status, started_s=started,
+            raw=raw, invocations=invocations, phases=phases, guest_attributes=raw["guest_attributes"].get(protocol.ATTRIBUTE_NAMESPACE, {}),
+            runner_output=runner, started_s=started,
             seconds=round(max(last - t0, sum(s["seconds"] for s in raw["steps"])), 3), calls=calls,
         )  # fmt: skip
 

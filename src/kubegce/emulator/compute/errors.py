@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kubegce.emulator.api_error import ApiError
 
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-            }
-        }
+__all__ = ["ApiError", "injected_fault", "not_found"]
 
 
 def not_found(path: str) -> ApiError:

@@ -1,0 +1,122 @@
+"""What a booting node tells the world: the bootstrap's phases and steps, its guest attributes and
+its serial-console line format, in one place.
+
+The bootstrap (templates/lib/*.sh) writes these; the emulator's simulated boot writes them too;
+``kubegce diagnose``, the boot lab and the emulator read them with :func:`parse_phase_line`. The
+shell side gets the names rendered into it (:func:`shell_constants`), and a unit test checks that
+every phase and step the script uses is one of these and that every one of these is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LINE_PREFIX = "kubegce-boot:"
+
+# Phases in the order a node reaches them; FAILED may replace any of them, DONE is printed when
+# a later run finds the node already initialized.
+STARTED = "started"
+PREPARED = "prepared"
+INSTALLED = "installed"
+JOINED = "joined"
+FAILED = "failed"
+DONE = "done"
+PROGRESS_PHASES = (STARTED, PREPARED, INSTALLED, JOINED)
+PHASES = (*PROGRESS_PHASES, FAILED, DONE)
+REPORTED_PHASES = (*PROGRESS_PHASES, FAILED)  # the ones written to the phase guest attribute
+
+# The bootstrap's steps (shell functions), in the order they run; each leaves a done marker.
+STEPS = (
+    "fetch_config",
+    "detect_distro",
+    "prepare_host",
+    "install_binaries",
+    "configure_services",
+    "fetch_secrets",
+    "kubeadm_join",
+    "install_addons",
+    "run_user_parts",
+    "install_cloud_init",
+)
+# Not steps with markers, but names CURRENT_STEP takes (an error there is reported with them).
+PSEUDO_STEPS = ("init", "reapply_volatile_etc")
+# The last step before each progress phase is reported.
+STEP_BEFORE_PHASE = {PREPARED: "prepare_host", INSTALLED: "configure_services", JOINED: "install_addons"}
+DOWNLOAD_STEPS = frozenset({"install_binaries"})
+JOIN_STEPS = frozenset({"fetch_secrets", "kubeadm_join", "install_addons"})
+
+# Guest attributes (namespace/key) the bootstrap writes.
+ATTRIBUTE_NAMESPACE = "kubegce"
+ATTR_PHASE = "phase"
+ATTR_ERROR = "error"
+ATTR_WARNING = "warning"
+ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING)
+PROBE_NAMESPACE = "kubegce-probe"  # what `kubegce images probe` reads (templates/probe.sh)
+
+
+def attribute_path(key: str) -> str:
+    """The guest-attribute query path of one of our keys: ``kubegce/phase``."""
+    return f"{ATTRIBUTE_NAMESPACE}/{key}"
+
+
+PHASE_LINE = re.compile(
+    re.escape(LINE_PREFIX)
+    + r" phase=(?P<phase>\w+)(?: elapsed=(?P<elapsed>\d+)s)?(?: step=(?P<step>\S+))?(?: error=(?P<error>.*))?"
+)
+DONE_LINE = re.compile(re.escape(LINE_PREFIX) + r" (?:phase=done .*already initialized|done elapsed=)")
+
+
+@dataclass(frozen=True)
+class PhaseLine:
+    phase: str
+    elapsed: int | None = None
+    step: str = ""
+    error: str = ""
+
+
+def phase_line(phase: str, elapsed: int, *, step: str = "", error: str = "") -> str:
+    """A phase line as the bootstrap prints it (report_phase in lib/common.sh)."""
+    text = f"{LINE_PREFIX} phase={phase} elapsed={elapsed}s"
+    if error:
+        text += f" step={step} error={error}"
+    return text
+
+
+def step_line(step: str) -> str:
+    return f"{LINE_PREFIX} step={step}"
+
+
+def done_line(elapsed: int, config_sha256: str) -> str:
+    return f"{LINE_PREFIX} done elapsed={elapsed}s config={config_sha256}"
+
+
+def already_done_line(config_sha256: str) -> str:
+    return f"{LINE_PREFIX} phase={DONE} config={config_sha256} already initialized; nothing to do"
+
+
+def parse_phase_line(text: str) -> PhaseLine | None:
+    """The phase line anywhere in ``text`` (a console line with any prefix), or None."""
+    m = PHASE_LINE.search(text)
+    if m is None:
+        return None
+    elapsed = m.group("elapsed")
+    return PhaseLine(
+        m.group("phase"), int(elapsed) if elapsed else None, m.group("step") or "", (m.group("error") or "").strip()
+    )
+
+
+def is_done_line(text: str) -> bool:
+    return DONE_LINE.search(text) is not None
+
+
+def shell_constants() -> str:
+    """The names above as shell assignments, rendered into the bootstrap."""
+    values = {
+        "KUBEGCE_LOG_PREFIX": LINE_PREFIX,
+        "KUBEGCE_ATTRIBUTE_NAMESPACE": ATTRIBUTE_NAMESPACE,
+        "KUBEGCE_ATTR_PHASE": ATTR_PHASE,
+        "KUBEGCE_ATTR_ERROR": ATTR_ERROR,
+        "KUBEGCE_ATTR_WARNING": ATTR_WARNING,
+    }
+    return "\n".join(f"{k}={v}" for k, v in values.items())

@@ -1,0 +1,126 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
+# Install containerd, runc, the CNI plugins and the Kubernetes binaries, and their services.
+
+fetch_asset() {
+  # $1: URL, $2: destination, $3: URL of a checksum file (sha256 first field) or a sha256
+  local url=$1 dest=$2 sum=$3 want got
+  curl --silent --show-error --fail --location --retry 5 --retry-delay 3 --max-time 600 \
+    -o "$dest" "$url"
+  if [[ -z "$sum" ]]; then
+    echo "no sha256 pinned for $url; set spec.assets.manifestSha256 in the cluster spec" >&2
+    return 1
+  elif [[ "$sum" =~ ^[0-9a-f]{64}$ ]]; then
+    want=$sum
+  else
+    want=$(curl --silent --show-error --fail --location --retry 5 --max-time 60 "$sum" | cut -d' ' -f1)
+  fi
+  got=$(sha256sum "$dest" | cut -d' ' -f1)
+  if [[ -z "$want" || "$got" != "$want" ]]; then
+    echo "checksum mismatch for $url: got $got, want ${want:-nothing}" >&2
+    return 1
+  fi
+}
+
+make_bin_dirs() {
+  mkdir -p "$KUBEGCE_BIN_DIR" "$KUBEGCE_CNI_BIN_DIR"
+  if [[ "$KUBEGCE_READ_ONLY_ROOT" == 1 ]] && ! mountpoint -q "$KUBEGCE_BIN_DIR"; then
+    # COS mounts its writable partitions noexec; make our bin dir executable (every boot).
+    mount --bind "$KUBEGCE_BIN_DIR" "$KUBEGCE_BIN_DIR"
+    mount -o remount,exec "$KUBEGCE_BIN_DIR"
+  fi
+}
+
+install_binaries() {
+  local work arch
+  work=$(mktemp -d)
+  case "$(uname -m)" in
+    x86_64) arch=amd64 ;;
+    aarch64) arch=arm64 ;;
+    *)
+      echo "unsupported architecture $(uname -m)" >&2
+      return 1
+      ;;
+  esac
+  make_bin_dirs
+
+  local ctd="containerd-${KUBEGCE_CONTAINERD_VERSION}-linux-${arch}.tar.gz"
+  fetch_asset "$KUBEGCE_CONTAINERD_URL/v${KUBEGCE_CONTAINERD_VERSION}/$ctd" "$work/$ctd" \
+    "$KUBEGCE_CONTAINERD_URL/v${KUBEGCE_CONTAINERD_VERSION}/$ctd.sha256sum"
+  tar -C "$work" -xzf "$work/$ctd"
+  install -m 0755 "$work"/bin/* "$KUBEGCE_BIN_DIR/"
+
+  fetch_asset "$KUBEGCE_RUNC_URL/v${KUBEGCE_RUNC_VERSION}/runc.${arch}" "$work/runc" \
+    "$(runc_sha256 "$arch")"
+  install -m 0755 "$work/runc" "$KUBEGCE_BIN_DIR/runc"
+
+  local cni="cni-plugins-linux-${arch}-v${KUBEGCE_CNI_VERSION}.tgz"
+  fetch_asset "$KUBEGCE_CNI_URL/v${KUBEGCE_CNI_VERSION}/$cni" "$work/$cni" \
+    "$KUBEGCE_CNI_URL/v${KUBEGCE_CNI_VERSION}/$cni.sha256"
+  tar -C "$KUBEGCE_CNI_BIN_DIR" -xzf "$work/$cni"
+
+  local bin
+  for bin in kubelet kubeadm kubectl; do
+    fetch_asset "$KUBEGCE_KUBERNETES_URL/v${KUBEGCE_KUBERNETES_VERSION}/bin/linux/${arch}/$bin" \
+      "$work/$bin" "$KUBEGCE_KUBERNETES_URL/v${KUBEGCE_KUBERNETES_VERSION}/bin/linux/${arch}/$bin.sha256"
+    install -m 0755 "$work/$bin" "$KUBEGCE_BIN_DIR/$bin"
+  done
+  rm -rf "$work"
+}
+
+runc_sha256() {
+  # runc publishes one runc.sha256sum for all architectures; pick our line.
+  curl --silent --show-error --fail --location --retry 5 --max-time 60 \
+    "$KUBEGCE_RUNC_URL/v${KUBEGCE_RUNC_VERSION}/runc.sha256sum" | awk -v f="runc.$1" '$2 == f {print $1}'
+}
+
+configure_services() {
+  # Runs on every boot where /etc does not survive (COS); otherwise once.
+  mkdir -p /etc/containerd /etc/systemd/system/kubelet.service.d /etc/kubernetes/manifests
+  cat >/etc/containerd/config.toml <<EOF
+version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+  BinaryName = "$KUBEGCE_BIN_DIR/runc"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "$KUBEGCE_CNI_BIN_DIR"
+EOF
+  cat >/etc/systemd/system/containerd.service <<EOF
+[Unit]
+Description=containerd (installed by kubegce)
+After=network-online.target
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=$KUBEGCE_BIN_DIR/containerd
+Delegate=yes
+KillMode=process
+Restart=always
+LimitNOFILE=infinity
+[Install]
+WantedBy=multi-user.target
+EOF
+  cat >/etc/systemd/system/kubelet.service <<EOF
+[Unit]
+Description=kubelet (installed by kubegce)
+After=containerd.service
+[Service]
+ExecStart=$KUBEGCE_BIN_DIR/kubelet
+Restart=always
+RestartSec=5
+[Install]
+WantedBy=multi-user.target
+EOF
+  cat >/etc/systemd/system/kubelet.service.d/10-kubeadm.conf <<EOF
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStart=
+ExecStart=$KUBEGCE_BIN_DIR/kubelet \$KUBELET_KUBECONFIG_ARGS \$KUBELET_CONFIG_ARGS \$KUBELET_KUBEADM_ARGS
+EOF
+  systemctl daemon-reload
+  systemctl enable --now containerd
+  systemctl enable kubelet
+}

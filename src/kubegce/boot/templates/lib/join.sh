@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
+# The secrets, kubeadm init/join and the cluster add-ons.
+
+fetch_secrets() {
+  # Secrets never travel in metadata: they come from the state store with the instance's
+  # service-account token.
+  if [[ -z "$KUBEGCE_SECRETS_URL" ]]; then
+    echo "no secrets source: this cluster's state store cannot be read by nodes (file:// store); use a gs:// state store" >&2
+    return 1
+  fi
+  mkdir -p /etc/kubegce
+  download_private /etc/kubegce/secrets.tar --silent --show-error --fail --retry 5 --max-time 60 \
+    -H "Authorization: Bearer $(service_account_token)" "$KUBEGCE_SECRETS_URL"
+  (umask 077 && tar -C / -xf /etc/kubegce/secrets.tar)
+}
+
+write_kubeadm_config() {
+  # kubeadm takes no --certificate-key beside --config: a control plane's rendered config holds a
+  # placeholder where the key from its secrets bundle goes, written here into a 0600 file.
+  local rendered key=""
+  rendered=$(printf '%s' "$KUBEGCE_KUBEADM_CONFIG_B64" | base64 -d)
+  if [[ "$rendered" == *@KUBEGCE_CERTIFICATE_KEY@* ]]; then
+    if [[ -r /etc/kubegce/certificate-key ]]; then key=$(</etc/kubegce/certificate-key); fi
+    if [[ ! "$key" =~ ^[0-9a-f]{64}$ ]]; then
+      echo "no certificate key in this control plane's secrets bundle (/etc/kubegce/certificate-key)" >&2
+      return 1
+    fi
+    rendered=${rendered//@KUBEGCE_CERTIFICATE_KEY@/$key}
+  fi
+  (umask 077 && printf '%s\n' "$rendered" >/etc/kubegce/kubeadm.yaml.partial)
+  chmod 0600 /etc/kubegce/kubeadm.yaml.partial
+  mv -f /etc/kubegce/kubeadm.yaml.partial /etc/kubegce/kubeadm.yaml
+}
+
+kubeadm_join() {
+  mkdir -p /etc/kubegce
+  if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then
+    publish_api_address
+  elif [[ -n "$KUBEGCE_DISCOVERY_URL" ]]; then
+    discover_api_address
+  fi
+  write_kubeadm_config
+  export PATH="$KUBEGCE_BIN_DIR:$PATH"
+  if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == auto ]]; then
+    elect_first_control_plane
+    echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
+  fi
+  # The control-plane bundle from the state store holds the join token and the certificate key:
+  # the key is in the 0600 kubeadm.yaml (a control plane's join finds it there too), the token
+  # an argument; neither is in anything kubegce rendered nor on the console.
+  if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
+    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print
+    kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
+      log "join token already present"
+  else
+    kubeadm join --config /etc/kubegce/kubeadm.yaml
+  fi
+}
+
+install_addons() {
+  if [[ -r "$RUN_DIR/first-control-plane" ]]; then
+    KUBEGCE_FIRST_CONTROL_PLANE=$(<"$RUN_DIR/first-control-plane")
+  fi
+  if [[ "$KUBEGCE_ROLE" != control-plane || "$KUBEGCE_FIRST_CONTROL_PLANE" != 1 ]]; then
+    return 0
+  fi
+  local manifest
+  manifest=$(mktemp)
+  fetch_asset "$KUBEGCE_NETWORK_MANIFEST_URL" "$manifest" "$KUBEGCE_NETWORK_MANIFEST_SHA256"
+  if [[ "$KUBEGCE_CNI_BIN_DIR" != /opt/cni/bin ]]; then
+    # The cluster's CNI plugin dir is not /opt/cni/bin (a COS image's /opt is read-only): the
+    # network DaemonSet installs its plugins by hostPath where containerd looks for them.
+    local dir
+    dir=$(sed_replacement "$KUBEGCE_CNI_BIN_DIR")
+    sed -i -E "s@^([[:space:]]*path:[[:space:]]*)/opt/cni/bin/?[[:space:]]*\$@\1$dir@" "$manifest"
+    log "network manifest: CNI plugin hostPath /opt/cni/bin -> $KUBEGCE_CNI_BIN_DIR"
+  fi
+  "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+  if [[ "$KUBEGCE_CLOUD_CONTROLLER_MANAGER" == 1 ]]; then
+    fetch_asset "$KUBEGCE_CCM_MANIFEST_URL" "$manifest" "$KUBEGCE_CCM_MANIFEST_SHA256"
+    "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+  fi
+  rm -f "$manifest"
+}
