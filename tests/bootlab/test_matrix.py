@@ -85,7 +85,9 @@ def test_cloud_config_with_install_cloud_init_on_agent_only_takes_effect_on_the_
     with machine("agent-only", parts=[part], install_cloud_init=True) as m:
         result = m.boot(read_files=["/etc/kubegce-lab-written", "/var/lib/kubegce-lab-runcmd"])
         assert result.raw["cloud_init_installed_now"], "cloud-init was not installed from the local repository"
-        assert any(c.startswith("apt-get install") and "cloud-init" in c for c in result.calls)
+        # the catalog's package manager for the image (Rocky: dnf), not the lab rootfs's os-release
+        assert any(c.startswith("dnf install") and "cloud-init" in c for c in result.calls)
+        assert "warning: the image catalog says package-manager=dnf" in result.runner_output
         assert result.raw["files"]["/etc/kubegce-lab-written"].strip() == "written-by-cloud-init"
         assert result.raw["files"]["/var/lib/kubegce-lab-runcmd"] == "runcmd-ran\n"
         assert result.guest_attributes["phase"] == "joined"

@@ -21,7 +21,8 @@ from kubegce.boot.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_
 LAB_DIR = "/opt/kubegce-lab"
 MIRROR_URL = f"file://{LAB_DIR}/mirror"
 SECRETS_URL = f"file://{LAB_DIR}/secrets.tar"
-STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd", "dnf", "zypper")
+STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd")
+PACKAGE_MANAGER_STAND_INS = ("apt-get", "dnf", "zypper")  # templates/apt-get-stand-in.sh
 FAKE_MANIFEST = (
     b"# kubegce boot lab: stand-in pod network manifest, with the CNI hostPath of calico's and cilium's\n"
     b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: lab-network\n  namespace: kube-system\n"
@@ -98,7 +99,8 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
         stand_in = stand_in_script()
         for cmd in STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
-        _write(root, f"{LAB_DIR}/stand-ins/apt-get", lab_template("apt-get-stand-in.sh"), 0o755)
+        for cmd in PACKAGE_MANAGER_STAND_INS:
+            _write(root, f"{LAB_DIR}/stand-ins/{cmd}", lab_template("apt-get-stand-in.sh"), 0o755)
         secrets = _tar({
             "etc/kubegce/bootstrap.kubeconfig": b"# boot lab stand-in: no real credentials\n",
             # what a control plane's bundle carries (lab values, not secrets of any cluster)
