@@ -97,13 +97,18 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
     "join-failed-secrets": ("join-failed", lambda: run("cloud-init-only", fail_at="fetch_secrets")),
     "unsupported-distro-plan9": (
         "unsupported-distro",
-        lambda: run("agent-only", image="my-project/plan9-golden",
-                    overrides={"/etc/os-release": 'ID=plan9\nVERSION_ID="4"\n'}),
+        lambda: run(
+            "agent-only", image="my-project/plan9-golden", overrides={"/etc/os-release": 'ID=plan9\nVERSION_ID="4"\n'}
+        ),
     ),
     "unsupported-distro-gentoo": (
         "unsupported-distro",
-        lambda: run("cloud-init+agent", image="my-project/gentoo-golden", channel="user-data",
-                    overrides={"/etc/os-release": "ID=gentoo\nID_LIKE=\n"}),
+        lambda: run(
+            "cloud-init+agent",
+            image="my-project/gentoo-golden",
+            channel="user-data",
+            overrides={"/etc/os-release": "ID=gentoo\nID_LIKE=\n"},
+        ),
     ),
     "not-started-no-agent": (
         "bootstrap-not-started",
