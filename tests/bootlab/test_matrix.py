@@ -178,7 +178,7 @@ def test_lab_boot_command(tmp_path: object) -> None:
 @pytest.mark.parametrize(("profile", "startup", "user_data"), [
     ("cloud-init+agent", True, True), ("agent-only", True, False), ("cloud-init-only", False, True)])  # fmt: skip
 def test_the_probe_script_reports_what_ran(profile: str, startup: bool, user_data: bool) -> None:
-    from kubegce.images.probe import ProbeResult, probe_metadata
+    from kubegce.diagnose.probe import ProbeResult, probe_metadata
 
     with LabMachine(PROFILES[profile], probe_metadata()) as m:
         result = m.boot()

@@ -52,8 +52,8 @@ def test_probe_records_a_custom_image(state: str, tmp_path: Path) -> None:
 
 def test_probe_instance_is_deleted_on_ctrl_c() -> None:
     from kubegce.cloud.gce.client import ComputeClients
+    from kubegce.diagnose.probe import probe_image
     from kubegce.images.catalog import Catalog
-    from kubegce.images.probe import probe_image
 
     def interrupt(message: str) -> None:
         if message.startswith("probe reported"):

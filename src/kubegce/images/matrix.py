@@ -1,87 +1,25 @@
-"""The support matrix (`kubegce images list`) and docs/images.md, both from the catalog.
+"""The support matrix moved to kubegce.boot.matrix (it is the boot channel of each catalog image).
 
-Regenerate the doc with `python -m kubegce.images.matrix > docs/images.md`.
+This module only keeps ``kubegce.images.matrix`` importable for kubegce.cli until the CLI imports
+the new path; it is the one import that still ties kubegce.images to kubegce.boot
+(see tests/unit/test_import_cycles.py). Delete it then.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from kubegce.boot.matrix import (
+    HEADER,
+    MATRIX_COLUMNS,
+    default_channel,
+    matrix_rows,
+    profile_dict,
+    render,
+    yes,
+)
 
-from kubegce.boot.channel import plan_boot
-from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
-from kubegce.spec.models import BootstrapSpec
-
-
-def yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def profile_dict(p: ImageProfile | None) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    return {
-        "project": p.project, "os": p.os, "version": p.version, "families": list(p.families),
-        "cloudInit": p.cloud_init, "guestAgent": p.guest_agent, "ignition": p.ignition,
-        "packageManager": p.package_manager, "readOnlyRoot": p.read_only_root, "note": p.note,
-    }  # fmt: skip
-
-
-def default_channel(image: ResolvedImage) -> str:
-    return plan_boot(image, BootstrapSpec(), where="image").metadata_channel
-
-
-def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for p in catalog.profiles:
-        image = ResolvedImage(f"{p.project}/{p.families[0]}", p.project, p.families[0], None, p, "catalog")
-        rows.append(
-            (
-                p.project,
-                ", ".join(p.families),
-                p.label,
-                yes(p.cloud_init),
-                yes(p.guest_agent),
-                yes(p.ignition),
-                p.package_manager,
-                yes(p.read_only_root),
-                default_channel(image),
-            )  # fmt: skip
-        )
-    return rows
-
-
-MATRIX_COLUMNS = ("PROJECT", "FAMILIES", "OS", "CLOUD-INIT", "GUEST-AGENT", "IGNITION", "PACKAGES",
-                  "READ-ONLY-ROOT", "CHANNEL")  # fmt: skip
-
-
-HEADER = """# Image support matrix
-
-Generated from `src/kubegce/images/catalog.yaml` by `python -m kubegce.images.matrix`; a test
-fails when this file is stale. `kubegce images list` prints the same table.
-
-The channel is what `spec.bootstrap.channel: auto` picks with no additional user data. With
-cloud-config parts: images with cloud-init switch to `user-data` (MIME); images without it need
-`installCloudInit: true` (startup-script installs cloud-init and runs it on the first boot) or the
-spec is refused. Fedora CoreOS always gets an Ignition v3 config in `user-data`. Images the
-catalog cannot place get `both`.
-
-The boot lab (`kubegce lab boot --image IMAGE`) boots each kind of row on a Debian root file
-system with the real guest software: `cloud-init+agent` (Ubuntu), `agent-only` (Debian, RHEL,
-Rocky, CentOS, AlmaLinux, SLES), `cloud-init-only` (custom images), `cos-like` (COS: read-only
-root, /etc rebuilt on every boot, noexec /var and /home) and `fcos-like` (Fedora CoreOS: the real
-Ignition on first boot, then the unit it enabled on every boot). The distributions' own packages,
-kernels and init systems are not booted; kubeadm, containerd and host changes are stand-ins.
-
-"""
-
-
-def render(catalog: Catalog) -> str:
-    lines = ["| " + " | ".join(c.lower() for c in MATRIX_COLUMNS) + " |", "|" + "---|" * len(MATRIX_COLUMNS)]
-    for row in matrix_rows(catalog):
-        lines.append("| " + " | ".join(row) + " |")
-    notes = [f"- {p.project} {p.label}: {p.note}" for p in catalog.profiles if p.note]
-    return HEADER + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
-
+__all__ = ["HEADER", "MATRIX_COLUMNS", "default_channel", "matrix_rows", "profile_dict", "render", "yes"]
 
 if __name__ == "__main__":
+    from kubegce.images.catalog import Catalog
+
     print(render(Catalog.load()), end="")
