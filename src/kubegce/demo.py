@@ -15,6 +15,7 @@ from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.instances import InstanceView, list_instances
 from kubegce.cloud.gce.target import GceTarget
 from kubegce.cloud.service import plan_cluster_against
+from kubegce.defaults import DEFAULT_IMAGE
 from kubegce.images.catalog import Catalog
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import (
@@ -47,7 +48,7 @@ def demo_bundle() -> ClusterBundle:
             name=DEMO_CLUSTER,
             project=DEMO_PROJECT,
             zones=["us-central1-a", "us-central1-b"],
-            image="ubuntu-os-cloud/ubuntu-2404-lts-amd64",
+            image=DEFAULT_IMAGE,
             node_image="rocky-linux-cloud/rocky-linux-9",
             node_count=2,
         )

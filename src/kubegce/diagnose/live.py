@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.instances import InstanceView, guest_attributes, serial_output
 from kubegce.diagnose.analyze import Context
 from kubegce.errors import NotFoundError
-from kubegce.images.catalog import Catalog
+from kubegce.images.catalog import IMAGE_URL_TAIL, Catalog
 
 
 def instance_context(clients: ComputeClients, project: str, zone: str, name: str, catalog: Catalog
@@ -25,7 +24,7 @@ def instance_context(clients: ComputeClients, project: str, zone: str, name: str
     image_ref = ""
     source = disk.get("initializeParams", {}).get("sourceImage", "")
     if source:
-        m = re.search(r"projects/[^/]+/global/images/.+$", source)
+        m = IMAGE_URL_TAIL.search(source)
         image_ref = m.group(0) if m else source
         if profile is None:
             profile = catalog.resolve(image_ref).profile

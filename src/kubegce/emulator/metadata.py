@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kubegce.defaults import DEFAULT_NODE_MACHINE_TYPE
+
 PREFIX = "/computeMetadata/v1"
 TEST_TOKEN = "ya29.kubegce-lab-test-token"  # noqa: S105 - a test value, not a secret
 
@@ -59,7 +61,7 @@ class MetadataStore:
                 "name": ident.name,
                 "hostname": f"{ident.name}.{ident.zone}.c.lab.internal",
                 "zone": f"projects/{ident.numeric_project_id}/zones/{ident.zone}",
-                "machine-type": f"projects/{ident.numeric_project_id}/machineTypes/e2-medium",
+                "machine-type": f"projects/{ident.numeric_project_id}/machineTypes/{DEFAULT_NODE_MACHINE_TYPE}",
                 "network-interfaces": {"0": {"ip": ident.ip, "network": "projects/lab/networks/lab"}},
                 "attributes": dict(self.attributes),
                 "guest-attributes": guest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from kubegce.defaults import DEFAULT_CONTROL_PLANE_MACHINE_TYPE, DEFAULT_IMAGE, DEFAULT_NODE_MACHINE_TYPE
 from kubegce.spec.models import (
     DEFAULT_KUBERNETES_VERSION,
     Cluster,
@@ -18,8 +19,6 @@ from kubegce.spec.models import (
     SubnetSpec,
 )
 from kubegce.spec.validate import region_of
-
-DEFAULT_IMAGE = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
 
 
 def apply_defaults(bundle: ClusterBundle) -> ClusterBundle:
@@ -56,8 +55,8 @@ class CreateClusterOptions:
     control_plane_image: str | None = None
     node_count: int = 2
     control_plane_count: int = 1
-    node_size: str = "e2-medium"
-    control_plane_size: str = "e2-standard-2"
+    node_size: str = DEFAULT_NODE_MACHINE_TYPE
+    control_plane_size: str = DEFAULT_CONTROL_PLANE_MACHINE_TYPE
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     networking: str = "calico"
     topology: str = "public"

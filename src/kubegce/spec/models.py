@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from kubegce.defaults import DEFAULT_IMAGE, DEFAULT_NODE_MACHINE_TYPE
+
 API_VERSION = "kubegce.io/v1alpha1"
 CLUSTER_LABEL = "kubegce.io/cluster"
 DEFAULT_KUBERNETES_VERSION = "1.33.2"
@@ -107,8 +109,8 @@ class Cluster(SpecModel):
 
 class InstanceGroupSpec(SpecModel):
     role: Role
-    machine_type: str = "e2-medium"
-    image: str = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
+    machine_type: str = DEFAULT_NODE_MACHINE_TYPE
+    image: str = DEFAULT_IMAGE
     min_size: int = 1
     max_size: int = 1
     zones: list[str] = Field(default_factory=list)
