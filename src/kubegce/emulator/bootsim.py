@@ -20,7 +20,7 @@ from typing import Any
 
 from kubegce.boot import protocol
 from kubegce.emulator.api_error import ApiError
-from kubegce.images.catalog import Catalog, ImageProfile, package_manager
+from kubegce.images.catalog import Catalog, ImageProfile, InitPrograms, package_manager
 
 PHASES = protocol.PROGRESS_PHASES
 BASE = "https://compute.googleapis.com/compute/v1/"
@@ -84,7 +84,8 @@ class BootSimulator:
     ) -> tuple[list[tuple[float, str]], dict[str, str]]:
         """(time-stamped serial lines, guest attributes at the end) for this instance's boot."""
         md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
-        has_agent, has_cloud_init, has_ignition, profile = self.init_programs(image)
+        programs, profile = self.init_programs(image)
+        has_agent, has_cloud_init, has_ignition = programs.guest_agent, programs.cloud_init, programs.ignition
         host = instance["name"]
         lines: list[tuple[float, str]] = []
         attrs: dict[str, str] = {}
@@ -210,7 +211,8 @@ class BootSimulator:
         """What kubegce's image probe reports on this image (see boot/templates/probe.sh)."""
         if self.elapsed(instance) < self.boot_seconds / 2:
             return {}
-        agent, cloud_init, ignition, profile = self.init_programs(image)
+        programs, profile = self.init_programs(image)
+        agent, cloud_init, ignition = programs.guest_agent, programs.cloud_init, programs.ignition
         attrs: dict[str, str] = {}
         if agent:
             attrs["startup-script"] = "ran"
@@ -227,18 +229,19 @@ class BootSimulator:
             attrs["tools"] = ";".join(tools) + ";"
         return attrs
 
-    def init_programs(self, image: dict[str, Any] | None) -> tuple[bool, bool, bool, ImageProfile | None]:
-        """(guest agent, cloud-init, Ignition, profile) of an image. Custom images in the emulator may
-        declare their software with labels kubegce-emulator-{guest-agent,cloud-init,ignition}=true."""
+    def init_programs(self, image: dict[str, Any] | None) -> tuple[InitPrograms, ImageProfile | None]:
+        """(init programs, catalog profile) of an image: the catalog's ImageProfile when it places the
+        image. Custom images in the emulator may declare their software with labels
+        kubegce-emulator-{guest-agent,cloud-init,ignition}=true; others run the guest agent only."""
         profile = self.profile_of(image)
         if profile is not None:
-            return profile.guest_agent, profile.cloud_init, profile.ignition, profile
+            return profile.init_programs, profile
         labels = (image or {}).get("labels", {})
         if any(k.startswith("kubegce-emulator-") for k in labels):
-            return (labels.get("kubegce-emulator-guest-agent") == "true",
-                    labels.get("kubegce-emulator-cloud-init") == "true",
-                    labels.get("kubegce-emulator-ignition") == "true", None)  # fmt: skip
-        return True, False, False, None
+            return InitPrograms(guest_agent=labels.get("kubegce-emulator-guest-agent") == "true",
+                                cloud_init=labels.get("kubegce-emulator-cloud-init") == "true",
+                                ignition=labels.get("kubegce-emulator-ignition") == "true"), None  # fmt: skip
+        return InitPrograms(guest_agent=True, cloud_init=False, ignition=False), None
 
     def guest_attributes(
         self, instance: dict[str, Any], image: dict[str, Any] | None, query_path: str

@@ -68,6 +68,15 @@ def package_manager_of_tools(tools: list[str] | tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True)
+class InitPrograms:
+    """Which of the programs that read instance metadata at boot an image runs."""
+
+    guest_agent: bool  # Google's guest environment: runs startup-script
+    cloud_init: bool  # reads user-data
+    ignition: bool  # reads user-data, first boot only
+
+
+@dataclass(frozen=True)
 class ImageProfile:
     project: str
     os: str
@@ -90,6 +99,15 @@ class ImageProfile:
     @property
     def label(self) -> str:
         return f"{self.os} {self.version}"
+
+    @property
+    def init_programs(self) -> InitPrograms:
+        return InitPrograms(guest_agent=self.guest_agent, cloud_init=self.cloud_init, ignition=self.ignition)
+
+    @property
+    def cos_file_system(self) -> bool:
+        """COS's disk: a read-only root and an /etc rebuilt on every boot."""
+        return self.read_only_root and self.volatile_etc
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,11 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubegce.errors import UserError
+from kubegce.images.catalog import ImageProfile, InitPrograms
 
 RECIPE_VERSION = 3  # the base rootfs
 DERIVE_VERSION = 2  # how profiles are derived from the base (os-release, SELinux config, ...)
@@ -62,37 +63,65 @@ PRETTY_NAME="Fedora CoreOS 42.20250901.3.0"
 
 @dataclass(frozen=True)
 class LabProfile:
+    """How the lab builds a root file system that boots like the catalog images with these init
+    programs and this file system (the catalog's ImageProfile says which an image has; see
+    :func:`lab_profile_of`); what stays here is only how to build it."""
+
     name: str
-    cloud_init: bool
-    guest_agent: bool
+    programs: InitPrograms  # what the rootfs keeps of cloud-init, the guest agent and Ignition
     purge: tuple[str, ...]
     local_repo: bool
     like: str  # the public images this profile stands for
     cos_file_system: bool = False  # mounted as COS mounts its disk (see the module docstring)
-    ignition: bool = False  # Ignition on first boot, then the units it enabled (Fedora CoreOS)
+
+    @property
+    def cloud_init(self) -> bool:
+        return self.programs.cloud_init
+
+    @property
+    def guest_agent(self) -> bool:
+        return self.programs.guest_agent
+
+    @property
+    def ignition(self) -> bool:  # Ignition on first boot, then the units it enabled (Fedora CoreOS)
+        return self.programs.ignition
+
+    def serves(self, image: ImageProfile) -> bool:
+        return (self.programs, self.cos_file_system) == (image.init_programs, image.cos_file_system)
 
     def recipe(self) -> dict[str, object]:
-        return {"version": RECIPE_VERSION, "derive": DERIVE_VERSION, "suite": SUITE, "base": BASE_PACKAGES,
-                **asdict(self)}  # fmt: skip
+        fields = {"name": self.name, "cloud_init": self.cloud_init, "guest_agent": self.guest_agent,
+                  "purge": self.purge, "local_repo": self.local_repo, "like": self.like,
+                  "cos_file_system": self.cos_file_system, "ignition": self.ignition}  # fmt: skip
+        return {"version": RECIPE_VERSION, "derive": DERIVE_VERSION, "suite": SUITE, "base": BASE_PACKAGES, **fields}
 
     def recipe_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.recipe(), sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _programs(*, agent: bool, cloud_init: bool, ignition: bool = False) -> InitPrograms:
+    return InitPrograms(guest_agent=agent, cloud_init=cloud_init, ignition=ignition)
+
+
 PROFILES: dict[str, LabProfile] = {
     p.name: p
     for p in (
-        LabProfile("cloud-init+agent", True, True, (), False, "Ubuntu, COS"),
-        LabProfile("agent-only", False, True, ("cloud-init",), True, "RHEL, Rocky, CentOS, Alma, Debian, SLES"),
-        LabProfile(
-            "cloud-init-only", True, False, ("google-guest-agent",), False, "custom images with cloud-init only"
-        ),
-        LabProfile("cos-like", True, True, (), False, "Container-Optimized OS", cos_file_system=True),
-        LabProfile(
-            "fcos-like", False, False, ("cloud-init", "google-guest-agent"), False, "Fedora CoreOS", ignition=True
-        ),  # fmt: skip
+        LabProfile("cloud-init+agent", _programs(agent=True, cloud_init=True), (), False, "Ubuntu, COS"),
+        LabProfile("agent-only", _programs(agent=True, cloud_init=False), ("cloud-init",), True,
+                   "RHEL, Rocky, CentOS, Alma, Debian, SLES"),
+        LabProfile("cloud-init-only", _programs(agent=False, cloud_init=True), ("google-guest-agent",), False,
+                   "custom images with cloud-init only"),
+        LabProfile("cos-like", _programs(agent=True, cloud_init=True), (), False, "Container-Optimized OS",
+                   cos_file_system=True),
+        LabProfile("fcos-like", _programs(agent=False, cloud_init=False, ignition=True),
+                   ("cloud-init", "google-guest-agent"), False, "Fedora CoreOS"),
     )
-}
+}  # fmt: skip
+
+
+def lab_profile_of(image: ImageProfile) -> LabProfile | None:
+    """The lab profile that boots like this catalog image (its init programs and file system)."""
+    return next((lp for lp in PROFILES.values() if lp.serves(image)), None)
 
 
 def cache_dir() -> Path:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +23,17 @@ from kubegce.boot import protocol
 from kubegce.boot.plans import plan_cluster
 from kubegce.emulator.metadata import free_five_digit_port
 from kubegce.errors import UserError
-from kubegce.images.catalog import Catalog, ImageProfile
+from kubegce.images.catalog import Catalog
 from kubegce.lab.assets import MIRROR_URL, SECRETS_URL, manifest_sha256
-from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, profile_rootfs
+from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, lab_profile_of, profile_rootfs
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, Role, UserDataPart
 
-LAB_IMAGES = {
-    # custom image families only the lab knows (a cloud-init-only custom image)
-    "kubegce-lab/cloud-init-only": ImageProfile(
-        project="kubegce-lab",
-        os="debian",
-        version="12",
-        families=("cloud-init-only",),
-        image_prefixes=("cloud-init-only-",),
-        licenses=(),
-        cloud_init=True,
-        guest_agent=False,
-        ignition=False,
-        package_manager="apt",
-        read_only_root=False,
-    ),  # fmt: skip
-}
-
 
 def lab_catalog() -> Catalog:
-    base = Catalog.load()
-    return Catalog(base.profiles + list(LAB_IMAGES.values()))
+    """The image catalog plus the images only the lab knows (lab/catalog.yaml)."""
+    with resources.as_file(resources.files("kubegce.lab").joinpath("catalog.yaml")) as extra:
+        return Catalog.load(extra)
 
 
 def check_can_run() -> None:
@@ -85,17 +70,15 @@ def ignition_binary() -> Path:
 
 
 def profile_for(image: Catalog, ref: str) -> LabProfile:
-    resolved = image.resolve(ref)
-    p = resolved.profile
+    """The lab profile that boots like image ``ref``, from its catalog profile."""
+    p = image.resolve(ref).profile
     if p is None:
         raise UserError(f"boot lab: image {ref!r} is not in the catalog; pass --profile {'|'.join(PROFILES)}")
-    if p.ignition:
-        return PROFILES["fcos-like"]
-    cos_like = p.read_only_root and p.volatile_etc
-    for lp in PROFILES.values():
-        if (lp.cloud_init, lp.guest_agent, lp.cos_file_system) == (p.cloud_init, p.guest_agent, cos_like):
-            return lp
-    raise UserError(f"boot lab: no lab profile has cloud-init={p.cloud_init} and guest agent={p.guest_agent}")
+    lab = lab_profile_of(p)
+    if lab is None:
+        raise UserError(f"boot lab: no lab profile has cloud-init={p.cloud_init}, guest agent={p.guest_agent}, "
+                        f"Ignition={p.ignition} and COS's file system={p.cos_file_system}; pass --profile")  # fmt: skip
+    return lab
 
 
 def lab_bundle(
