@@ -1,5 +1,4 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
 # Install containerd, runc, the CNI plugins and the Kubernetes binaries, and their services.
 
 fetch_asset() {

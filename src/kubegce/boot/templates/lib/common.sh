@@ -1,5 +1,4 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
 # The bootstrap's settings, logging, phase reports and step runner; the node config.
 
 KUBEGCE_METADATA_URL="http://metadata.google.internal/computeMetadata/v1"

@@ -1,5 +1,4 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
 # API address discovery: the first control plane publishes its address, the others wait for it.
 
 set_api_host() {

@@ -1,5 +1,4 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
 # Prepare the host: swap, kernel modules and sysctls, SELinux, firewalld, packages.
 
 configure_kernel() {

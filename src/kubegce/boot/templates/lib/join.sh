@@ -1,5 +1,4 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
 # The secrets, kubeadm init/join and the cluster add-ons.
 
 fetch_secrets() {

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034,SC2154  # one fragment of bootstrap.sh: names cross fragments
+# shellcheck disable=SC2034  # sets globals that other fragments of bootstrap.sh read
 # User extras, the once-per-config bookkeeping and main.
 
 run_user_parts() {
