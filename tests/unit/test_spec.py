@@ -52,12 +52,14 @@ def test_validation_names_the_field(mutate, expected) -> None:  # type: ignore[n
     assert expected in problems_of(b)
 
 
-def test_zones_across_regions_need_one_subnet_each() -> None:
+def test_zones_are_in_one_region_with_one_subnet() -> None:
+    # as in kOps, a cluster lives in one region (issue 11 section 4)
     b = make_bundle(zones=["us-central1-a", "europe-west1-b"])
-    assert validate_bundle(b) == []
-    assert sorted(s.region for s in b.cluster.spec.subnets) == ["europe-west1", "us-central1"]
-    b.cluster.spec.subnets = b.cluster.spec.subnets[:1]
-    assert "has 0 subnets" in problems_of(b)
+    assert "the zones are in 2 regions (europe-west1, us-central1)" in problems_of(b)
+    b = make_bundle(zones=["us-central1-a", "us-central1-b"])
+    assert [s.region for s in b.cluster.spec.subnets] == ["us-central1"]
+    b.cluster.spec.subnets = []
+    assert "region us-central1 has 0 subnets" in problems_of(b)
 
 
 def test_unknown_field_has_close_match_hint() -> None:

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kubegce.defaults import DEFAULT_CONTROL_PLANE_MACHINE_TYPE, DEFAULT_IMAGE, DEFAULT_NODE_MACHINE_TYPE
+from kubegce.errors import UserError
 from kubegce.spec.models import (
     DEFAULT_KUBERNETES_VERSION,
     Cluster,
@@ -18,14 +19,15 @@ from kubegce.spec.models import (
     Role,
     SubnetSpec,
 )
-from kubegce.spec.validate import region_of
+from kubegce.spec.validate import ZONE_RE, region_of
 
 
 def apply_defaults(bundle: ClusterBundle) -> ClusterBundle:
     """Return a copy with generated subnets (one per region) and group zones filled in."""
     b = bundle.model_copy(deep=True)
     s = b.cluster.spec
-    regions = sorted({region_of(z) for z in s.zones})
+    # only well-formed zones have a region; validation names the others (and no subnet it never asked for)
+    regions = sorted({region_of(z) for z in s.zones if ZONE_RE.fullmatch(z)})
     if not s.subnets and regions:
         try:
             net = ipaddress.ip_network(s.network_cidr, strict=True)
@@ -65,6 +67,15 @@ class CreateClusterOptions:
 
 
 def bundle_from_options(o: CreateClusterOptions) -> ClusterBundle:
+    """The bundle `create cluster` flags describe. Counts are checked here, where the message can
+    name the flag; everything else is checked by :func:`kubegce.spec.validate.validate_bundle`."""
+    if o.control_plane_count < 1:
+        raise UserError(
+            f"--control-plane-count {o.control_plane_count}: a cluster needs at least one control plane; "
+            "use 1 (or 3 for high availability)"
+        )
+    if o.node_count < 0:
+        raise UserError(f"--node-count {o.node_count}: must be 0 or more")
     spec = ClusterSpec.model_validate(
         {
             "project": o.project,

@@ -9,11 +9,22 @@ from typing import Any
 import yaml
 
 from kubegce.errors import UserError
+from kubegce.spec.text import shown, shown_key
+from kubegce.spec.yamlio import MAX_VALUE_CHARS, load_value
+
+MAX_PATH_CHARS = 1000
 
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 
 
+def shown_plain(text: str, limit: int = 60) -> str:
+    """Text for a suggested command line: as is when short and printable, else cut."""
+    return text if len(text) <= limit and text.isprintable() else text[:limit].encode("unicode_escape").decode() + "…"
+
+
 def parse_path(path: str) -> list[str | int]:
+    if len(path) > MAX_PATH_CHARS:
+        raise UserError(f"--set/--unset path {shown(path)}: at most {MAX_PATH_CHARS} characters")
     parts: list[str | int] = []
     pos = 0
     while pos < len(path):
@@ -22,12 +33,12 @@ def parse_path(path: str) -> list[str | int]:
             continue
         m = _SEGMENT.match(path, pos)
         if not m:
-            raise UserError(f"--set/--unset path {path!r}: cannot read it at position {pos}")
+            raise UserError(f"--set/--unset path {shown(path)}: cannot read it at position {pos}")
         if m.group(1) is not None:
             parts.append(m.group(1))
         else:
             inner = m.group(2)
-            parts.append(int(inner) if inner.isdigit() else inner)
+            parts.append(int(inner) if inner.isascii() and inner.isdigit() and len(inner) < 10 else inner)
         pos = m.end()
     if not parts:
         raise UserError("--set/--unset: empty path")
@@ -37,10 +48,12 @@ def parse_path(path: str) -> list[str | int]:
 def parse_assignment(text: str) -> tuple[list[str | int], Any]:
     path, sep, raw = text.partition("=")
     if not sep:
-        raise UserError(f"--set {text!r}: write PATH=VALUE, e.g. spec.kubernetesVersion=1.33.2")
+        raise UserError(f"--set {shown(text)}: write PATH=VALUE, e.g. spec.kubernetesVersion=1.33.2")
+    if len(raw) > MAX_VALUE_CHARS:
+        raise UserError(f"--set {shown(path)}: the value is {len(raw)} characters; at most {MAX_VALUE_CHARS}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = load_value(raw, f"--set {shown(path)}") if raw.strip() else ""
+    except (yaml.YAMLError, ValueError):  # not YAML (or a number too long to be one): the text as typed
         value = raw
     if isinstance(value, float):
         value = raw  # 1.33 is a version, not a number
@@ -53,14 +66,14 @@ def _walk(doc: Any, parts: list[str | int], path_text: str, create: bool) -> Any
         nxt_is_index = isinstance(parts[i + 1], int) if i + 1 < len(parts) else False
         if isinstance(part, int):
             if not isinstance(cur, list) or part >= len(cur):
-                raise UserError(f"{path_text}: index {part} is out of range")
+                raise UserError(f"{shown_key(path_text)}: index {part} is out of range")
             cur = cur[part]
         else:
             if not isinstance(cur, dict):
-                raise UserError(f"{path_text}: '{part}' is below a value that is not a mapping")
+                raise UserError(f"{shown_key(path_text)}: {shown(part)} is below a value that is not a mapping")
             if part not in cur or cur[part] is None:
                 if not create:
-                    raise UserError(f"{path_text}: '{part}' is not set")
+                    raise UserError(f"{shown_key(path_text)}: {shown(part)} is not set")
                 cur[part] = [] if nxt_is_index else {}
             cur = cur[part]
     return cur
@@ -71,16 +84,29 @@ def set_value(doc: dict[str, Any], path: list[str | int], value: Any, path_text:
     last = path[-1]
     if isinstance(last, int):
         if not isinstance(parent, list):
-            raise UserError(f"{path_text}: not a list")
+            raise UserError(f"{shown_key(path_text)}: not a list")
         if last == len(parent):
             parent.append(value)
         elif last < len(parent):
             parent[last] = value
         else:
-            raise UserError(f"{path_text}: index {last} is out of range (list has {len(parent)})")
+            raise UserError(f"{shown_key(path_text)}: index {last} is out of range (list has {len(parent)})")
     else:
         if not isinstance(parent, dict):
-            raise UserError(f"{path_text}: not a mapping")
+            raise UserError(f"{shown_key(path_text)}: not a mapping")
+        current = parent.get(last)
+        if isinstance(current, list) and not isinstance(value, list | None):
+            items = ", ".join(v.strip() for v in str(value).split(",")) if isinstance(value, str) else str(value)
+            raise UserError(
+                f"--set {shown_key(path_text)}: {shown_key(path_text)} is a list; write lists in brackets, "
+                f"e.g. --set '{shown_plain(path_text)}=[{shown_plain(items)}]' (an item alone: "
+                f"{shown_plain(path_text)}[0]=VALUE)"
+            )
+        if isinstance(current, dict) and current and not isinstance(value, dict | None):
+            raise UserError(
+                f"--set {shown_key(path_text)}: {shown_key(path_text)} is a mapping; set one key with "
+                f"--set '{shown_plain(path_text)}.KEY=VALUE' or write it as {{key: value}}"
+            )
         parent[last] = value
 
 
@@ -90,7 +116,7 @@ def unset_value(doc: dict[str, Any], path: list[str | int], path_text: str) -> N
     try:
         del parent[last]
     except (KeyError, IndexError, TypeError):
-        raise UserError(f"{path_text}: is not set") from None
+        raise UserError(f"{shown_key(path_text)}: is not set") from None
 
 
 def apply_edits(doc: dict[str, Any], sets: list[str], unsets: list[str]) -> dict[str, Any]:
@@ -99,6 +125,6 @@ def apply_edits(doc: dict[str, Any], sets: list[str], unsets: list[str]) -> dict
     for text in sets:
         path, value = parse_assignment(text)
         if path[:1] in (["apiVersion"], ["kind"]) or path[:2] == ["metadata", "name"]:
-            raise UserError(f"--set {text}: {'.'.join(map(str, path))} cannot be changed")
+            raise UserError(f"--set {shown(text)}: {'.'.join(map(str, path))} cannot be changed")
         set_value(doc, path, value, text.partition("=")[0])
     return doc

@@ -1,6 +1,8 @@
 """Import kOps kops.k8s.io/v1alpha2 Cluster and InstanceGroup documents.
 
-The fields that matter on GCE are mapped; every other kOps field is named in one warning.
+The fields that matter on GCE are mapped; other kOps fields are named in one warning; a field kOps
+does not have either (``subnetz``) is refused with "did you mean", as kOps refuses it. Every value
+is type-checked before it is used, so a manifest of the wrong shape gets a message, not a traceback.
 """
 
 from __future__ import annotations
@@ -9,9 +11,18 @@ import ipaddress
 from typing import Any
 
 from kubegce.errors import SpecError
+from kubegce.spec.fields import did_you_mean
+from kubegce.spec.kops_fields import (
+    KOPS_CLOUD_CONFIG_FIELDS,
+    KOPS_CLUSTER_SPEC_FIELDS,
+    KOPS_INSTANCE_GROUP_SPEC_FIELDS,
+    KOPS_NETWORKING,
+)
 from kubegce.spec.models import API_VERSION, CLUSTER_LABEL
+from kubegce.spec.text import capped, shown, shown_key
 
 KOPS_CLUSTER_LABEL = "kops.k8s.io/cluster"
+SUPPORTED_NETWORKING = ("calico", "cilium")
 
 _CLUSTER_MAPPED = {
     "cloudProvider", "project", "kubernetesVersion", "subnets", "networking", "nonMasqueradeCIDR",
@@ -26,6 +37,47 @@ _CLOUD_CONFIG_MAPPED = {"gceServiceAccount", "gceUseStartupScript"}
 _IGNORED_TOP = {"configBase", "configStore"}  # state-store settings: kubegce uses --state instead
 
 
+class _Problems:
+    """Problems of one document, each prefixed with where it is."""
+
+    def __init__(self, where: str, out: list[str]) -> None:
+        self.where = where
+        self.out = out
+
+    def add(self, field: str, text: str) -> None:
+        self.out.append(f"{self.where} {field}: {text}")
+
+    def mapping(self, value: Any, field: str) -> dict[str, Any]:
+        """``value`` when it is a mapping (or absent); otherwise a problem and an empty one."""
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return value
+        self.add(field, f"must be a mapping (key: value), got {shown(value)}")
+        return {}
+
+    def mappings(self, value: Any, field: str) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.add(field, f"must be a list of mappings (- name: ...), got {shown(value)}")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                out.append(item)
+            else:
+                self.add(f"{field}[{i}]", f"must be a mapping (name: ..., ...), got {shown(item)}")
+        return out
+
+    def unknown(self, keys: Any, known: frozenset[str], field: str) -> None:
+        for key in sorted(str(k) for k in keys if str(k) not in known):
+            self.add(
+                f"{field}.{shown_key(key)}",
+                f"not a kOps field{did_you_mean(key, known)}; remove it or fix its name",
+            )
+
+
 def convert_documents(docs: list[dict[str, Any]], source: str) -> tuple[list[dict[str, Any]], list[str]]:
     """Convert kOps documents in place of themselves; other documents pass through."""
     problems: list[str] = []
@@ -34,75 +86,108 @@ def convert_documents(docs: list[dict[str, Any]], source: str) -> tuple[list[dic
     out: list[dict[str, Any]] = []
     zones_by_cluster: dict[str, list[str]] = {}
     for i, doc in enumerate(docs):
-        if not str(doc.get("apiVersion", "")).startswith("kops.k8s.io/"):
+        if not str(doc.get("apiVersion", ""))[:100].startswith("kops.k8s.io/"):
             out.append(doc)
             continue
-        where = f"{source} document {i + 1}"
+        p = _Problems(f"{source} document {i + 1}", problems)
         kind = doc.get("kind")
-        meta = dict(doc.get("metadata") or {})
-        spec = dict(doc.get("spec") or {})
+        meta = dict(p.mapping(doc.get("metadata"), "metadata"))
+        spec = dict(p.mapping(doc.get("spec"), "spec"))
         if kind == "Cluster":
-            converted, startup = _cluster(meta, spec, where, problems, unmapped)
+            converted, startup = _cluster(meta, spec, p, unmapped)
             use_startup_script = use_startup_script or startup
             out.append(converted)
         elif kind == "InstanceGroup":
-            converted = _group(meta, spec, where, problems, unmapped)
-            cluster = converted["metadata"]["labels"].get(CLUSTER_LABEL, "")
-            zones_by_cluster.setdefault(cluster, []).extend(converted["spec"].get("zones", []))
+            converted = _group(meta, spec, p, unmapped)
+            cluster = str(converted["metadata"]["labels"].get(CLUSTER_LABEL, ""))
+            zones = converted["spec"].get("zones", [])
+            if isinstance(zones, list):
+                zones_by_cluster.setdefault(cluster, []).extend(z for z in zones if isinstance(z, str))
             out.append(converted)
         else:
-            unmapped.append(f"{where}: kind {kind}")
+            unmapped.append(f"{p.where}: kind {shown(kind)}")
     for doc in out:
-        if doc.get("kind") == "Cluster" and not doc["spec"].get("zones"):
-            name = doc["metadata"].get("name", "")
+        if doc.get("kind") == "Cluster" and isinstance(doc.get("spec"), dict) and not doc["spec"].get("zones"):
+            name = str(doc["metadata"].get("name", "")) if isinstance(doc.get("metadata"), dict) else ""
             zones = zones_by_cluster.get(name) or zones_by_cluster.get("", [])
             doc["spec"]["zones"] = sorted(set(zones))
-        if use_startup_script and doc.get("kind") == "InstanceGroup":
-            doc["spec"].setdefault("bootstrap", {})["channel"] = "startup-script"
+        if use_startup_script and doc.get("kind") == "InstanceGroup" and isinstance(doc.get("spec"), dict):
+            bootstrap = doc["spec"].setdefault("bootstrap", {})
+            if isinstance(bootstrap, dict):
+                bootstrap["channel"] = "startup-script"
     if problems:
-        raise SpecError(problems)
+        raise SpecError(capped(problems))
     warnings = []
     if unmapped:
         warnings.append("kOps fields kubegce does not implement were ignored: " + ", ".join(sorted(set(unmapped))))
     return out, warnings
 
 
+def _networking(value: Any, p: _Problems) -> str | None:
+    supported = " or ".join(f"{{{n}: {{}}}}" for n in SUPPORTED_NETWORKING)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, dict):
+        names = [str(k) for k in value]
+    else:
+        p.add("spec.networking", f"must be a mapping like calico: {{}}, got {shown(value)}")
+        return None
+    chosen = [n for n in names if n in SUPPORTED_NETWORKING]
+    others = [n for n in names if n not in SUPPORTED_NETWORKING]
+    for name in others:
+        what = (
+            "a kOps networking provider kubegce does not support"
+            if name in KOPS_NETWORKING
+            else "not a kOps networking provider"
+        )
+        hint = did_you_mean(name, SUPPORTED_NETWORKING) if name not in KOPS_NETWORKING else ""
+        p.add(
+            "spec.networking",
+            f"{shown(name)} is {what}{hint}; kubegce supports calico and cilium (networking: {supported})",
+        )
+    if isinstance(value, str) and chosen:
+        p.add("spec.networking", f"write it as a mapping: networking: {{{value}: {{}}}}")
+    if len(chosen) > 1:
+        p.add("spec.networking", f"names {' and '.join(chosen)}; choose one")
+    return chosen[0] if chosen else None
+
+
 def _cluster(
-    meta: dict[str, Any], spec: dict[str, Any], where: str, problems: list[str], unmapped: list[str]
+    meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: list[str]
 ) -> tuple[dict[str, Any], bool]:
     out: dict[str, Any] = {}
+    p.unknown(spec, KOPS_CLUSTER_SPEC_FIELDS, "spec")
     provider = spec.get("cloudProvider")
     project = spec.get("project")
     if isinstance(provider, dict):
         gce = provider.get("gce")
-        if gce is None:
-            problems.append(f"{where} spec.cloudProvider: kubegce runs on gce only (got {sorted(provider)})")
+        if gce is None and "gce" not in provider:
+            p.add("spec.cloudProvider", f"kubegce runs on gce only (got {', '.join(shown_key(k) for k in provider)})")
         else:
-            project = project or gce.get("project")
+            project = project or p.mapping(gce, "spec.cloudProvider.gce").get("project")
     elif provider not in (None, "gce"):
-        problems.append(f"{where} spec.cloudProvider: kubegce runs on gce only (got {provider!r})")
+        p.add("spec.cloudProvider", f"kubegce runs on gce only (got {shown(provider)})")
     if project:
         out["project"] = project
     if "kubernetesVersion" in spec:
-        out["kubernetesVersion"] = str(spec["kubernetesVersion"]).lstrip("v")
+        version = spec["kubernetesVersion"]
+        out["kubernetesVersion"] = version.lstrip("v") if isinstance(version, str) else version
     if "networkCIDR" in spec:
         out["networkCIDR"] = spec["networkCIDR"]
     subnets = []
-    for s in spec.get("subnets") or []:
-        if s.get("cidr") and s.get("region"):
-            subnets.append({"name": s.get("name") or s["region"], "region": s["region"], "cidr": s["cidr"]})
-        if str(s.get("type", "Public")).lower() == "private":
+    for s in p.mappings(spec.get("subnets"), "spec.subnets"):
+        region, cidr, name = s.get("region"), s.get("cidr"), s.get("name")
+        if cidr and region:
+            subnets.append({"name": name or region, "region": region, "cidr": cidr})
+        if str(s.get("type", "Public"))[:20].lower() == "private":
             out["topology"] = "private"
     if subnets:
         out["subnets"] = subnets
-    networking = spec.get("networking") or {}
     net_out: dict[str, Any] = {}
-    for plugin in ("calico", "cilium"):
-        if plugin in networking:
-            net_out["plugin"] = plugin
-    others = sorted(set(networking) - {"calico", "cilium"})
-    if others:
-        problems.append(f"{where} spec.networking: {others[0]} is not supported; use calico: {{}} or cilium: {{}}")
+    if plugin := _networking(spec.get("networking"), p):
+        net_out["plugin"] = plugin
     if "podCIDR" in spec:
         net_out["podCIDR"] = spec["podCIDR"]
     if "serviceClusterIPRange" in spec:
@@ -112,50 +197,50 @@ def _cluster(
     if "nonMasqueradeCIDR" in spec and "podCIDR" not in spec:
         # kOps carves pods from the upper half of nonMasqueradeCIDR and services from its first /13.
         try:
-            nm = ipaddress.IPv4Network(spec["nonMasqueradeCIDR"])
+            nm = ipaddress.IPv4Network(str(spec["nonMasqueradeCIDR"])[:50])
             halves = list(nm.subnets(prefixlen_diff=1))
             out.setdefault("networking", {})["podCIDR"] = str(halves[1])
             out["networking"].setdefault("serviceCIDR", str(next(halves[0].subnets(new_prefix=13))))
         except ValueError:
-            problems.append(f"{where} spec.nonMasqueradeCIDR: not a CIDR ({spec['nonMasqueradeCIDR']!r})")
+            p.add("spec.nonMasqueradeCIDR", f"not a CIDR of /13 or larger (got {shown(spec['nonMasqueradeCIDR'])})")
     for key in ("sshAccess", "kubernetesApiAccess", "cloudLabels"):
         if key in spec:
             out[key] = spec[key]
-    cloud_config = spec.get("cloudConfig") or {}
+    cloud_config = p.mapping(spec.get("cloudConfig"), "spec.cloudConfig")
     if "gceServiceAccount" in cloud_config:
         out["serviceAccount"] = cloud_config["gceServiceAccount"]
-    startup = bool(cloud_config.get("gceUseStartupScript"))
-    for k in sorted(set(cloud_config) - _CLOUD_CONFIG_MAPPED):
+    startup = cloud_config.get("gceUseStartupScript") is True
+    p.unknown(cloud_config, KOPS_CLOUD_CONFIG_FIELDS, "spec.cloudConfig")
+    for k in sorted(str(k) for k in cloud_config if k not in _CLOUD_CONFIG_MAPPED and k in KOPS_CLOUD_CONFIG_FIELDS):
         unmapped.append(f"Cluster spec.cloudConfig.{k}")
     topology = spec.get("topology")
     if isinstance(topology, dict) and "private" in {str(v).lower() for v in topology.values() if isinstance(v, str)}:
         out["topology"] = "private"
-    for k in sorted(set(spec) - _CLUSTER_MAPPED - _IGNORED_TOP):
+    for k in sorted(str(k) for k in spec if k in KOPS_CLUSTER_SPEC_FIELDS and k not in _CLUSTER_MAPPED | _IGNORED_TOP):
         unmapped.append(f"Cluster spec.{k}")
     meta_out = {"name": meta.get("name", "")}
     return {"apiVersion": API_VERSION, "kind": "Cluster", "metadata": meta_out, "spec": out}, startup
 
 
-def _group(
-    meta: dict[str, Any], spec: dict[str, Any], where: str, problems: list[str], unmapped: list[str]
-) -> dict[str, Any]:
+def _group(meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    p.unknown(spec, KOPS_INSTANCE_GROUP_SPEC_FIELDS, "spec")
     role = spec.get("role")
     if role in ("Master", "ControlPlane"):
         out["role"] = "ControlPlane"
     elif role == "Node":
         out["role"] = "Node"
     else:
-        problems.append(f"{where} spec.role: {role!r} is not supported; use ControlPlane (or Master) or Node")
+        p.add("spec.role", f"{shown(role)} is not supported; use ControlPlane (or Master) or Node")
     for key in ("machineType", "image", "minSize", "maxSize", "zones", "rootVolumeSize",
                 "nodeLabels", "taints", "cloudLabels"):  # fmt: skip
         if key in spec:
             out[key] = spec[key]
     if spec.get("additionalUserData"):
         out["bootstrap"] = {"additionalUserData": spec["additionalUserData"]}
-    for k in sorted(set(spec) - _IG_MAPPED):
+    for k in sorted(str(k) for k in spec if k in KOPS_INSTANCE_GROUP_SPEC_FIELDS and k not in _IG_MAPPED):
         unmapped.append(f"InstanceGroup spec.{k}")
-    labels = dict(meta.get("labels") or {})
+    labels = dict(p.mapping(meta.get("labels"), "metadata.labels"))
     cluster = labels.pop(KOPS_CLUSTER_LABEL, None)
     if cluster:
         labels[CLUSTER_LABEL] = cluster

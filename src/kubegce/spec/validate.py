@@ -1,51 +1,63 @@
 """Semantic validation of a cluster bundle: names, zones, CIDRs, sizes, versions, labels.
 
-Each check appends a problem naming the field and the fix; nothing here touches a cloud.
+Each check appends a problem naming the field and the fix; nothing here touches a cloud. Every
+pattern matches the whole value (``\\A...\\Z``), so a trailing newline never passes, and a value
+is quoted back at most 40 characters long (:func:`kubegce.spec.text.shown`).
+
+:func:`validate_bundle` returns the problems (refuse the spec); :func:`bundle_warnings` what is
+valid but probably not meant (an even number of control planes).
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
+from kubegce.spec import gce_machines, gce_zones
+from kubegce.spec.fields import (
+    did_you_mean,
+    image_problem,
+    manifest_sha256_problems,
+    mirror_problem,
+    service_account_problem,
+    ssh_public_key_problem,
+    user_data_name_problem,
+    user_data_type_problem,
+)
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
+from kubegce.spec.text import capped, shown, shown_key
 
-CLUSTER_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-GCE_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-ZONE_RE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
-VERSION_RE = re.compile(r"^v?1\.(\d+)\.(\d+)$")
-GCE_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-GCE_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
-K8S_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
-K8S_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-K8S_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+CLUSTER_NAME_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+GCE_NAME_RE = re.compile(r"\A[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+PROJECT_RE = re.compile(r"\A[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
+ZONE_RE = re.compile(r"\A([a-z]+-[a-z]+[0-9]+)-[a-z]\Z")
+VERSION_RE = re.compile(r"\Av?1\.([0-9]{1,3})\.([0-9]{1,3})\Z")
+GCE_LABEL_KEY_RE = re.compile(r"\A[a-z][a-z0-9_-]{0,62}\Z")
+GCE_LABEL_VALUE_RE = re.compile(r"\A[a-z0-9_-]{0,63}\Z")
+K8S_NAME_RE = re.compile(r"\A([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]\Z")
+K8S_PREFIX_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+K8S_VALUE_RE = re.compile(r"\A(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?\Z")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 MIN_MINOR, MAX_MINOR = 30, 34
-MACHINE_FAMILIES = (
-    "e2", "n1", "n2", "n2d", "n4", "t2d", "t2a", "c2", "c2d", "c3", "c3d", "c4", "c4a", "c4d",
-    "m1", "m2", "m3", "a2", "a3", "g2", "h3", "z3", "f1", "g1",
-)  # fmt: skip
-MACHINE_RE = re.compile(r"^([a-z][a-z0-9]*)-([a-z0-9-]+)$")
+MACHINE_FAMILIES = tuple(gce_machines.SERIES)
+MAX_GCE_LABELS = 64
 
 
 def region_of(zone: str) -> str:
-    m = ZONE_RE.match(zone)
+    m = ZONE_RE.fullmatch(zone)
     return m.group(1) if m else zone
 
 
 def _close(value: str, options: Iterable[str]) -> str:
-    hint = difflib.get_close_matches(value, list(options), n=1, cutoff=0.5)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
+    return did_you_mean(value, options, cutoff=0.5)
 
 
 def check_k8s_label_key(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not K8S_PREFIX_RE.match(prefix)):
+    if prefix and (len(prefix) > 253 or not K8S_PREFIX_RE.fullmatch(prefix)):
         return "prefix must be a DNS subdomain"
-    if not K8S_NAME_RE.match(name):
+    if not K8S_NAME_RE.fullmatch(name):
         return "name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric"
     return None
 
@@ -59,7 +71,7 @@ def check_taint(taint: str) -> str | None:
     problem = check_k8s_label_key(key)
     if problem:
         return f"key {problem}"
-    if not K8S_VALUE_RE.match(value):
+    if not K8S_VALUE_RE.fullmatch(value):
         return "value must be at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric"
     return None
 
@@ -68,26 +80,42 @@ def _networks(field: str, value: str, problems: list[str]) -> ipaddress.IPv4Netw
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        problems.append(f"{field}: '{value}' is not a CIDR ({exc}); write it like 10.0.0.0/16")
+        reason = str(exc) if len(value) <= 50 and value.isprintable() else "not an address/prefix"
+        problems.append(f"{field}: {shown(value)} is not a CIDR ({reason}); write it like 10.0.0.0/16")
         return None
     if not isinstance(net, ipaddress.IPv4Network):
-        problems.append(f"{field}: '{value}' must be an IPv4 CIDR")
+        problems.append(f"{field}: {shown(value)} must be an IPv4 CIDR")
         return None
     return net
 
 
 def _check_labels(field: str, labels: dict[str, str], problems: list[str]) -> None:
+    if len(labels) > MAX_GCE_LABELS:
+        problems.append(f"{field}: {len(labels)} labels; GCE takes at most {MAX_GCE_LABELS}")
     for k, v in labels.items():
-        if not GCE_LABEL_KEY_RE.match(k):
-            problems.append(f"{field}.{k}: GCE label keys are 1-63 of [a-z0-9_-] starting with a lowercase letter")
-        if not GCE_LABEL_VALUE_RE.match(v):
-            problems.append(f"{field}.{k}: GCE label values are 0-63 of [a-z0-9_-] (got {v!r})")
+        if not GCE_LABEL_KEY_RE.fullmatch(k):
+            problems.append(
+                f"{field}.{shown_key(k)}: GCE label keys are 1-63 of [a-z0-9_-] starting with a lowercase letter"
+            )
+        if not GCE_LABEL_VALUE_RE.fullmatch(v):
+            problems.append(f"{field}.{shown_key(k)}: GCE label values are 0-63 of [a-z0-9_-] (got {shown(v)})")
+
+
+def _check_k8s_labels(field: str, labels: dict[str, str], problems: list[str]) -> None:
+    for k, v in labels.items():
+        if problem := check_k8s_label_key(k):
+            problems.append(f"{field}.{shown_key(k)}: key {problem}")
+        if not K8S_VALUE_RE.fullmatch(v):
+            problems.append(
+                f"{field}.{shown_key(k)}: value {shown(v)} must be a Kubernetes label value "
+                "(at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric)"
+            )
 
 
 def check_version(version: str) -> str | None:
-    m = VERSION_RE.match(version)
+    m = VERSION_RE.fullmatch(version)
     if not m:
-        return f"'{version}' is not a Kubernetes version; write it like 1.33.2"
+        return f"{shown(version)} is not a Kubernetes version; write it like 1.33.2"
     minor = int(m.group(1))
     if not MIN_MINOR <= minor <= MAX_MINOR:
         return f"1.{minor} is not supported; use 1.{MIN_MINOR} to 1.{MAX_MINOR}"
@@ -95,59 +123,116 @@ def check_version(version: str) -> str | None:
 
 
 def check_machine_type(value: str) -> str | None:
-    m = MACHINE_RE.match(value)
-    if not m:
-        return f"'{value}' is not a GCE machine type; write it like e2-standard-4"
-    if m.group(1) not in MACHINE_FAMILIES and not value.startswith("custom-"):
-        return f"unknown machine family '{m.group(1)}'{_close(m.group(1), MACHINE_FAMILIES)}"
-    return None
+    """None, or why ``value`` is not a GCE machine type, with the nearest known shapes."""
+    problem = gce_machines.problem(value)
+    if problem is None:
+        return None
+    if problem.startswith("unknown machine family"):
+        series = value.split("-", 1)[0]
+        hint = did_you_mean(series, MACHINE_FAMILIES, cutoff=0.5)
+        if not hint:
+            hint = did_you_mean(value, gce_machines.SUGGESTIONS, n=2)
+        return f"{problem}{hint}; families: {', '.join(MACHINE_FAMILIES)}"
+    hint = did_you_mean(value, gce_machines.SUGGESTIONS, n=2, cutoff=0.5) if len(value) <= 63 else ""
+    return f"{shown(value)} {problem}{hint}"
 
 
-def validate_bundle(bundle: ClusterBundle) -> list[str]:
-    """Return problems; an empty list means the bundle is valid (images are checked by boot planning)."""
+def check_zone(zone: str, known: Collection[str]) -> str | None:
+    """None, or why ``zone`` is not a GCE zone, naming the nearest known ones."""
+    if zone in known:
+        return None
+    if zone.strip().lower() in known:
+        return f"{shown(zone)}: zones are lowercase with no spaces; write '{zone.strip().lower()}'"
+    nearest = _nearest_zones(zone, known)
+    return f"{shown(zone)} is not a GCE zone; nearest known: {', '.join(nearest)}"
+
+
+def _nearest_zones(zone: str, known: Collection[str], n: int = 3) -> list[str]:
+    text = zone.strip().lower()[:64]
+    close = _close_list(text, sorted(known), n, 0.6)
+    if len(close) < n:  # an invented region: the zones of the nearest region names
+        region = text.rsplit("-", 1)[0] if text.count("-") >= 2 else text
+        regions = sorted({z.rsplit("-", 1)[0] for z in known})
+        for r in _close_list(region, regions, n, 0.0):
+            close.extend(z for z in sorted(known) if z.rsplit("-", 1)[0] == r and z not in close)
+    return close[:n]
+
+
+def _close_list(value: str, options: list[str], n: int, cutoff: float) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(value, options, n=n, cutoff=cutoff)
+
+
+def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | None = None) -> list[str]:
+    """Return problems; an empty list means the bundle is valid (images are resolved by boot planning).
+
+    ``known_zones`` is the zones to accept (e.g. from the API's zones.list); default the built-in
+    list in :mod:`kubegce.spec.gce_zones`.
+    """
     problems: list[str] = []
+    zones_known = gce_zones.ZONES if known_zones is None else known_zones
     c = bundle.cluster
     s = c.spec
-    if not CLUSTER_NAME_RE.match(c.name) or len(c.name) > 253:
-        problems.append(f"metadata.name: '{c.name}' must be a lowercase DNS name like demo.example.com")
-    if not PROJECT_RE.match(s.project):
+    if not CLUSTER_NAME_RE.fullmatch(c.name) or len(c.name) > 253:
+        problems.append(f"metadata.name: {shown(c.name)} must be a lowercase DNS name like demo.example.com")
+    _check_k8s_labels("metadata.labels", c.metadata.labels, problems)
+    if not PROJECT_RE.fullmatch(s.project):
         problems.append(
-            f"spec.project: '{s.project}' is not a GCP project id "
-            "(6-30 of [a-z0-9-], starting with a letter); pass --project"
+            f"spec.project: {shown(s.project)} is not a GCP project id "
+            "(6-30 of [a-z0-9-], starting with a letter, ending with a letter or digit)"
         )
     if not s.zones:
-        problems.append("spec.zones: give at least one zone, e.g. --zones us-central1-a")
+        problems.append("spec.zones: give at least one zone, e.g. zones: [us-central1-a]")
+    good_zones: list[str] = []
     for i, z in enumerate(s.zones):
-        if not ZONE_RE.match(z):
-            problems.append(f"spec.zones[{i}]: '{z}' is not a GCE zone; write it like us-central1-a")
+        if problem := check_zone(z, zones_known):
+            problems.append(f"spec.zones[{i}]: {problem}")
+        else:
+            good_zones.append(z)
     if len(set(s.zones)) != len(s.zones):
-        problems.append("spec.zones: lists a zone twice")
+        problems.append("spec.zones: lists a zone twice; list each zone once")
+    regions = sorted({region_of(z) for z in good_zones})
+    if len(regions) > 1:
+        problems.append(
+            f"spec.zones: the zones are in {len(regions)} regions ({', '.join(regions)}); a cluster's zones "
+            f"must be in one region, as in kOps: keep the zones of one region (e.g. {regions[0]}) "
+            "and create one cluster per region"
+        )
     if problem := check_version(s.kubernetes_version):
         problems.append(f"spec.kubernetesVersion: {problem}")
     _check_labels("spec.cloudLabels", s.cloud_labels, problems)
+    if problem := service_account_problem(s.service_account):
+        problems.append(f"spec.serviceAccount: {problem}")
+    if s.ssh_public_key is not None and (problem := ssh_public_key_problem(s.ssh_public_key)):
+        problems.append(f"spec.sshPublicKey: {problem}")
+    if s.assets.mirror is not None and (problem := mirror_problem(s.assets.mirror)):
+        problems.append(f"spec.assets.mirror: {problem}")
+    for key, problem in manifest_sha256_problems(s.assets.manifest_sha256):
+        problems.append(f"spec.assets.manifestSha256.{shown_key(key)}: {problem}")
 
     # GCE networks have no range of their own: networkCIDR is only where generated subnets come from.
     _networks("spec.networkCIDR", s.network_cidr, problems)
     named: list[tuple[str, ipaddress.IPv4Network]] = []
-    regions = {region_of(z) for z in s.zones}
     subnet_regions: dict[str, int] = {}
     for i, sub in enumerate(s.subnets):
         field = f"spec.subnets[{i}]"
-        if not GCE_NAME_RE.match(sub.name):
-            problems.append(f"{field}.name: '{sub.name}' must be a GCE name ([a-z][-a-z0-9]*, max 63)")
+        if not GCE_NAME_RE.fullmatch(sub.name):
+            problems.append(f"{field}.name: {shown(sub.name)} must be a GCE name ([a-z][-a-z0-9]*, max 63)")
         subnet_regions[sub.region] = subnet_regions.get(sub.region, 0) + 1
         net = _networks(f"{field}.cidr", sub.cidr, problems)
         if net is not None:
             named.append((f"{field}.cidr", net))
-    for region in sorted(regions):
-        count = subnet_regions.get(region, 0)
-        if count != 1:
-            problems.append(
-                f"spec.subnets: region {region} has {count} subnets; zones across regions need "
-                "exactly one subnet per region (leave spec.subnets empty to have them generated)"
-            )
-    for region in sorted(set(subnet_regions) - regions):
-        problems.append(f"spec.subnets: region {region} has no zone in spec.zones; remove the subnet")
+    if len(good_zones) == len(s.zones):  # a bad zone's region is not a region: say nothing about its subnet
+        for region in regions:
+            count = subnet_regions.get(region, 0)
+            if count != 1:
+                problems.append(
+                    f"spec.subnets: region {region} has {count} subnets; give exactly one subnet per "
+                    "region (leave spec.subnets empty to have it generated)"
+                )
+        for region in sorted(set(subnet_regions) - set(regions)):
+            problems.append(f"spec.subnets: region {shown_key(region)} has no zone in spec.zones; remove the subnet")
     for field, value in (
         ("spec.networking.podCIDR", s.networking.pod_cidr),
         ("spec.networking.serviceCIDR", s.networking.service_cidr),
@@ -166,48 +251,81 @@ def validate_bundle(bundle: ClusterBundle) -> list[str]:
 
     names = [g.name for g in bundle.instance_groups]
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"instancegroup {dup}: defined twice")
+        problems.append(f"instancegroup {shown_key(dup)}: defined twice; give each group its own metadata.name")
     if not any(g.spec.role == Role.CONTROL_PLANE for g in bundle.instance_groups):
-        problems.append("instance groups: none has role ControlPlane; add one (--control-plane-count 1)")
+        problems.append(
+            "instance groups: none has role ControlPlane; add an InstanceGroup with "
+            "spec: {role: ControlPlane, minSize: 1, maxSize: 1} (3 for high availability)"
+        )
     for g in bundle.instance_groups:
         problems.extend(_validate_group(g, s.zones))
-    return problems
+    return capped(problems)
+
+
+def control_plane_count(bundle: ClusterBundle) -> int:
+    return sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE)
+
+
+def bundle_warnings(bundle: ClusterBundle) -> list[str]:
+    """What is valid but probably not meant. Callers print these as warnings (`create -f` gets them
+    from :func:`kubegce.spec.loader.load_bundles`)."""
+    out = []
+    count = control_plane_count(bundle)
+    if count > 1 and count % 2 == 0:
+        out.append(
+            f"{count} control planes: etcd needs a majority for quorum, so {count} members survive no more "
+            f"failures than {count - 1}; use an odd number ({count - 1} or {count + 1})"
+        )
+    return out
 
 
 def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
     problems: list[str] = []
-    p = f"instancegroup {g.name}:"
+    p = f"instancegroup {shown_key(g.name)}:"
     s = g.spec
-    if not GCE_NAME_RE.match(g.name) or len(g.name) > 40:
+    if not GCE_NAME_RE.fullmatch(g.name) or len(g.name) > 40:
         problems.append(f"{p} metadata.name must be [a-z][-a-z0-9]*, at most 40 characters")
+    _check_k8s_labels(f"{p} metadata.labels", g.metadata.labels, problems)
     if problem := check_machine_type(s.machine_type):
         problems.append(f"{p} spec.machineType: {problem}")
-    if s.min_size < 0:
-        problems.append(f"{p} spec.minSize: must be 0 or more (got {s.min_size})")
+    if problem := image_problem(s.image):
+        problems.append(f"{p} spec.image: {problem}")
+    if s.role == Role.CONTROL_PLANE and s.min_size < 1:
+        problems.append(
+            f"{p} spec.minSize: a control-plane group needs at least 1 instance (got {shown(s.min_size)}); "
+            "set minSize and maxSize to 1 (3 for high availability), or remove the group"
+        )
+    elif s.min_size < 0:
+        problems.append(f"{p} spec.minSize: must be 0 or more (got {shown(s.min_size)})")
     if s.max_size < s.min_size:
-        problems.append(f"{p} spec.maxSize: {s.max_size} is below spec.minSize {s.min_size}; raise maxSize")
+        problems.append(
+            f"{p} spec.maxSize: {shown(s.max_size)} is below spec.minSize {shown(s.min_size)}; raise maxSize"
+        )
     if s.max_size > 1000:
-        problems.append(f"{p} spec.maxSize: at most 1000 per group (got {s.max_size})")
+        problems.append(f"{p} spec.maxSize: at most 1000 per group (got {shown(s.max_size)})")
     if not 10 <= s.root_volume_size <= 65536:
-        problems.append(f"{p} spec.rootVolumeSize: 10 to 65536 GB (got {s.root_volume_size})")
+        problems.append(f"{p} spec.rootVolumeSize: 10 to 65536 GB (got {shown(s.root_volume_size)})")
     for i, z in enumerate(s.zones):
         if z not in cluster_zones:
             problems.append(
-                f"{p} spec.zones[{i}]: '{z}' is not a cluster zone{_close(z, cluster_zones)}; "
+                f"{p} spec.zones[{i}]: {shown(z)} is not a cluster zone{_close(z, cluster_zones)}; "
                 "add it to the cluster's spec.zones"
             )
-    for k, v in s.node_labels.items():
-        if problem := check_k8s_label_key(k):
-            problems.append(f"{p} spec.nodeLabels.{k}: key {problem}")
-        if not K8S_VALUE_RE.match(v):
-            problems.append(f"{p} spec.nodeLabels.{k}: value {v!r} must be a Kubernetes label value")
+    _check_k8s_labels(f"{p} spec.nodeLabels", s.node_labels, problems)
     for i, t in enumerate(s.taints):
         if problem := check_taint(t):
-            problems.append(f"{p} spec.taints[{i}]: {t!r} {problem}")
+            problems.append(f"{p} spec.taints[{i}]: {shown(t)} {problem}")
     _check_labels(f"{p} spec.cloudLabels", s.cloud_labels, problems)
+    if s.service_account is not None and (problem := service_account_problem(s.service_account)):
+        problems.append(f"{p} spec.serviceAccount: {problem}")
     seen: set[str] = set()
     for i, part in enumerate(s.bootstrap.additional_user_data):
-        if not part.name or part.name in seen:
-            problems.append(f"{p} spec.bootstrap.additionalUserData[{i}].name: must be set and unique")
+        field = f"{p} spec.bootstrap.additionalUserData[{i}]"
+        if problem := user_data_name_problem(part.name):
+            problems.append(f"{field}.name: {problem}")
+        elif part.name in seen:
+            problems.append(f"{field}.name: {shown(part.name)} is used twice; give each part its own name")
         seen.add(part.name)
+        if problem := user_data_type_problem(part.type):
+            problems.append(f"{field}.type: {problem}")
     return problems
