@@ -96,7 +96,7 @@ def set_value(doc: dict[str, Any], path: list[str | int], value: Any, path_text:
             raise UserError(f"{shown_key(path_text)}: not a mapping")
         current = parent.get(last)
         if isinstance(current, list) and not isinstance(value, list | None):
-            items = ", ".join(v.strip() for v in str(value).split(",")) if isinstance(value, str) else str(value)
+            items = ",".join(v.strip() for v in str(value).split(",")) if isinstance(value, str) else str(value)
             raise UserError(
                 f"--set {shown_key(path_text)}: {shown_key(path_text)} is a list; write lists in brackets, "
                 f"e.g. --set '{shown_plain(path_text)}=[{shown_plain(items)}]' (an item alone: "

@@ -90,7 +90,7 @@ def ssh_public_key_problem(value: str) -> str | None:
     length = int.from_bytes(data[:4], "big") if len(data) >= 4 else -1
     embedded = data[4 : 4 + length] if 0 < length <= 64 else b""
     if embedded != key_type.encode():
-        return f"the key data is not a {key_type} key (its type does not match the first word); {how}"
+        return f"the key data is not of type {key_type} (it does not match the first word); {how}"
     if len(data) < 4 + length + 4:
         return f"the {key_type} key data is truncated; {how}"
     return None
@@ -187,7 +187,7 @@ MAX_IMAGE = 300
 def image_problem(value: str) -> str | None:
     """The shape of an image reference (the catalog decides what it is)."""
     if len(value) > MAX_IMAGE:
-        return f"is {len(value)} characters; an image reference is at most {MAX_IMAGE}"
+        return f"{shown(value)} is too long: an image reference is at most {MAX_IMAGE} characters"
     if IMAGE_RE.fullmatch(value):
         return None
     return (

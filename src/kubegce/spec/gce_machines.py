@@ -91,6 +91,8 @@ def problem(value: str) -> str | None:
         if series is not None and series not in SERIES:
             return f"unknown machine family '{series}' for a custom type"
         return None
+    if value.startswith("custom-") or "-custom-" in value:
+        return "is not a custom machine type; write custom-CPUS-MEMORY_MB or SERIES-custom-CPUS-MEMORY_MB (e.g. n2-custom-4-8192)"
     shape = _SHAPE.fullmatch(value)
     if not shape:
         return "is not a GCE machine type; write it like e2-standard-4 or custom-4-8192"

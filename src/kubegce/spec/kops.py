@@ -166,7 +166,8 @@ def _cluster(
         if gce is None and "gce" not in provider:
             p.add("spec.cloudProvider", f"kubegce runs on gce only (got {', '.join(shown_key(k) for k in provider)})")
         else:
-            project = project or p.mapping(gce, "spec.cloudProvider.gce").get("project")
+            gce_project = p.mapping(gce, "spec.cloudProvider.gce").get("project")
+            project = project or gce_project
     elif provider not in (None, "gce"):
         p.add("spec.cloudProvider", f"kubegce runs on gce only (got {shown(provider)})")
     if project:
@@ -218,6 +219,8 @@ def _cluster(
         out["topology"] = "private"
     for k in sorted(str(k) for k in spec if k in KOPS_CLUSTER_SPEC_FIELDS and k not in _CLUSTER_MAPPED | _IGNORED_TOP):
         unmapped.append(f"Cluster spec.{k}")
+    if not meta.get("name"):
+        p.add("metadata.name", "required: the cluster's DNS name, e.g. k8s.example.com")
     meta_out = {"name": meta.get("name", "")}
     return {"apiVersion": API_VERSION, "kind": "Cluster", "metadata": meta_out, "spec": out}, startup
 

@@ -10,6 +10,7 @@ valid but probably not meant (an even number of control planes).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Collection, Iterable
@@ -129,7 +130,7 @@ def check_machine_type(value: str) -> str | None:
         return None
     if problem.startswith("unknown machine family"):
         series = value.split("-", 1)[0]
-        hint = did_you_mean(series, MACHINE_FAMILIES, cutoff=0.5)
+        hint = did_you_mean(series, MACHINE_FAMILIES)
         if not hint:
             hint = did_you_mean(value, gce_machines.SUGGESTIONS, n=2)
         return f"{problem}{hint}; families: {', '.join(MACHINE_FAMILIES)}"
@@ -148,20 +149,19 @@ def check_zone(zone: str, known: Collection[str]) -> str | None:
 
 
 def _nearest_zones(zone: str, known: Collection[str], n: int = 3) -> list[str]:
+    """The zones of the region the text names (``us-central1`` or ``us-central1-z``), else the zones
+    most like it, else the zones of the regions most like its region part."""
     text = zone.strip().lower()[:64]
-    close = _close_list(text, sorted(known), n, 0.6)
-    if len(close) < n:  # an invented region: the zones of the nearest region names
-        region = text.rsplit("-", 1)[0] if text.count("-") >= 2 else text
-        regions = sorted({z.rsplit("-", 1)[0] for z in known})
-        for r in _close_list(region, regions, n, 0.0):
-            close.extend(z for z in sorted(known) if z.rsplit("-", 1)[0] == r and z not in close)
+    by_region: dict[str, list[str]] = {}
+    for z in sorted(known):
+        by_region.setdefault(z.rsplit("-", 1)[0], []).append(z)
+    region = text if text in by_region else text.rsplit("-", 1)[0]
+    if region in by_region:
+        return by_region[region][:n]
+    close = difflib.get_close_matches(text, sorted(known), n=n, cutoff=0.75)
+    for r in difflib.get_close_matches(region, sorted(by_region), n=n, cutoff=0.0):
+        close.extend(z for z in by_region[r] if z not in close)
     return close[:n]
-
-
-def _close_list(value: str, options: list[str], n: int, cutoff: float) -> list[str]:
-    import difflib
-
-    return difflib.get_close_matches(value, options, n=n, cutoff=cutoff)
 
 
 def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | None = None) -> list[str]:

@@ -102,6 +102,20 @@ class _BoundedLoader(yaml.SafeLoader):
         return size, depth
 
 
+MAX_INT_DIGITS = 30
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    if len(node.value) > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number of {len(node.value)} characters; numbers in a spec are short", node.start_mark
+        )
+    return loader.construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def yaml_error_message(exc: yaml.YAMLError, source: str) -> str:
     """One line naming the source, the place and the problem (PyYAML's own text names
     ``<unicode string>`` and quotes the input)."""
@@ -123,16 +137,19 @@ def load_all(text: str, source: str) -> list[Any]:
     """Every document of a YAML stream, bounded as the module says."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise YamlLimitError(f"{source}: over {MAX_FILE_BYTES // 1024} KiB; a cluster spec is a few KiB")
-    loader = _BoundedLoader(text, source)
     try:
-        docs = []
-        while loader.check_data():  # type: ignore[no-untyped-call]
-            docs.append(loader.get_data())
-        return docs
+        loader = _BoundedLoader(text, source)  # the reader checks every character here
+        try:
+            docs = []
+            while loader.check_data():  # type: ignore[no-untyped-call]
+                docs.append(loader.get_data())
+            return docs
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise UserError(yaml_error_message(exc, source)) from None
-    finally:
-        loader.dispose()
+    except (ValueError, RecursionError, MemoryError) as exc:  # a safety net; the bounds above come first
+        raise UserError(f"{source}: cannot be read as YAML ({type(exc).__name__}); check the file") from None
 
 
 def load_value(text: str, source: str) -> Any:
@@ -143,6 +160,8 @@ def load_value(text: str, source: str) -> Any:
     loader = _BoundedLoader(text, source)
     try:
         return loader.get_single_data()
+    except (RecursionError, MemoryError) as exc:  # a safety net; the bounds above come first
+        raise YamlLimitError(f"{source}: cannot be read as YAML ({type(exc).__name__})") from None
     finally:
         loader.dispose()
 
