@@ -70,8 +70,9 @@ def test_user_strings_are_not_evaluated_by_terraform(tmp_path: Path) -> None:
     shadow = '${file("/etc/shadow")}'
     directive = "%{ if true }x%{ endif }"
     bundle = make_bundle()
-    bundle.cluster.spec.service_account = f"x{shadow}@my-proj.iam.gserviceaccount.com"  # not validated today
-    graph = build_graph(plan_cluster(bundle, Catalog.load()))
+    # spec validation refuses this email (tests/unit/test_hardening_spec.py); the renderer must escape it anyway
+    bundle.cluster.spec.service_account = f"x{shadow}@my-proj.iam.gserviceaccount.com"
+    graph = build_graph(plan_cluster(bundle, Catalog.load(), validate=False))
     # fields validation refuses today: the renderer escapes them anyway (defence in depth)
     for r in graph:
         if r.kind == "instance_template":
