@@ -26,9 +26,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from kubegce import service
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.target import GceTarget
-from kubegce.cloud.service import plan_cluster_against
 from kubegce.images.catalog import Catalog
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import ClusterBundle, InstanceGroup, InstanceGroupSpec, ObjectMeta, Role
@@ -96,18 +96,18 @@ def measure(groups: int, latency_ms: float, parallelism: int) -> dict[str, Any]:
     with Emulator(latency_ms) as emu:
         target = GceTarget(ComputeClients.create(emu.endpoint), "bench-proj", "bench.example.com")
         reads0, _ = emu.calls()
-        cp = plan_cluster_against(target, bundle, catalog)
+        cp = service.plan(bundle, catalog, target=target)
         reads1, muts1 = emu.calls()
         emu_cpu0, cpu0, t0 = emu.cpu_s(), time.process_time(), time.perf_counter()
-        results = target.apply(cp.plan, cp.graph, parallelism)
+        results = service.apply(target, cp, parallelism=parallelism)
         apply_s = time.perf_counter() - t0
         client_cpu_s, emulator_cpu_s = time.process_time() - cpu0, emu.cpu_s() - emu_cpu0
         failed = [r for r in results if not r.ok]
         if failed:
             raise SystemExit(f"apply failed: {failed[0].label}: {failed[0].error}")
         _, muts2 = emu.calls()
-        rerun = plan_cluster_against(target, bundle, catalog)
-        target.apply(rerun.plan, rerun.graph, parallelism)
+        rerun = service.plan(bundle, catalog, target=target)
+        service.apply(target, rerun, parallelism=parallelism)
         _, muts3 = emu.calls()
         bound_s = cp.graph.depth() * 1 * latency_ms / 1000.0
         return {

@@ -11,10 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubegce.cloud.gce.client import ComputeClients
+from kubegce import service
 from kubegce.cloud.gce.instances import InstanceView, list_instances
-from kubegce.cloud.gce.target import GceTarget
-from kubegce.cloud.service import plan_cluster_against
 from kubegce.defaults import DEFAULT_IMAGE
 from kubegce.images.catalog import Catalog
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
@@ -88,13 +86,16 @@ def demo_bundle() -> ClusterBundle:
 class DemoResult:
     state_dir: Path
     endpoint: str
-    applied: int
     errors: list[str]
     instances: list[InstanceView]
     rerun_changes: int
 
 
-def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], wait_s: float = 60.0) -> DemoResult:
+def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], wait_s: float = 60.0,
+             progress: Callable[[int], service.ApplyProgress] = lambda total: service.ApplyProgress(),
+             ) -> DemoResult:  # fmt: skip
+    """Create (once), plan, apply, wait for the nodes, re-plan. ``progress`` makes what shows an
+    apply of that many changes."""
     state_dir = state_dir or Path(tempfile.mkdtemp(prefix="kubegce-demo-"))
     repo = ClusterRepository(FileStateStore(state_dir))
     bundle = demo_bundle()
@@ -102,12 +103,10 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
         repo.create(bundle)
     log(f"cluster spec {DEMO_CLUSTER} in file://{state_dir}")
     catalog = Catalog.load()
-    target = GceTarget(ComputeClients.create(endpoint), DEMO_PROJECT, DEMO_CLUSTER)
-    cp = plan_cluster_against(target, bundle, catalog)
-    log(f"plan: {cp.plan.counts()} unchanged={cp.plan.unchanged}")
-    from kubegce.cli.progress import apply_with_progress
-
-    results = apply_with_progress(target, cp.plan, cp.graph, 8)
+    target = service.connect(endpoint, DEMO_PROJECT, DEMO_CLUSTER)
+    changes = service.plan(bundle, catalog, target=target)
+    log(f"plan: {changes.diff.counts()} unchanged={changes.diff.unchanged}")
+    results = service.apply(target, changes, parallelism=8, progress=progress(len(changes.diff.changes)))
     errors = [f"{r.label}: {r.error}" for r in results if not r.ok]
     deadline = time.monotonic() + wait_s
     views: list[InstanceView] = []
@@ -118,5 +117,5 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
         if views and len(settled) == len(views):
             break
         time.sleep(1.0)
-    rerun = plan_cluster_against(target, bundle, catalog)
-    return DemoResult(state_dir, endpoint, sum(1 for r in results if r.ok), errors, views, len(rerun.plan.changes))
+    rerun = service.plan(bundle, catalog, target=target)
+    return DemoResult(state_dir, endpoint, errors, views, len(rerun.diff.changes))

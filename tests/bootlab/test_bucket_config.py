@@ -8,10 +8,11 @@ from urllib.parse import quote
 
 import pytest
 
-from kubegce.boot.plans import discovery_key, election_key, plan_cluster, role_of, secrets_key
+from kubegce.boot.plans import render_cluster_boot
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
 from kubegce.spec.models import Role
+from kubegce.state.layout import discovery_key, election_key, role_of, role_secrets_key
 from kubegce.state.pki import ClusterSecrets, role_bundle
 from tests.conftest import fake_gcs_binary
 
@@ -41,12 +42,12 @@ def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secret
     for g in bundle.instance_groups:
         if g.spec.role == Role.CONTROL_PLANE:
             g.spec.min_size = g.spec.max_size = control_planes
-    boot = plan_cluster(bundle, lab_catalog(), store=LabBucket())
+    boot = render_cluster_boot(bundle, lab_catalog(), store=LabBucket())
     node = next(g for g in boot.groups if g.group.spec.role == role)
     objects = dict(boot.node_objects)
     secrets_ = secrets_ or ClusterSecrets.generate()
     for role_name in ("control-plane", "node"):
-        objects[secrets_key(bundle.cluster.name, role_name)] = role_bundle(
+        objects[role_secrets_key(bundle.cluster.name, role_name)] = role_bundle(
             secrets_, role_name, bundle.cluster.name, "https://api:443"
         )
     if api_address is not None:

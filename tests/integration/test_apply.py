@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from kubegce import service
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.target import GceTarget
-from kubegce.cloud.service import deletion_plan, plan_cluster_against
 from kubegce.emulator.compute import FaultConfig
 from kubegce.emulator.server import RunningEmulator
 from kubegce.errors import UserError
@@ -35,39 +35,38 @@ def mutations(emu: RunningEmulator) -> int:
 def test_lifecycle(emulator: RunningEmulator) -> None:
     target = target_for(emulator)
     bundle = make_bundle()
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    assert cp.plan.counts()["create"] == len(cp.graph) == 15
-    results = target.apply(cp.plan, cp.graph, 8)
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert cp.diff.counts()["create"] == len(cp.graph) == 15
+    results = service.apply(target, cp)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     assert len(resource_names(emulator, "instances")) == 3  # 1 control plane + 2 nodes
 
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    assert cp.plan.empty and cp.plan.unchanged == 15
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert cp.diff.empty and cp.diff.unchanged == 15
     before = mutations(emulator)
-    assert target.apply(cp.plan, cp.graph, 8) == []
+    assert service.apply(target, cp) == []
     assert mutations(emulator) == before  # converged: zero mutating calls
 
     bundle.instance_groups[1].spec.machine_type = "e2-standard-4"
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    summary = sorted((c.action, c.key.kind) for c in cp.plan.changes)
+    cp = service.plan(bundle, CATALOG, target=target)
+    summary = sorted((c.action, c.key.kind) for c in cp.diff.changes)
     assert summary == [("create", "instance_template"), ("delete", "instance_template"),
                        ("update", "instance_group_manager"), ("update", "instance_group_manager")]  # fmt: skip
-    for change in cp.plan.changes:
+    for change in cp.diff.changes:
         if change.action == "update":
             assert [f.path for f in change.fields] == ["instanceTemplate"]
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert all(r.ok for r in service.apply(target, cp))
     assert len(resource_names(emulator, "instanceTemplates")) == 2  # old nodes template deleted
-    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
 
     bundle.instance_groups[1].spec.min_size = bundle.instance_groups[1].spec.max_size = 5
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    assert [(c.action, [f.path for f in c.fields]) for c in cp.plan.changes] == [
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert [(c.action, [f.path for f in c.fields]) for c in cp.diff.changes] == [
         ("update", ["targetSize"]), ("update", ["targetSize"])]  # fmt: skip
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    assert all(r.ok for r in service.apply(target, cp))
     assert len(resource_names(emulator, "instances")) == 6
 
-    found = target.find()
-    results = target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    results = service.delete(service.plan_deletion(bundle, target), target)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     with emulator.state.lock:
         assert emulator.state.resources == {}
@@ -79,8 +78,8 @@ def test_converges_under_injected_429_and_503(seed: int) -> None:
         target = target_for(emu, seed)
         bundle = make_bundle(node_count=4, control_plane_count=3,
                              zones=["us-central1-a", "us-central1-b", "us-central1-c"])  # fmt: skip
-        cp = plan_cluster_against(target, bundle, CATALOG)
-        results = target.apply(cp.plan, cp.graph, 8)
+        cp = service.plan(bundle, CATALOG, target=target)
+        results = service.apply(target, cp)
         assert all(r.ok for r in results), [r.error for r in results if not r.ok]
         with emu.state.lock:
             assert emu.state.calls.failures_injected > 0
@@ -88,30 +87,30 @@ def test_converges_under_injected_429_and_503(seed: int) -> None:
         assert names["instanceTemplates"] == 2 and names["instanceGroupManagers"] == 6
         assert names["instances"] == 7 and names["forwardingRules"] == 1
         emu.state.faults.fail_rate = 0
-        assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+        assert service.plan(bundle, CATALOG, target=target).diff.empty
 
 
 def test_failed_operation_fails_its_branch_only(emulator: RunningEmulator) -> None:
     emulator.state.faults.fail_calls = [("instanceTemplates.insert", 1, 400)]
     target = target_for(emulator)
     bundle = make_bundle()
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    results = target.apply(cp.plan, cp.graph, 8)
+    cp = service.plan(bundle, CATALOG, target=target)
+    results = service.apply(target, cp)
     failed = [r for r in results if not r.ok]
     assert len([r for r in failed if not r.skipped]) == 1
     assert all("instance_group_manager" in r.label for r in failed if r.skipped)
     assert sum(1 for r in results if r.ok) == len(results) - len(failed)
     # the rerun converges
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
-    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert all(r.ok for r in service.apply(target, cp))
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
 
 
 def test_unowned_resources_are_never_touched(emulator: RunningEmulator) -> None:
     target = target_for(emulator)
     bundle = make_bundle()
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert all(r.ok for r in service.apply(target, cp))
     network = "projects/my-proj/global/networks/demo-example-com"
     foreign: dict[str, Any] = {"name": "allow-web-demo-example-com", "network": network, "description": "team web",
                "allowed": [{"IPProtocol": "tcp", "ports": ["80"]}], "sourceRanges": ["0.0.0.0/0"]}  # fmt: skip
@@ -120,8 +119,8 @@ def test_unowned_resources_are_never_touched(emulator: RunningEmulator) -> None:
     target.create(ResourceKey("firewall", "global", foreign["name"]), foreign)
     found = target.find()
     assert ResourceKey("firewall", "global", "allow-web-demo-example-com") in found.unowned
-    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
-    results = target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
+    results = service.delete(service.plan_deletion(bundle, target), target)
     # the network cannot go while the foreign firewall uses it; everything else is gone
     assert [r.label for r in results if not r.ok] == ["delete network/demo-example-com"]
     assert resource_names(emulator, "firewalls") == ["allow-web-demo-example-com"]
@@ -134,7 +133,7 @@ def test_name_collision_with_unowned_resource_is_refused(emulator: RunningEmulat
     target.create(ResourceKey("network", "global", "demo-example-com"),
                   {"name": "demo-example-com", "autoCreateSubnetworks": False, "description": "not kubegce"})  # fmt: skip
     with pytest.raises(UserError, match="not owned by cluster demo.example.com"):
-        plan_cluster_against(target, make_bundle(), CATALOG)
+        service.plan(make_bundle(), CATALOG, target=target)
 
 
 def test_instances_serve_their_metadata() -> None:
@@ -145,8 +144,8 @@ def test_instances_serve_their_metadata() -> None:
 
     with RunningEmulator(0, FaultConfig(), boot_seconds=30.0, serve_metadata=True) as emu:
         target = target_for(emu)
-        cp = plan_cluster_against(target, make_bundle(), CATALOG)
-        assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+        cp = service.plan(make_bundle(), CATALOG, target=target)
+        assert all(r.ok for r in service.apply(target, cp))
         urls = json.loads(urllib.request.urlopen(emu.endpoint + "/_emulator/metadata-servers").read())
         assert len(urls) == 3
         name, url = sorted(urls.items())[0]
@@ -162,8 +161,7 @@ def test_instances_serve_their_metadata() -> None:
         call("/instance/guest-attributes/kubegce/phase", b"installed")
         views = {v.name: v for v in list_instances(target.clients, "my-proj", "demo.example.com")}
         assert views[name].phase == "installed"  # what the instance wrote, read through getGuestAttributes
-        found = target.find()
-        target.apply(deletion_plan(found), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+        service.delete(service.plan_deletion(make_bundle(), target), target)
         assert emu.state.metadata_servers == {}
 
 
@@ -171,14 +169,14 @@ def test_private_topology_gets_cloud_nat_and_converges(emulator: RunningEmulator
     target = target_for(emulator)
     # a cluster's zones are in one region (spec validation refuses two, as kOps does)
     bundle = make_bundle(topology="private", zones=["us-central1-a", "us-central1-b"])
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    routers = [c.key for c in cp.plan.changes if c.key.kind == "router"]
+    cp = service.plan(bundle, CATALOG, target=target)
+    routers = [c.key for c in cp.diff.changes if c.key.kind == "router"]
     assert sorted(k.location for k in routers) == ["us-central1"]
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
-    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    assert all(r.ok for r in service.apply(target, cp))
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
     templates = [r for r in cp.graph if r.kind == "instance_template"]
     assert all("accessConfigs" not in r.body["properties"]["networkInterfaces"][0] for r in templates)
-    results = target.apply(deletion_plan(target.find()), cp.graph.__class__("my-proj", "demo.example.com"), 8)
+    results = service.delete(service.plan_deletion(bundle, target), target)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     with emulator.state.lock:
         assert emulator.state.resources == {}

@@ -67,10 +67,9 @@ def test_apply_to_real_gce_with_file_store_is_refused(state: str) -> None:
 
 def test_killed_apply_converges_on_rerun(state: str) -> None:
     """Kill `update --yes` after a random number of mutating calls (10 trials); the rerun converges."""
+    from kubegce import service
     from kubegce.cloud.gce.client import ComputeClients
     from kubegce.cloud.gce.target import GceTarget
-    from kubegce.cloud.graph import ResourceGraph
-    from kubegce.cloud.service import deletion_plan, plan_cluster_against
     from kubegce.images.catalog import Catalog
     from kubegce.state.clusters import ClusterRepository
     from kubegce.state.store import open_store
@@ -105,7 +104,7 @@ def test_killed_apply_converges_on_rerun(state: str) -> None:
                 counts = dict(Counter(k[2] for k in emu.state.resources))
             assert counts == expected  # converged, nothing duplicated
             bundle = ClusterRepository(open_store(state)).get("demo.example.com").bundle
-            assert plan_cluster_against(cleaner, bundle, Catalog.load()).plan.empty
-            results = cleaner.apply(deletion_plan(cleaner.find()), ResourceGraph("my-proj", "demo.example.com"), 8)
+            assert service.plan(bundle, Catalog.load(), target=cleaner).diff.empty
+            results = service.delete(service.plan_deletion(bundle, cleaner), cleaner)
             assert all(r.ok for r in results)
         assert len(killed_at) >= 10, killed_at

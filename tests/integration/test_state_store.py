@@ -117,10 +117,10 @@ def test_secrets_never_leave_the_store(store_url: str, tmp_path: Path) -> None:
     secret_values += [re.sub(r"-----[A-Z ]+-----|\s", "", v.decode())[20:80] for k, v in secrets_.files.items()
                       if k.endswith(".key")]  # fmt: skip
     texts = outputs + [p.read_text() for p in (tmp_path / "tf").rglob("*") if p.is_file()]
-    from kubegce.boot.plans import plan_cluster
+    from kubegce.boot.plans import render_cluster_boot
     from kubegce.images.catalog import Catalog
 
-    boot = plan_cluster(repo.get("demo.example.com").bundle, Catalog.load(), store=repo.store)
+    boot = render_cluster_boot(repo.get("demo.example.com").bundle, Catalog.load(), store=repo.store)
     texts += [v for g in boot.groups for v in g.metadata.values()]
     for text in texts:
         assert "PRIVATE KEY" not in text
@@ -168,7 +168,7 @@ def test_the_election_url_lets_exactly_one_of_eight_racing_nodes_create_the_obje
     import urllib.error
     import urllib.request
 
-    from kubegce.boot.plans import election_key
+    from kubegce.state.layout import election_key
 
     store = open_store(store_url)
     url = store.create_url(election_key("race.example.com"))

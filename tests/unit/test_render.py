@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubegce.boot.channel import plan_boot
-from kubegce.boot.plans import plan_cluster, role_of
+from kubegce.boot.plans import render_cluster_boot
 from kubegce.boot.render import NODE_CONFIG_KEY, render_bootstrap, render_node_config
 from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
 from kubegce.spec.models import BootChannel, BootstrapSpec, UserDataPart
+from kubegce.state.layout import role_of
 from tests.conftest import make_bundle
 
 CATALOG = Catalog.load()
@@ -38,7 +39,7 @@ def boot_for(image: str, parts: list[UserDataPart] | None = None, install: bool 
     b = make_bundle(image=image)
     for g in b.instance_groups:
         g.spec.bootstrap = BootstrapSpec(additional_user_data=parts or [], install_cloud_init=install)
-    return plan_cluster(b, CATALOG)
+    return render_cluster_boot(b, CATALOG)
 
 
 def all_payload_scripts() -> dict[str, str]:
@@ -235,7 +236,7 @@ def test_only_ha_control_planes_get_an_init_election(control_planes: int) -> Non
     for g in b.instance_groups:
         if g.spec.role.value == "ControlPlane":
             g.spec.min_size = g.spec.max_size = control_planes
-    boot = plan_cluster(b, CATALOG, store=_Bucket())
+    boot = render_cluster_boot(b, CATALOG, store=_Bucket())
     configs = {k: v.decode() for k, v in boot.node_objects.items()}
     assert configs and all("KUBEGCE_ELECTION_UPLOAD_URL=" in c for c in configs.values())
     create = "KUBEGCE_ELECTION_UPLOAD_URL='https://storage.example/upload?name=demo.example.com/discovery/init-election&ifGenerationMatch=0'"
@@ -253,7 +254,7 @@ def test_one_cni_plugin_dir_for_the_whole_cluster(node_image: str, expected: str
     for g in b.instance_groups:
         if g.spec.role.value == "Node":
             g.spec.image = node_image
-    boot = plan_cluster(b, CATALOG)
+    boot = render_cluster_boot(b, CATALOG)
     dirs = {g.group.name: g.metadata[NODE_CONFIG_KEY] for g in boot.groups}
     assert all(f"KUBEGCE_CNI_BIN_DIR={expected}\n" in cfg for cfg in dirs.values()), dirs
 
@@ -264,7 +265,7 @@ def test_with_a_bucket_every_bootstrap_copy_fetches_the_config_from_it(channel: 
     b = make_bundle(image="ubuntu-os-cloud/ubuntu-2404-lts-amd64")
     for g in b.instance_groups:
         g.spec.bootstrap = BootstrapSpec(channel=channel)
-    for gb in plan_cluster(b, CATALOG, store=_Bucket()).groups:
+    for gb in render_cluster_boot(b, CATALOG, store=_Bucket()).groups:
         assert NODE_CONFIG_KEY not in gb.metadata
         scripts = [gb.payload.startup_script] if gb.payload.startup_script else []
         if gb.payload.user_data:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kubegce.boot.plans import plan_cluster
+from kubegce.boot.plans import render_cluster_boot
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.terraform.render import write_terraform
 from kubegce.images.catalog import Catalog
@@ -13,7 +13,7 @@ from tests.conftest import make_bundle
 
 
 def render(tmp_path: Path, **kwargs: Any) -> tuple[dict, Path]:  # type: ignore[type-arg]
-    boot = plan_cluster(make_bundle(**kwargs), Catalog.load())
+    boot = render_cluster_boot(make_bundle(**kwargs), Catalog.load())
     write_terraform(build_graph(boot), "us-central1", tmp_path)
     return json.loads((tmp_path / "kubernetes.tf.json").read_text()), tmp_path
 

@@ -47,10 +47,6 @@ class BootPlan:
         return self.channel in (BootChannel.STARTUP_SCRIPT, BootChannel.BOTH)
 
     @property
-    def uses_user_data(self) -> bool:
-        return bool(self.user_data_format)
-
-    @property
     def metadata_channel(self) -> str:
         """The value of the `kubegce-boot-channel` metadata key."""
         if self.install_cloud_init:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import click
 
+from kubegce.errors import UserError
 from kubegce.images.catalog import Catalog
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import StateStore, open_store
@@ -31,3 +33,11 @@ def user_catalog_path() -> Path:
 
 def load_catalog() -> Catalog:
     return Catalog.load(user_catalog_path())
+
+
+def parse_duration(text: str, option: str = "--wait") -> float:
+    """30s, 10m, 1h (seconds when no unit)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)?", text.strip())
+    if not m:
+        raise UserError(f"{option} {text!r}: write a duration like 30s, 10m or 1h")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]

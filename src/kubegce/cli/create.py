@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kubegce.boot.plans import plan_cluster
+from kubegce import service
 from kubegce.cli.common import load_catalog, repository
 from kubegce.cli.output import info, warn
 from kubegce.errors import UserError
@@ -33,8 +33,7 @@ def _labels(value: str | None) -> dict[str, str]:
 def _store_bundles(ctx: click.Context, bundles: list[ClusterBundle], force: bool) -> None:
     catalog = load_catalog()
     for bundle in bundles:
-        boot = plan_cluster(bundle, catalog, force=force)  # validates everything before writing
-        for w in boot.warnings:
+        for w in service.check_spec(bundle, catalog, force=force):  # validates everything before writing
             warn(w)
     repo = repository(ctx)
     for bundle in bundles:

@@ -18,6 +18,7 @@ from kubegce.errors import UserError
 @output_option()
 def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, output: str) -> None:
     """Run kubegce end to end on the local GCE emulator (nothing leaves 127.0.0.1)."""
+    from kubegce.cli.progress import ConsoleProgress
     from kubegce.demo import run_demo
     from kubegce.emulator.compute import FaultConfig
     from kubegce.emulator.server import RunningEmulator
@@ -28,7 +29,7 @@ def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, ou
         endpoint = emulator.endpoint
         info(f"started the local GCE emulator on {endpoint}")
     try:
-        result = run_demo(endpoint, Path(state_dir) if state_dir else None, info)
+        result = run_demo(endpoint, Path(state_dir) if state_dir else None, info, progress=ConsoleProgress)
     finally:
         if emulator is not None:
             emulator.close()

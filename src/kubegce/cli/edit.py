@@ -10,7 +10,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from kubegce.boot.plans import plan_cluster
+from kubegce import service
 from kubegce.cli.common import load_catalog, repository
 from kubegce.cli.output import info, warn
 from kubegce.errors import NotFoundError, SpecError, UserError
@@ -52,7 +52,7 @@ def edit_cluster(ctx: click.Context, name: str, sets: tuple[str, ...], unsets: t
     except ValidationError as exc:
         raise SpecError(validation_problems(exc, Cluster, f"cluster {name}")) from None
     stored.bundle = apply_defaults(stored.bundle.model_copy(update={"cluster": cluster}))
-    for w in plan_cluster(stored.bundle, load_catalog(), force=force).warnings:
+    for w in service.check_spec(stored.bundle, load_catalog(), force=force):
         warn(w)
     repo.save_cluster(stored)
     info(f"cluster {name} updated; `kubegce update cluster {name}` shows what changes")
@@ -81,7 +81,7 @@ def edit_group(ctx: click.Context, cluster: str, group: str, sets: tuple[str, ..
         raise SpecError(validation_problems(exc, InstanceGroup, f"instancegroup {group}")) from None
     groups = [updated if g.name == group else g for g in stored.bundle.instance_groups]
     stored.bundle = apply_defaults(stored.bundle.model_copy(update={"instance_groups": groups}))
-    for w in plan_cluster(stored.bundle, load_catalog(), force=force).warnings:
+    for w in service.check_spec(stored.bundle, load_catalog(), force=force):
         warn(w)
     repo.save_group(stored, updated)
     info(f"instance group {group} of {cluster} updated")

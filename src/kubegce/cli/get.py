@@ -79,11 +79,17 @@ def get_instances(ctx: click.Context, cluster: str, endpoint: str | None, output
     emit([v.as_dict() for v in views], output, columns=INSTANCE_COLUMNS, rows=[v.row() for v in views])
 
 
-def _register_secrets() -> None:
-    from kubegce.cli.secrets import get_secrets
+@command.command("secrets")
+@click.argument("name")
+@output_option()
+@click.pass_context
+def get_secrets(ctx: click.Context, name: str, output: str) -> None:
+    """Names and fingerprints of a cluster's secrets (never their values)."""
+    repo = repository(ctx)
+    repo.get(name)
+    rows = repo.require_secrets(name)[0].fingerprints()
+    emit(rows, output, columns=("NAME", "KIND", "FINGERPRINT", "EXPIRES"),
+         rows=[(r["name"], r["kind"], r["fingerprint"], r["expires"]) for r in rows])  # fmt: skip
 
-    command.add_command(get_secrets)
 
-
-_register_secrets()
 command.add_command(get_clusters, "cluster")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 import yaml
+from pydantic import ValidationError
 
 from kubegce.cli.output import emit, info, output_option
 from kubegce.errors import UserError
@@ -40,8 +41,10 @@ def lab_boot(image: str, profile: str | None, channel: str, parts_file: str | No
     if parts_file:
         try:
             raw = yaml.safe_load(Path(parts_file).read_text()) or []
+            if not isinstance(raw, list):
+                raise UserError(f"--additional-user-data {parts_file}: write a YAML list of {{name, type, content}}")
             parts = [UserDataPart.model_validate(p) for p in raw]
-        except Exception as exc:
+        except (OSError, yaml.YAMLError, ValidationError) as exc:
             raise UserError(f"--additional-user-data {parts_file}: {exc}") from None
     lab_profile = PROFILES[profile] if profile else profile_for(lab_catalog(), image)
     bundle = lab_bundle(image, channel=BootChannel(channel), parts=parts, install_cloud_init=install_cloud_init)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -44,10 +43,6 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     click.echo(message, err=True)
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 @contextlib.contextmanager

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from kubegce.cloud.executor import Progress, Task, TaskResult
-
-if TYPE_CHECKING:
-    from kubegce.cloud.gce.target import GceTarget
-    from kubegce.cloud.graph import ResourceGraph
-    from kubegce.cloud.planner import Plan
+from kubegce.cloud.executor import Task, TaskResult
+from kubegce.service import ApplyProgress
 
 
-class ConsoleProgress(Progress):
+class ConsoleProgress(ApplyProgress):
     def __init__(self, total: int) -> None:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.total = total
@@ -48,11 +43,3 @@ class ConsoleProgress(Progress):
         self.console.print(f"{ok} done, {len(failed)} failed, {len(skipped)} skipped in {elapsed:.1f}s")
         for r in failed:
             self.console.print(f"[red]error[/red] {r.label}: {r.error}")
-
-
-def apply_with_progress(target: GceTarget, plan: Plan, graph: ResourceGraph, parallelism: int) -> list[TaskResult]:
-    """Apply a plan (or a deletion plan) with one line per resource on stderr and a summary."""
-    progress = ConsoleProgress(len(plan.changes))  # the executor runs one task per change
-    results = target.apply(plan, graph, parallelism, progress)
-    progress.summary(results)
-    return results

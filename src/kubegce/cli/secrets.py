@@ -1,4 +1,4 @@
-"""`kubegce get secrets NAME`, `kubegce rotate token NAME`, `kubegce export kubeconfig NAME --admin`.
+"""`kubegce rotate token NAME`, `kubegce export kubeconfig NAME --admin` (`get secrets` is in get.py).
 
 Secret values are never printed: only names, fingerprints and expiries; kubeconfigs go to a file
 with mode 0600.
@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 import yaml
 
-from kubegce.cli.common import repository
-from kubegce.cli.output import emit, info, output_option
-from kubegce.cli.validate import parse_duration
+from kubegce import service
+from kubegce.boot.endpoint import api_server_url
+from kubegce.cli.common import parse_duration, repository
+from kubegce.cli.output import info
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.pki import ClusterSecrets
 
@@ -25,18 +26,6 @@ def _secrets(ctx: click.Context, name: str) -> tuple[ClusterRepository, ClusterS
     repo = repository(ctx)
     repo.get(name)
     return repo, repo.require_secrets(name)[0]
-
-
-@click.command("secrets")
-@click.argument("name")
-@output_option()
-@click.pass_context
-def get_secrets(ctx: click.Context, name: str, output: str) -> None:
-    """Names and fingerprints of a cluster's secrets (never their values)."""
-    _, secrets_ = _secrets(ctx, name)
-    rows = secrets_.fingerprints()
-    emit(rows, output, columns=("NAME", "KIND", "FINGERPRINT", "EXPIRES"),
-         rows=[(r["name"], r["kind"], r["fingerprint"], r["expires"]) for r in rows])  # fmt: skip
 
 
 @click.group("rotate")
@@ -50,11 +39,7 @@ def rotate() -> None:
 @click.pass_context
 def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
     """Make a new kubeadm join token and republish the role bundles nodes fetch."""
-    from kubegce.boot.plans import api_server_url
-
-    repo, _ = _secrets(ctx, name)
-    secrets_ = repo.rotate_token(name, dt.timedelta(seconds=parse_duration(ttl)))
-    repo.publish_node_objects(name, {}, secrets_, api_server_url(name))
+    secrets_ = service.rotate_token(repository(ctx), name, dt.timedelta(seconds=parse_duration(ttl, "--ttl")))
     info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
 
 
@@ -74,7 +59,6 @@ def export_kubeconfig(
     ctx: click.Context, name: str, admin: bool, ttl: str, server: str | None, out: str | None
 ) -> None:
     """Write a kubeconfig for the cluster from its stored CA (nothing is printed)."""
-    from kubegce.boot.plans import api_server_url
     from kubegce.state.pki import client_certificate
 
     _, secrets_ = _secrets(ctx, name)
@@ -82,7 +66,7 @@ def export_kubeconfig(
     user: dict[str, str] = {}
     if admin:
         cert, key = client_certificate(secrets_.files["ca.crt"], secrets_.files["ca.key"], "kubegce-admin",
-                                       "system:masters", dt.timedelta(seconds=parse_duration(ttl)))  # fmt: skip
+                                       "system:masters", dt.timedelta(seconds=parse_duration(ttl, "--ttl")))  # fmt: skip
         user = {"client-certificate-data": base64.b64encode(cert).decode(),
                 "client-key-data": base64.b64encode(key).decode()}  # fmt: skip
     doc = {

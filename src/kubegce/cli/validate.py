@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 
 import click
 
-from kubegce.cli.common import endpoint_option, repository
+from kubegce import service
+from kubegce.cli.common import endpoint_option, parse_duration, repository
 from kubegce.cli.output import emit, info, output_option
-from kubegce.errors import UserError
 
 COLUMNS = ("INSTANCE", "ZONE", "GROUP", "STATUS", "CHANNEL", "PHASE", "READY", "ERROR")
-
-
-def parse_duration(text: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)?", text.strip())
-    if not m:
-        raise UserError(f"--wait {text!r}: write a duration like 30s, 10m or 1h")
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
 @click.group("validate")
@@ -40,12 +32,11 @@ def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, 
                      endpoint: str | None, output: str) -> None:  # fmt: skip
     from rich.console import Console
 
-    from kubegce.cli.update import compute_target
     from kubegce.diagnose.validate import validate
 
     deadline = time.monotonic() + parse_duration(wait)
     stored = repository(ctx).get(name)
-    target = compute_target(endpoint, stored.bundle.cluster.spec.project, name)
+    target = service.connect(endpoint, stored.bundle.cluster.spec.project, name)
     console = Console(stderr=True)
     while True:
         with console.status(f"validating {name}") if console.is_terminal else contextlib.nullcontext():

@@ -13,9 +13,9 @@ from kubegce.boot.plans import ClusterBoot, GroupBoot
 from kubegce.cloud.graph import Resource, ResourceGraph, ResourceKey
 from kubegce.cloud.names import (
     OWNER_LABEL,
+    cluster_slug,
     gce_name,
     owner_description,
-    owner_label_value,
     role_tag,
     zone_letter,
 )
@@ -47,7 +47,7 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
     project = s.project
     graph = ResourceGraph(project=project, cluster_name=c.name)
     desc = owner_description(c.name)
-    labels = {**s.cloud_labels, OWNER_LABEL: owner_label_value(c.name)}
+    labels = {**s.cloud_labels, OWNER_LABEL: cluster_slug(c.name)}
     cp_tag = role_tag(c.name, "control-plane")
     node_tag = role_tag(c.name, "node")
 

@@ -27,11 +27,11 @@ def gce_name(*parts: str, limit: int = MAX) -> str:
 
 
 def cluster_slug(cluster_name: str) -> str:
+    """The cluster name as a GCE name: the prefix of its resources' names and its owner label's value."""
     return gce_name(cluster_name)
 
 
-def owner_label_value(cluster_name: str) -> str:
-    return gce_name(cluster_name)
+owner_label_value = cluster_slug  # the same value; the name cloud/gce/instances.py still uses
 
 
 def owner_description(cluster_name: str) -> str:

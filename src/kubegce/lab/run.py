@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kubegce.boot import protocol
-from kubegce.boot.plans import plan_cluster
+from kubegce.boot.plans import render_cluster_boot
 from kubegce.emulator.metadata import free_five_digit_port
 from kubegce.errors import UserError
 from kubegce.images.catalog import Catalog
@@ -115,7 +115,7 @@ def render_node_metadata(bundle: ClusterBundle, *, force: bool = True, role: Rol
     Spec validation is skipped (hostile-value runs need names kubegce would refuse); everything
     else is kubegce's own path, with --force so that channels the image cannot run still render.
     """
-    boot = plan_cluster(bundle, lab_catalog(), force=force, secrets_url=SECRETS_URL, validate=False)
+    boot = render_cluster_boot(bundle, lab_catalog(), force=force, secrets_url=SECRETS_URL, validate=False)
     node = next(g for g in boot.groups if g.group.spec.role == role)
     return node.metadata, node.plan.metadata_channel
 

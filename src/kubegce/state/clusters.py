@@ -11,10 +11,20 @@ from pydantic import ValidationError
 from kubegce.errors import ConflictError, NotFoundError, SpecError, UserError
 from kubegce.spec.loader import validation_problems
 from kubegce.spec.models import Cluster, ClusterBundle, InstanceGroup
+from kubegce.state.base import StateStore
+from kubegce.state.layout import (
+    ROLES,
+    cluster_key,
+    cluster_of,
+    cluster_prefix,
+    cluster_secrets_key,
+    group_key,
+    groups_prefix,
+    is_cluster_key,
+    is_secret_key,
+    role_secrets_key,
+)
 from kubegce.state.pki import ClusterSecrets, new_token, role_bundle
-from kubegce.state.store import StateStore
-
-ROLES = ("control-plane", "node")
 
 
 @dataclass
@@ -22,14 +32,6 @@ class StoredBundle:
     bundle: ClusterBundle
     cluster_generation: int
     group_generations: dict[str, int] = field(default_factory=dict)
-
-
-def _cluster_key(name: str) -> str:
-    return f"{name}/cluster"
-
-
-def _group_key(cluster: str, group: str) -> str:
-    return f"{cluster}/instancegroup/{group}"
 
 
 def _dump(model: Cluster | InstanceGroup) -> bytes:
@@ -41,10 +43,10 @@ class ClusterRepository:
         self.store = store
 
     def names(self) -> list[str]:
-        return sorted({k.split("/", 1)[0] for k in self.store.list("") if k.endswith("/cluster")})
+        return sorted({cluster_of(k) for k in self.store.list("") if is_cluster_key(k)})
 
     def get(self, name: str) -> StoredBundle:
-        obj = self.store.read(_cluster_key(name))
+        obj = self.store.read(cluster_key(name))
         if obj is None:
             known = self.names()
             hint = f"; clusters here: {', '.join(known)}" if known else ""
@@ -53,7 +55,7 @@ class ClusterRepository:
         cluster = self._parse(Cluster, obj.data, f"state {name}/cluster", problems)
         groups = []
         gens = {}
-        for key in self.store.list(f"{name}/instancegroup"):
+        for key in self.store.list(groups_prefix(name)):
             g_obj = self.store.read(key)
             if g_obj is None:
                 continue
@@ -79,35 +81,32 @@ class ClusterRepository:
 
     def create(self, bundle: ClusterBundle) -> None:
         name = bundle.cluster.name
-        if self.store.read(_cluster_key(name)) is not None:
+        if self.store.read(cluster_key(name)) is not None:
             raise UserError(
                 f"cluster {name!r} already exists in {self.store.url}; "
                 "change it with `kubegce edit cluster` or remove it with `kubegce delete cluster`"
             )
         for g in bundle.instance_groups:
-            self.store.write(_group_key(name, g.name), _dump(g), if_generation=0)
+            self.store.write(group_key(name, g.name), _dump(g), if_generation=0)
         # The cluster object goes last: a cluster is visible only once it is whole.
-        self.store.write(_cluster_key(name), _dump(bundle.cluster), if_generation=0)
+        self.store.write(cluster_key(name), _dump(bundle.cluster), if_generation=0)
 
     def save_cluster(self, stored: StoredBundle) -> None:
         c = stored.bundle.cluster
-        self.store.write(_cluster_key(c.name), _dump(c), if_generation=stored.cluster_generation)
+        self.store.write(cluster_key(c.name), _dump(c), if_generation=stored.cluster_generation)
 
     def save_group(self, stored: StoredBundle, group: InstanceGroup) -> None:
         gen = stored.group_generations.get(group.name, 0)
-        self.store.write(_group_key(stored.bundle.cluster.name, group.name), _dump(group), if_generation=gen)
+        self.store.write(group_key(stored.bundle.cluster.name, group.name), _dump(group), if_generation=gen)
 
     def delete(self, name: str) -> None:
-        for key in self.store.list(f"{name}/"):
+        for key in self.store.list(cluster_prefix(name)):
             self.store.delete(key)
-        self.store.delete(_cluster_key(name))
+        self.store.delete(cluster_key(name))
 
     # ------------------------------------------------------------------ secrets and node objects
-    def _secrets_key(self, name: str) -> str:
-        return f"{name}/secrets/cluster.json"
-
     def read_secrets(self, name: str) -> tuple[ClusterSecrets, int] | None:
-        obj = self.store.read(self._secrets_key(name))
+        obj = self.store.read(cluster_secrets_key(name))
         return (ClusterSecrets.from_json(obj.data), obj.generation) if obj else None
 
     def ensure_secrets(self, name: str) -> ClusterSecrets:
@@ -116,7 +115,7 @@ class ClusterRepository:
         if current is None:
             fresh = ClusterSecrets.generate()
             try:
-                self.store.write(self._secrets_key(name), fresh.to_json(), if_generation=0, secret=True)
+                self.store.write(cluster_secrets_key(name), fresh.to_json(), if_generation=0, secret=True)
                 return fresh
             except ConflictError:  # generated concurrently: use the one that won
                 current = self.read_secrets(name)
@@ -135,23 +134,21 @@ class ClusterRepository:
     def rotate_token(self, name: str, ttl: dt.timedelta | None = None) -> ClusterSecrets:
         secrets_, generation = self.require_secrets(name)
         secrets_.token = new_token(ttl) if ttl else new_token()
-        self.store.write(self._secrets_key(name), secrets_.to_json(), if_generation=generation, secret=True)
+        self.store.write(cluster_secrets_key(name), secrets_.to_json(), if_generation=generation, secret=True)
         return secrets_
 
     def publish_node_objects(self, name: str, objects: dict[str, bytes], secrets_: ClusterSecrets,
                              api_server: str) -> list[str]:  # fmt: skip
         """Write what nodes fetch at boot: each group's config and each role's secrets bundle."""
-        from kubegce.boot.plans import secrets_key
-
         written = []
         wanted = dict(objects)
         for role in ROLES:
-            wanted[secrets_key(name, role)] = role_bundle(secrets_, role, name, api_server)
+            wanted[role_secrets_key(name, role)] = role_bundle(secrets_, role, name, api_server)
         for key, data in sorted(wanted.items()):
             current = self.store.read(key)
             if current is not None and current.data == data:
                 continue
             self.store.write(key, data, if_generation=current.generation if current else 0,
-                             secret="/secrets/" in key)  # fmt: skip
+                             secret=is_secret_key(key))  # fmt: skip
             written.append(key)
         return written

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubegce.errors import UserError
-from kubegce.state.store import Versioned, checked_key, conflict_error, whoami
+from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
 
@@ -35,9 +35,11 @@ class GcsStateStore:
             self.client = storage.Client(project="kubegce", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                                          client_options={"api_endpoint": self.emulator})  # fmt: skip
         else:
+            from google.auth.exceptions import DefaultCredentialsError
+
             try:
                 self.client = storage.Client()
-            except Exception as exc:  # no credentials: say how to get them
+            except DefaultCredentialsError as exc:  # no credentials: say how to get them
                 raise UserError(
                     f"state store {self.url}: no Google credentials ({exc}); run "
                     "`gcloud auth application-default login`"

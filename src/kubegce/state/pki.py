@@ -156,13 +156,6 @@ class ClusterSecrets:
                     "expires": self.token["expires"]})  # fmt: skip
         return out
 
-    def ca_hash(self) -> str:
-        cert = x509.load_pem_x509_certificate(self.files["ca.crt"])
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return "sha256:" + hashlib.sha256(spki).hexdigest()
-
 
 def bootstrap_kubeconfig(secrets_: ClusterSecrets, cluster_name: str, server: str) -> bytes:
     import base64

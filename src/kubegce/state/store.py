@@ -9,70 +9,28 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import getpass
 import json
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from kubegce.errors import ConflictError, UserError
+from kubegce.errors import UserError
+from kubegce.state.base import StateStore, Versioned, checked_key, conflict_error, whoami
+
+__all__ = [
+    "DEFAULT_STATE",
+    "FileStateStore",
+    "StateStore",
+    "Versioned",
+    "checked_key",
+    "conflict_error",
+    "open_store",
+    "whoami",
+]
 
 DEFAULT_STATE = "file://" + str(Path.home() / ".kubegce" / "state")
-
-
-@dataclass(frozen=True)
-class Versioned:
-    data: bytes
-    generation: int
-    updated_by: str
-    updated_at: str
-
-
-class StateStore(Protocol):
-    url: str
-    nodes_can_read: bool
-
-    def object_url(self, key: str) -> str:
-        """Where a node downloads this object (only stores nodes can read)."""
-        ...
-
-    def upload_url(self, key: str) -> str:
-        """Where a node uploads this object (only stores nodes can read)."""
-        ...
-
-    def create_url(self, key: str) -> str:
-        """Where a node creates this object only if it does not exist yet (only stores nodes can read)."""
-        ...
-
-    def read(self, key: str) -> Versioned | None: ...
-
-    def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
-        """Write when the current generation equals ``if_generation`` (0: must not exist)."""
-        ...
-
-    def delete(self, key: str, *, if_generation: int | None = None) -> None: ...
-
-    def list(self, prefix: str) -> list[str]: ...
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def checked_key(key: str) -> str:
-    """A key every store accepts: relative, and never climbing out of the store's prefix."""
-    if key.startswith("/") or ".." in key.split("/"):
-        raise UserError(f"invalid state key {key!r}")
-    return key
 
 
 class FileStateStore:
@@ -158,14 +116,6 @@ class FileStateStore:
         if not base.is_dir():
             return []
         return sorted(str(p.relative_to(self.root))[: -len(".obj")] for p in base.rglob("*.obj") if p.is_file())
-
-
-def conflict_error(key: str, current: Versioned | None) -> ConflictError:
-    if current is None:
-        return ConflictError(f"{key} was deleted since you read it; re-run the command")
-    return ConflictError(
-        f"{key} changed since you read it (by {current.updated_by} at {current.updated_at}); re-run the command"
-    )
 
 
 def open_store(url: str | None) -> StateStore:

@@ -1,0 +1,40 @@
+"""The cluster service: the one path from a stored spec to the cloud.
+
+    spec (state store) -> images + boot (boot.plans) -> desired graph (cloud.model)
+        -> diff (cloud.planner) -> target: dry run | Terraform | Compute API
+
+Every CLI verb parses its arguments, makes one call here and prints the answer; the demo, the
+tests and the benchmarks use the same calls. See docs/architecture.md.
+"""
+
+from kubegce.service.cloud import connect
+from kubegce.service.cluster import (
+    ApplyProgress,
+    ClusterChangeSet,
+    ClusterDeletion,
+    apply,
+    check_apply_target,
+    check_spec,
+    delete,
+    plan,
+    plan_deletion,
+    write_terraform,
+)
+from kubegce.service.nodes import publish_load_balancer_address, publish_node_objects, rotate_token
+
+__all__ = [
+    "ApplyProgress",
+    "ClusterChangeSet",
+    "ClusterDeletion",
+    "apply",
+    "check_apply_target",
+    "check_spec",
+    "connect",
+    "delete",
+    "plan",
+    "plan_deletion",
+    "publish_load_balancer_address",
+    "publish_node_objects",
+    "rotate_token",
+    "write_terraform",
+]

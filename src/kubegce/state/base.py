@@ -1,0 +1,80 @@
+"""What every state store shares: the interface, a versioned object, the key rule, conflict errors.
+
+Kept apart from :mod:`kubegce.state.store` (which opens a store by URL) so that a store
+implementation (file://, gs://) depends on this module only, never on the module that picks it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+from kubegce.errors import ConflictError, UserError
+
+
+@dataclass(frozen=True)
+class Versioned:
+    data: bytes
+    generation: int
+    updated_by: str
+    updated_at: str
+
+
+class NodeUrls(Protocol):
+    """Where nodes reach a store's objects: what the boot renderer needs of a store."""
+
+    nodes_can_read: bool
+
+    def object_url(self, key: str) -> str:
+        """Where a node downloads this object (only stores nodes can read)."""
+        ...
+
+    def upload_url(self, key: str) -> str:
+        """Where a node uploads this object (only stores nodes can read)."""
+        ...
+
+    def create_url(self, key: str) -> str:
+        """Where a node creates this object only if it does not exist yet (only stores nodes can read)."""
+        ...
+
+
+class StateStore(NodeUrls, Protocol):
+    """A state store: conditional writes on a generation number (see docs/state-store.md)."""
+
+    url: str
+
+    def read(self, key: str) -> Versioned | None: ...
+
+    def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
+        """Write when the current generation equals ``if_generation`` (0: must not exist)."""
+        ...
+
+    def delete(self, key: str, *, if_generation: int | None = None) -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def checked_key(key: str) -> str:
+    """A key every store accepts: relative, and never climbing out of the store's prefix."""
+    if key.startswith("/") or ".." in key.split("/"):
+        raise UserError(f"invalid state key {key!r}")
+    return key
+
+
+def conflict_error(key: str, current: Versioned | None) -> ConflictError:
+    if current is None:
+        return ConflictError(f"{key} was deleted since you read it; re-run the command")
+    return ConflictError(
+        f"{key} changed since you read it (by {current.updated_by} at {current.updated_at}); re-run the command"
+    )

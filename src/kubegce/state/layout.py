@@ -1,0 +1,84 @@
+"""Where everything lives in a state store: the one place that names its keys.
+
+This mirrors the table in docs/state-store.md (keys are relative to the store's prefix):
+
+| key                                         | what                                                  |
+|---------------------------------------------|-------------------------------------------------------|
+| CLUSTER/cluster                             | the Cluster document (YAML)                           |
+| CLUSTER/instancegroup/GROUP                 | one InstanceGroup document each                       |
+| CLUSTER/secrets/cluster.json                | CAs, service-account key, join token (secret)         |
+| CLUSTER/secrets/ROLE.tar                    | what a ROLE node needs (secret), ROLE in :data:`ROLES`|
+| CLUSTER/nodeconfig/ROLE/GROUP.env           | non-secret node config, per group                     |
+| CLUSTER/discovery/api-address               | the API server's IP (not secret)                      |
+| CLUSTER/discovery/init-election             | HA: the control plane that runs kubeadm init          |
+
+Nodes read these names (through the URLs in their config), so changing one is a protocol change.
+"""
+
+from __future__ import annotations
+
+from kubegce.spec.models import InstanceGroup, Role
+
+ROLES = ("control-plane", "node")
+CLUSTER_OBJECT = "cluster"
+
+
+def role_of(group: InstanceGroup) -> str:
+    """The role name used in keys (and on nodes): control-plane or node."""
+    return "control-plane" if group.spec.role == Role.CONTROL_PLANE else "node"
+
+
+def cluster_key(cluster: str) -> str:
+    """The Cluster document; written last on create, so a cluster is visible only once whole."""
+    return f"{cluster}/{CLUSTER_OBJECT}"
+
+
+def is_cluster_key(key: str) -> bool:
+    return key.count("/") == 1 and key.endswith("/" + CLUSTER_OBJECT)
+
+
+def cluster_of(key: str) -> str:
+    return key.split("/", 1)[0]
+
+
+def cluster_prefix(cluster: str) -> str:
+    """Every object of a cluster starts with this."""
+    return f"{cluster}/"
+
+
+def groups_prefix(cluster: str) -> str:
+    return f"{cluster}/instancegroup"
+
+
+def group_key(cluster: str, group: str) -> str:
+    return f"{cluster}/instancegroup/{group}"
+
+
+def cluster_secrets_key(cluster: str) -> str:
+    """Every secret of the cluster (CAs, keys, join token): only kubegce reads it."""
+    return f"{cluster}/secrets/cluster.json"
+
+
+def role_secrets_key(cluster: str, role: str) -> str:
+    """The bundle a node of ``role`` fetches at boot (only what that role needs)."""
+    return f"{cluster}/secrets/{role}.tar"
+
+
+def is_secret_key(key: str) -> bool:
+    return "/secrets/" in key
+
+
+def node_config_key(cluster: str, group: InstanceGroup) -> str:
+    return f"{cluster}/nodeconfig/{role_of(group)}/{group.name}.env"
+
+
+def discovery_key(cluster: str) -> str:
+    """The API server's address: written by the first control plane (or by kubegce for a
+    load-balanced API), read by every other node before it joins."""
+    return f"{cluster}/discovery/api-address"
+
+
+def election_key(cluster: str) -> str:
+    """Its create-only write elects the control plane that runs `kubeadm init` (HA); it holds the
+    winner's instance name. `delete cluster` removes it with the rest of the cluster."""
+    return f"{cluster}/discovery/init-election"
