@@ -106,8 +106,10 @@ def apply(target: GceTarget, changes: ClusterChangeSet, *, repo: ClusterReposito
     """Apply a planned change set through the Compute API.
 
     With a repository nodes can read, what nodes fetch at boot is written first (templates point
-    at it), and after a clean apply a load-balanced API's address is published for them. A
-    rolling update of instances whose template changed goes here, after the apply (issue 12).
+    at it), and after a clean apply a load-balanced API's address is published for them.
+
+    The rolling update of instances whose template changed is the next step here, after the diff
+    has run and before the address is published (its budgets: :mod:`kubegce.cloud.rollout`).
     """
     if not changes.online:
         raise UserError("internal: this change set was planned offline; plan against the Compute API to apply it")
