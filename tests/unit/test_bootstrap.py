@@ -266,14 +266,14 @@ def test_sed_replacement_keeps_any_value_literal(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- package manager from the catalog
 def _config(image: str) -> str:
-    from kubegce.boot.channel import plan_boot
+    from kubegce.boot.channel import decide_channel
     from kubegce.spec.models import BootstrapSpec
 
     bundle = make_bundle()
     group = bundle.instance_groups[-1]
     resolved = Catalog.load().resolve(image) if "/" in image else None
     profile = resolved.profile if resolved else None
-    plan = plan_boot(resolved, BootstrapSpec(), where="test", force=True) if resolved else None
+    plan = decide_channel(resolved, BootstrapSpec(), where="test", force=True) if resolved else None
     assert plan is not None
     return render_node_config(bundle, group, plan, profile, api_endpoint="api.example.com").text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubegce.boot.channel import ChannelError, plan_boot
+from kubegce.boot.channel import ChannelError, decide_channel
 from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
 from kubegce.spec.models import BootChannel, BootstrapSpec, UserDataPart
 
@@ -28,7 +28,7 @@ def ids(item: tuple[ImageProfile, str]) -> str:
 def test_no_parts_or_shell_parts(item: tuple[ImageProfile, str]) -> None:
     profile, family = item
     for parts in ([], [SHELL]):
-        plan = plan_boot(resolved(profile, family), BootstrapSpec(additional_user_data=parts), where="ig")
+        plan = decide_channel(resolved(profile, family), BootstrapSpec(additional_user_data=parts), where="ig")
         if profile.ignition:
             assert (plan.channel, plan.user_data_format) == (BootChannel.USER_DATA, "ignition")
         else:
@@ -45,18 +45,18 @@ def test_cloud_config_parts(item: tuple[ImageProfile, str]) -> None:
     spec = BootstrapSpec(additional_user_data=[SHELL, CLOUD])
     if profile.ignition:
         with pytest.raises(ChannelError, match="Ignition"):
-            plan_boot(image, spec, where="ig")
+            decide_channel(image, spec, where="ig")
         return
     if profile.cloud_init:
-        plan = plan_boot(image, spec, where="ig")
+        plan = decide_channel(image, spec, where="ig")
         assert (plan.channel, plan.user_data_format, plan.install_cloud_init) == (BootChannel.USER_DATA, "mime", False)
         return
     with pytest.raises(ChannelError) as err:
-        plan_boot(image, spec, where="ig")
+        decide_channel(image, spec, where="ig")
     text = str(err.value)
     assert profile.label in text and "'b.cfg'" in text
     assert "installCloudInit: true" in text and "text/x-shellscript" in text
-    plan = plan_boot(image, spec.model_copy(update={"install_cloud_init": True}), where="ig")
+    plan = decide_channel(image, spec.model_copy(update={"install_cloud_init": True}), where="ig")
     assert (plan.channel, plan.user_data_format, plan.install_cloud_init) == (BootChannel.STARTUP_SCRIPT, "mime", True)
     assert plan.metadata_channel == "startup-script+install-cloud-init"
 
@@ -73,20 +73,20 @@ def test_explicit_channel_the_image_cannot_run(item: tuple[ImageProfile, str]) -
             BootChannel.BOTH: profile.guest_agent and not profile.ignition,
         }[channel]
         if runnable:
-            assert plan_boot(image, spec, where="ig").channel == channel
+            assert decide_channel(image, spec, where="ig").channel == channel
         else:
             with pytest.raises(ChannelError, match="--force"):
-                plan_boot(image, spec, where="ig")
-            assert plan_boot(image, spec, where="ig", force=True).channel == channel
+                decide_channel(image, spec, where="ig")
+            assert decide_channel(image, spec, where="ig", force=True).channel == channel
 
 
 def test_unknown_image_gets_both_with_a_pinning_hint() -> None:
     image = CATALOG.resolve("my-proj/my-golden-image")
     assert image.profile is None
-    plan = plan_boot(image, BootstrapSpec(), where="ig")
+    plan = decide_channel(image, BootstrapSpec(), where="ig")
     assert plan.channel == BootChannel.BOTH and plan.user_data_format == "mime"
     assert "spec.bootstrap.channel" in plan.warnings[0]
-    pinned = plan_boot(image, BootstrapSpec(channel=BootChannel.STARTUP_SCRIPT), where="ig")
+    pinned = decide_channel(image, BootstrapSpec(channel=BootChannel.STARTUP_SCRIPT), where="ig")
     assert pinned.channel == BootChannel.STARTUP_SCRIPT and not pinned.warnings
 
 
@@ -117,5 +117,5 @@ def test_custom_image_is_placed_by_license_through_a_reader() -> None:
 
     image = CATALOG.resolve("my-proj/golden-rhel", Reader())
     assert image.profile is not None and image.profile.os == "rhel" and image.how == "image licenses"
-    plan = plan_boot(image, BootstrapSpec(), where="ig")
+    plan = decide_channel(image, BootstrapSpec(), where="ig")
     assert plan.channel == BootChannel.STARTUP_SCRIPT

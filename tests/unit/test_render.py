@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubegce.boot.channel import plan_boot
+from kubegce.boot.channel import decide_channel
 from kubegce.boot.plans import render_cluster_boot
 from kubegce.boot.render import NODE_CONFIG_KEY, render_bootstrap, render_node_config
 from kubegce.errors import SpecError
@@ -57,11 +57,11 @@ def all_payload_scripts() -> dict[str, str]:
                 if g.payload.startup_script:
                     scripts[f"{ref}:{g.group.name}:{len(parts)}:startup"] = g.payload.startup_script
                 ud = g.payload.user_data
-                if ud and g.plan.user_data_format == "mime":
+                if ud and g.decision.user_data_format == "mime":
                     for part in email.message_from_string(ud).walk():
                         if part.get_content_type() == "text/x-shellscript":
                             scripts[f"{ref}:{g.group.name}:{len(parts)}:ud"] = _payload(part).decode()
-                if ud and g.plan.user_data_format == "ignition":
+                if ud and g.decision.user_data_format == "ignition":
                     src = json.loads(ud)["storage"]["files"][0]["contents"]["source"]
                     import base64
 
@@ -184,7 +184,7 @@ def test_hostile_values_reach_the_node_intact(tmp_path: Path, name: str, label: 
     g.spec.taints = [f"k={taint}:NoSchedule"]
     g.spec.bootstrap = BootstrapSpec(additional_user_data=[UserDataPart(name=part_name, content="#!/bin/sh\n")])
     image = CATALOG.resolve(g.spec.image)
-    plan = plan_boot(image, g.spec.bootstrap, where="ig")
+    plan = decide_channel(image, g.spec.bootstrap, where="ig")
     config = render_node_config(b, g, plan, image.profile, api_endpoint=f"api.{name}")
     script = render_bootstrap(config, "startup-script")
     work = tmp_path / "w"

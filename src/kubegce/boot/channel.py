@@ -31,7 +31,7 @@ def is_shell_part(part: UserDataPart) -> bool:
 
 
 @dataclass(frozen=True)
-class BootPlan:
+class ChannelDecision:
     """How one instance group's nodes get initialized."""
 
     channel: BootChannel  # startup-script | user-data | both (never auto)
@@ -65,7 +65,7 @@ def _capable(profile: ImageProfile, channel: BootChannel) -> str | None:
     return None
 
 
-def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: bool = False) -> BootPlan:
+def decide_channel(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: bool = False) -> ChannelDecision:
     parts = spec.additional_user_data
     shell = tuple(p for p in parts if is_shell_part(p))
     other = tuple(p for p in parts if not is_shell_part(p))
@@ -81,7 +81,7 @@ def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: b
             "or run `kubegce images probe`."
         )
         fmt = "mime" if channel in (BootChannel.USER_DATA, BootChannel.BOTH) else ""
-        return BootPlan(
+        return ChannelDecision(
             channel,
             fmt,
             spec.install_cloud_init,
@@ -105,7 +105,7 @@ def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: b
                 "use channel: auto or user-data (or --force to keep it)"
             )
         channel = BootChannel.USER_DATA if requested == BootChannel.AUTO else requested
-        return BootPlan(channel, "ignition", False, shell, (), "image boots with Ignition")
+        return ChannelDecision(channel, "ignition", False, shell, (), "image boots with Ignition")
 
     if requested != BootChannel.AUTO:
         why = _capable(profile, requested)
@@ -118,19 +118,19 @@ def plan_boot(image: ResolvedImage, spec: BootstrapSpec, *, where: str, force: b
             raise _no_cloud_init_error(image, profile, other, where)
         install = needs_ci and spec.install_cloud_init and requested != BootChannel.USER_DATA
         fmt = "mime" if (requested != BootChannel.STARTUP_SCRIPT or other) else ""
-        return BootPlan(requested, fmt, install, shell, other, "channel pinned in spec")
+        return ChannelDecision(requested, fmt, install, shell, other, "channel pinned in spec")
 
     if not other:
         if profile.guest_agent:
-            return BootPlan(BootChannel.STARTUP_SCRIPT, "", False, shell, (), "guest agent runs startup-script")
-        return BootPlan(BootChannel.USER_DATA, "mime", False, shell, (), "cloud-init only image")
+            return ChannelDecision(BootChannel.STARTUP_SCRIPT, "", False, shell, (), "guest agent runs startup-script")
+        return ChannelDecision(BootChannel.USER_DATA, "mime", False, shell, (), "cloud-init only image")
     if profile.cloud_init:
-        return BootPlan(
+        return ChannelDecision(
             BootChannel.USER_DATA, "mime", False, shell, other,
             "cloud-config parts need cloud-init, which the image has",
         )  # fmt: skip
     if spec.install_cloud_init:
-        return BootPlan(
+        return ChannelDecision(
             BootChannel.STARTUP_SCRIPT, "mime", True, shell, other,
             "startup-script installs cloud-init for the cloud-config parts",
         )  # fmt: skip

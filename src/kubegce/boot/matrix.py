@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegce.boot.channel import plan_boot
+from kubegce.boot.channel import decide_channel
 from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
 from kubegce.spec.models import BootstrapSpec
 
@@ -27,7 +27,7 @@ def profile_dict(p: ImageProfile | None) -> dict[str, Any] | None:
 
 
 def default_channel(image: ResolvedImage) -> str:
-    return plan_boot(image, BootstrapSpec(), where="image").metadata_channel
+    return decide_channel(image, BootstrapSpec(), where="image").metadata_channel
 
 
 def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:

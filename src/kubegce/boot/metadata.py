@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kubegce.boot.channel import BootPlan
+from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.render import NODE_CONFIG_KEY, BootPayload
 
 MAX_VALUE_BYTES = 256 * 1024
@@ -20,7 +20,7 @@ def build_metadata(
     *,
     cluster_name: str,
     group_name: str,
-    plan: BootPlan,
+    plan: ChannelDecision,
     payload: BootPayload,
     ssh_public_key: str | None,
 ) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubegce.boot.channel import BootPlan, ChannelError, plan_boot
+from kubegce.boot.channel import ChannelDecision, ChannelError, decide_channel
 from kubegce.boot.endpoint import api_endpoint_name
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
@@ -34,14 +34,14 @@ class GroupChannel:
 
     group: InstanceGroup
     image: ResolvedImage
-    plan: BootPlan
+    decision: ChannelDecision
 
 
 @dataclass(frozen=True)
 class GroupBoot:
     group: InstanceGroup
     image: ResolvedImage
-    plan: BootPlan
+    decision: ChannelDecision
     payload: BootPayload
     metadata: dict[str, str]
 
@@ -101,15 +101,15 @@ def choose_channels(
         where = f"instancegroup {g.name}"
         try:
             image = catalog.resolve(g.spec.image, reader)
-            plan = plan_boot(image, g.spec.bootstrap, where=where, force=force)
+            decision = decide_channel(image, g.spec.bootstrap, where=where, force=force)
         except ChannelError as exc:
             problems.append(str(exc))
             continue
         except UserError as exc:
             problems.append(f"{where} spec.image: {exc}")
             continue
-        warnings.extend(plan.warnings)
-        chosen.append(GroupChannel(g, image, plan))
+        warnings.extend(decision.warnings)
+        chosen.append(GroupChannel(g, image, decision))
     if problems:
         raise SpecError(problems)
     return chosen, warnings
@@ -138,7 +138,7 @@ def render_cluster_boot(
     name = bundle.cluster.name
     cni_bin_dir = cluster_cni_bin_dir([c.image.profile for c in chosen])
     for c in chosen:
-        g, image, plan = c.group, c.image, c.plan
+        g, image, decision = c.group, c.image, c.decision
         config_url = ""
         group_secrets = secrets_url
         discovery = ("", "")
@@ -149,26 +149,26 @@ def render_cluster_boot(
             discovery = (store.object_url(discovery_key(name)), store.upload_url(discovery_key(name)))
             election = (store.object_url(election_key(name)), store.create_url(election_key(name)))
         config = render_node_config(
-            bundle, g, plan, image.profile,
+            bundle, g, decision, image.profile,
             api_endpoint=api_endpoint_name(name), secrets_url=group_secrets,
             discovery_url=discovery[0], discovery_upload_url=discovery[1],
             election_url=election[0], election_upload_url=election[1], cni_bin_dir=cni_bin_dir,
         )  # fmt: skip
         if config_url:
             node_objects[node_config_key(name, g)] = config.text.encode()
-        payload = render_payload(config, plan, config_url)
+        payload = render_payload(config, decision, config_url)
         try:
             metadata = build_metadata(
                 cluster_name=name,
                 group_name=g.name,
-                plan=plan,
+                plan=decision,
                 payload=payload,
                 ssh_public_key=bundle.cluster.spec.ssh_public_key,
             )
         except MetadataError as exc:
             problems.append(str(exc))
             continue
-        groups.append(GroupBoot(g, image, plan, payload, metadata))
+        groups.append(GroupBoot(g, image, decision, payload, metadata))
     if problems:
         raise SpecError(problems)
     return ClusterBoot(bundle, groups, warnings, node_objects)

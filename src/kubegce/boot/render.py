@@ -17,7 +17,7 @@ from email.mime.text import MIMEText
 from importlib import resources
 
 from kubegce.boot import protocol
-from kubegce.boot.channel import BootPlan
+from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.kubeadm import render_kubeadm_config
 from kubegce.boot.versions import (
     CNI_PLUGINS_VERSION,
@@ -78,7 +78,7 @@ class NodeConfig:
 def render_node_config(
     bundle: ClusterBundle,
     group: InstanceGroup,
-    plan: BootPlan,
+    plan: ChannelDecision,
     profile: ImageProfile | None,
     *,
     api_endpoint: str,
@@ -164,7 +164,7 @@ def render_bootstrap(config: NodeConfig, channel: str, config_url: str = "") -> 
     return text.replace(HEADER_MARK, header, 1)
 
 
-def render_mime(bootstrap: str | None, plan: BootPlan) -> str:
+def render_mime(bootstrap: str | None, plan: ChannelDecision) -> str:
     """MIME multipart user-data: the bootstrap as a shell part (if any), then non-shell parts."""
     outer = MIMEMultipart("mixed")
     if bootstrap is not None:
@@ -233,7 +233,7 @@ class BootPayload:
     config_url: str = ""  # set when the config lives in the state bucket instead of metadata
 
 
-def render_payload(config: NodeConfig, plan: BootPlan, config_url: str = "") -> BootPayload:
+def render_payload(config: NodeConfig, plan: ChannelDecision, config_url: str = "") -> BootPayload:
     def bootstrap(channel: str) -> str:  # every copy points at the same config source
         return render_bootstrap(config, channel, config_url)
 

@@ -21,8 +21,8 @@ def boot_rows(changes: service.ClusterChangeSet) -> list[tuple[str, ...]]:
             g.group.name,
             g.image.ref,
             g.image.profile.label if g.image.profile else "unknown",
-            g.plan.metadata_channel,
-            g.plan.reason,
+            g.decision.metadata_channel,
+            g.decision.reason,
         )
         for g in changes.boot.groups
     ]

@@ -117,7 +117,7 @@ def render_node_metadata(bundle: ClusterBundle, *, force: bool = True, role: Rol
     """
     boot = render_cluster_boot(bundle, lab_catalog(), force=force, secrets_url=SECRETS_URL, validate=False)
     node = next(g for g in boot.groups if g.group.spec.role == role)
-    return node.metadata, node.plan.metadata_channel
+    return node.metadata, node.decision.metadata_channel
 
 
 def _bootstrap_console(step: dict[str, Any]) -> str:
