@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from google.cloud import compute_v1
 
-from kubegce.boot.plans import plan_cluster
+from kubegce.boot.plans import render_cluster_boot
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.kinds import REGISTRY, Kind, kind
 from kubegce.cloud.kinds.base import ApiBinding, TfRendering
@@ -101,7 +101,7 @@ def test_terraform_types_and_collections_are_unique() -> None:
     ],
 )
 def test_every_kind_the_model_emits_is_registered(options: dict[str, Any]) -> None:
-    graph = build_graph(plan_cluster(make_bundle(**options), Catalog.load()))
+    graph = build_graph(render_cluster_boot(make_bundle(**options), Catalog.load()))
     emitted = {r.kind for r in graph}
     assert emitted <= set(REGISTRY), emitted - set(REGISTRY)
     for r in graph:

@@ -72,7 +72,7 @@ def test_user_strings_are_not_evaluated_by_terraform(tmp_path: Path) -> None:
     bundle = make_bundle()
     # spec validation refuses this email (tests/unit/test_hardening_spec.py); the renderer must escape it anyway
     bundle.cluster.spec.service_account = f"x{shadow}@my-proj.iam.gserviceaccount.com"
-    graph = build_graph(plan_cluster(bundle, Catalog.load(), validate=False))
+    graph = build_graph(render_cluster_boot(bundle, Catalog.load(), validate=False))
     # fields validation refuses today: the renderer escapes them anyway (defence in depth)
     for r in graph:
         if r.kind == "instance_template":

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubegce.boot.plans import ClusterBoot, asset_warnings, choose_channels, render_cluster_boot
-from kubegce.cloud.executor import Progress, TaskResult
+from kubegce.cloud.executor import Progress, TaskResult, execute
 from kubegce.cloud.graph import KINDS, ResourceGraph, ResourceKey
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.planner import Change, Plan
@@ -171,9 +171,8 @@ def delete(deletion: ClusterDeletion, target: GceTarget | None, *, repo: Cluster
 
 
 def _execute(target: GceTarget, diff: Plan, parallelism: int, progress: ApplyProgress | None) -> list[TaskResult]:
-    """Run a diff's changes; every change carries the resource it makes, so no graph is needed
-    (GceTarget.apply still takes one it does not read: an empty one is passed here, and only here)."""
-    results = target.apply(diff, ResourceGraph(target.project, target.cluster_name), parallelism, progress)
+    """Run a diff's changes: every change carries the resource it makes, so no graph is needed."""
+    results = execute(target.tasks_for(diff), parallelism, progress)
     if progress is not None:
         progress.summary(results)
     return results
