@@ -453,14 +453,14 @@ def test_additional_user_data_name_and_type(name: str, part_type: str, field: st
 
 
 def test_newline_in_a_user_data_name_is_refused_before_rendering() -> None:
-    from kubegce.boot.plans import plan_cluster
+    from kubegce.boot.plans import render_cluster_boot
     from kubegce.images.catalog import Catalog
 
     b = make_bundle(image="ubuntu-os-cloud/ubuntu-2404-lts-amd64")
     part = UserDataPart(name="a.cfg\nX: y", type="text/cloud-config", content="#cloud-config\n")
     b.instance_groups[1].spec.bootstrap = BootstrapSpec(additional_user_data=[part])
     with pytest.raises(SpecError, match="additionalUserData"):
-        plan_cluster(b, Catalog.load())
+        render_cluster_boot(b, Catalog.load())
 
 
 @pytest.mark.parametrize("part_type", ["text/x-shellscript", "text/cloud-config", "text/cloud-boothook",
