@@ -112,9 +112,9 @@ def test_images_commands() -> None:
 
 
 def test_images_doc_is_not_stale() -> None:
+    from kubegce.boot.matrix import render
     from kubegce.images.catalog import Catalog
-    from kubegce.images.matrix import render
 
     assert (ROOT / "docs/images.md").read_text() == render(Catalog.load()), (
-        "docs/images.md is stale: python -m kubegce.images.matrix > docs/images.md"
+        "docs/images.md is stale: python -m kubegce.boot.matrix > docs/images.md"
     )

@@ -10,23 +10,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).parents[2] / "src"
-
-# Cycles whose fix lies in another area's files (see the xfail reasons). An edge written by one of
-# these modules is left out of the strict tests; the full tests below still count it.
-OTHER_AREAS = {
-    # kubegce.cli <-> kubegce.demo: cli/demo.py runs kubegce.demo, which uses cli.progress
-    "kubegce.cli": "kubegce.cli <-> kubegce.demo (demo.py uses cli/progress.py)",
-    "kubegce.demo": "kubegce.cli <-> kubegce.demo (demo.py uses cli/progress.py)",
-    # state/store.py <-> state/gcs.py
-    "kubegce.state.store": "kubegce.state.store <-> kubegce.state.gcs",
-    "kubegce.state.gcs": "kubegce.state.store <-> kubegce.state.gcs",
-    # compatibility modules kept only because kubegce.cli imports the old paths (cli/images.py)
-    "kubegce.images.matrix": "kubegce.images <-> kubegce.boot through images/matrix.py, kept for cli/images.py",
-    "kubegce.images.probe": "kubegce.images <-> kubegce.cloud through images/probe.py, kept for cli/images.py",
-}
 
 
 def module_name(path: Path) -> str:
@@ -124,13 +108,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def without_other_areas(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    def other(m: str) -> bool:
-        return any(m == k or m.startswith(k + ".") for k in OTHER_AREAS)
-
-    return {m: set() if other(m) else targets for m, targets in graph.items()}
-
-
 def explain(comps: Iterable[list[str]], graph: dict[str, set[str]]) -> str:
     lines = []
     for comp in comps:
@@ -142,35 +119,18 @@ def explain(comps: Iterable[list[str]], graph: dict[str, set[str]]) -> str:
 
 def test_the_walker_sees_lazy_imports() -> None:
     graph = module_graph()
-    # kubegce.cli.images imports kubegce.diagnose.probe's old path inside a function
-    assert "kubegce.images.probe" in graph["kubegce.cli.images"]
+    # kubegce.cli.images imports kubegce.diagnose.probe inside a function
+    assert "kubegce.diagnose.probe" in graph["kubegce.cli.images"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_no_module_import_cycle() -> None:
-    graph = without_other_areas(module_graph())
-    comps = cycles(graph)
-    assert not comps, explain(comps, graph)
-
-
-def test_no_package_import_cycle() -> None:
-    graph = package_graph(without_other_areas(module_graph()))
-    comps = cycles(graph)
-    assert not comps, explain(comps, graph)
-
-
-OTHER_AREA_REASON = "cycles left to other areas: " + "; ".join(sorted(set(OTHER_AREAS.values())))
-
-
-@pytest.mark.xfail(strict=False, reason=OTHER_AREA_REASON)
-def test_no_module_import_cycle_anywhere() -> None:
     graph = module_graph()
     comps = cycles(graph)
     assert not comps, explain(comps, graph)
 
 
-@pytest.mark.xfail(strict=False, reason=OTHER_AREA_REASON)
-def test_no_package_import_cycle_anywhere() -> None:
+def test_no_package_import_cycle() -> None:
     graph = package_graph(module_graph())
     comps = cycles(graph)
     assert not comps, explain(comps, graph)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from kubegce.boot.matrix import MATRIX_COLUMNS, default_channel, matrix_rows, profile_dict, yes
 from kubegce.cli.common import endpoint_option, load_catalog
 from kubegce.cli.output import emit, output_option
-from kubegce.images.matrix import MATRIX_COLUMNS, default_channel, matrix_rows, profile_dict, yes
 
 
 @click.group("images")
@@ -68,7 +68,7 @@ def images_probe(image: str, project: str, zone: str, endpoint: str | None, time
     from kubegce.cli.common import user_catalog_path
     from kubegce.cli.output import info
     from kubegce.cloud.gce.client import ComputeClients
-    from kubegce.images.probe import probe_image, record
+    from kubegce.diagnose.probe import probe_image, record
 
     resolved = load_catalog().resolve(image)
     result = probe_image(ComputeClients.create(endpoint), project, zone, resolved, timeout_s=timeout_s,

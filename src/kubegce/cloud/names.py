@@ -31,9 +31,6 @@ def cluster_slug(cluster_name: str) -> str:
     return gce_name(cluster_name)
 
 
-owner_label_value = cluster_slug  # the same value; the name cloud/gce/instances.py still uses
-
-
 def owner_description(cluster_name: str) -> str:
     """Ownership marker for resources that have no labels (networks, firewalls, MIGs, pools)."""
     return f"{DESCRIPTION_PREFIX} managed by kubegce for cluster {cluster_name}"

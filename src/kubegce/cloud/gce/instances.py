@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kubegce.cloud.gce.client import ComputeClients
-from kubegce.cloud.names import OWNER_LABEL, owner_label_value
+from kubegce.cloud.names import OWNER_LABEL, cluster_slug
 
 INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
 
@@ -39,7 +39,7 @@ class InstanceView:
 def list_instances(clients: ComputeClients, project: str, cluster: str) -> list[InstanceView]:
     c = clients.compute
     request = c.AggregatedListInstancesRequest(
-        project=project, filter=f'labels.{OWNER_LABEL} = "{owner_label_value(cluster)}"', max_results=500
+        project=project, filter=f'labels.{OWNER_LABEL} = "{cluster_slug(cluster)}"', max_results=500
     )
     views: list[InstanceView] = []
     for scope, scoped in clients.instances.aggregated_list(request=request):
