@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.names import OWNER_LABEL, cluster_slug
+from kubegce.images.catalog import parse_image_url
 
 INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
 
@@ -47,13 +47,13 @@ def list_instances(clients: ComputeClients, project: str, cluster: str) -> list[
             data = json.loads(c.Instance.to_json(inst))
             md = {i["key"]: i.get("value", "") for i in data.get("metadata", {}).get("items", [])}
             source = (data.get("disks") or [{}])[0].get("initializeParams", {}).get("sourceImage", "")
-            m = re.search(r"projects/([^/]+)/global/images/(?:family/)?([^/]+)$", source)
+            parsed = parse_image_url(source)
             views.append(
                 InstanceView(
                     name=data["name"],
                     zone=scope.rsplit("/", 1)[-1],
                     group=md.get("kubegce-instance-group", "?"),
-                    image=f"{m.group(1)}/{m.group(2)}" if m else source,
+                    image=f"{parsed[0]}/{parsed[1] or parsed[2]}" if parsed else source,
                     status=data.get("status", "?"),
                     channel=md.get("kubegce-boot-channel", "?"),
                     metadata=md,

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from kubegce.defaults import DEFAULT_NODE_MACHINE_TYPE
 from kubegce.emulator.compute.state import BASE, ComputeState, parse_ref
 
 INSTANCE_KIND = "compute#instance"
@@ -58,7 +59,7 @@ class MigReconciler:
             zone = scope_path.split("/")[1]
             instance: dict[str, Any] = {
                 "name": name,
-                "machineType": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{props.get('machineType', 'e2-medium')}",
+                "machineType": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{props.get('machineType', DEFAULT_NODE_MACHINE_TYPE)}",
                 "disks": [
                     {
                         "boot": True,

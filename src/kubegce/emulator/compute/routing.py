@@ -17,7 +17,7 @@ from kubegce.emulator.compute.handlers import HANDLERS, Handler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint
 from kubegce.emulator.filters import FilterError, compile_filter
 
-NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 MUTATING_VERBS = {"POST", "DELETE", "PATCH", "PUT"}
 
 
@@ -187,7 +187,7 @@ class ComputeApi:
     def _insert(self, handler: Handler, project: str, scope_path: str, body: dict[str, Any]) -> dict[str, Any]:
         st = self.state
         name = body.get("name", "")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ApiError(400, "invalid", f"Invalid value for field 'resource.name': '{name}'. Must be a match of "
                                             "regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")  # fmt: skip
         key = (project, scope_path, handler.collection, name)
