@@ -50,6 +50,7 @@ def _short_reason(exc: BaseException) -> str:
     while getattr(inner, "reason", None) is not None and isinstance(inner.reason, BaseException):  # type: ignore[attr-defined]
         inner = inner.reason  # type: ignore[attr-defined]
     text = re.sub(r"<[^>]*>:?\s*", "", str(inner)).strip()
+    text = re.sub(r"^\w+\(host=[^)]*\):\s*", "", text)
     text = re.sub(r"^Failed to establish a new connection:\s*", "", text)
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text or type(inner).__name__
