@@ -84,13 +84,9 @@ def _set_unschedulable(client: KubeClient, node: str, value: bool) -> bool:
         current = client.call(what, client.core.read_node, node)
         if bool(current.spec.unschedulable) == value:
             return False
-        client.call(
-            what,
-            client.core.patch_node,
-            node,
-            {"spec": {"unschedulable": value}},
-            _content_type="application/strategic-merge-patch+json",
-        )
+        # a JSON patch (a list): every client version sends it as application/json-patch+json
+        patch = [{"op": "add", "path": "/spec/unschedulable", "value": value}]
+        client.call(what, client.core.patch_node, node, patch)
     except KubeApiError as exc:
         if exc.status == 404:
             raise UserError(
