@@ -166,6 +166,12 @@ def test_cordon_uncordon_round_trip(state: KubeState, client: KubeClient) -> Non
     assert kd.cordon(client, "node-b") is True
     assert kd.cordon(client, "node-b") is False
     assert client.core.read_node("node-b").spec.unschedulable is True
+    states = kd.node_states(client)
+    assert states["node-b"].cordoned and not states["node-a"].cordoned and states["node-b"].ready
+    assert (
+        states["node-b"].kubelet_version.startswith("v1.")
+        and states["node-b"].condition == "Ready=True (KubeletReady: kubelet is posting ready status)"
+    )
     state.add_pod("p", owner_kind="ReplicaSet", owner_name="rs")
     state.add_pod("q", owner_kind="ReplicaSet", owner_name="rs")
     state.add_pod("r", owner_kind="ReplicaSet", owner_name="rs")

@@ -1487,7 +1487,7 @@ class KubeApiServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> KubeApiServer:
-        self.thread = threading.Thread(target=self.serve_forever, name="kubegce-kube-api", daemon=True)
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="kubegce-kube-api", daemon=True)
         self.thread.start()
         return self
 

@@ -263,10 +263,30 @@ def _ready_condition(node: Any) -> tuple[bool, str]:
     return False, "no Ready condition yet"
 
 
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    ready: bool
+    cordoned: bool  # spec.unschedulable
+    kubelet_version: str
+    condition: str  # "Ready=True", "Ready=False (KubeletNotReady: ...)"
+
+
+def node_states(client: KubeClient) -> dict[str, NodeState]:
+    """Every registered node: Ready, cordoned, kubelet version (one list call)."""
+    out: dict[str, NodeState] = {}
+    for n in client.call("listing nodes", client.core.list_node).items:
+        ready, text = _ready_condition(n)
+        info = n.status.node_info if n.status else None
+        version = str(info.kubelet_version) if info is not None and info.kubelet_version else ""
+        cordoned = bool(n.spec.unschedulable) if n.spec else False
+        out[str(n.metadata.name)] = NodeState(str(n.metadata.name), ready, cordoned, version, text)
+    return out
+
+
 def nodes_ready(client: KubeClient) -> dict[str, bool]:
     """Every registered node and whether its Ready condition is True."""
-    nodes = client.call("listing nodes", client.core.list_node).items
-    return {str(n.metadata.name): _ready_condition(n)[0] for n in nodes}
+    return {name: s.ready for name, s in node_states(client).items()}
 
 
 def wait_ready(
