@@ -480,7 +480,7 @@ def test_known_user_data_types_pass(part_type: str) -> None:
     "url",
     ["ftp://mirror.example.com", "https://mirror.example.com/$(id)", "https://mirror.example.com/a b",
      "https://mirror.example.com/`id`", "https://mirror.example.com/\n", "http://mirror.example.com:99999",
-     "file:///opt/mirror", "https://mirror.example.com/?a=b", "javascript:alert(1)", "mirror.example.com",
+     "file://opt/mirror", "file:///opt/../etc", "file:///opt/$(id)", "https://mirror.example.com/?a=b", "javascript:alert(1)", "mirror.example.com",
      "https://", "https://m.example.com/'", "https://m.example.com/\"", "https://" + LONG],
 )  # fmt: skip
 def test_assets_mirror_must_be_an_http_url(url: str) -> None:
@@ -489,7 +489,15 @@ def test_assets_mirror_must_be_an_http_url(url: str) -> None:
     assert_short(text, url)
 
 
-@pytest.mark.parametrize("url", ["https://mirror.example.com/k8s/", "http://10.0.0.5:8080", "https://[fd00::1]:443/m"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://mirror.example.com/k8s/",
+        "http://10.0.0.5:8080",
+        "https://[fd00::1]:443/m",
+        "file:///opt/kubegce-lab/mirror",
+    ],
+)
 def test_assets_mirror_urls_pass(url: str) -> None:
     assert problems_of(lambda b: setattr(b.cluster.spec.assets, "mirror", url)) == ""
 

@@ -97,6 +97,8 @@ def ssh_public_key_problem(value: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- assets
+# file:///ABSOLUTE/PATH serves images that carry their own mirror (air-gapped, the boot lab)
+MIRROR_FILE_RE = re.compile(r"\Afile://(?:/[A-Za-z0-9._~%+-]+)+/?\Z")
 MIRROR_RE = re.compile(
     r"\Ahttps?://"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -110,11 +112,13 @@ SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 def mirror_problem(value: str) -> str | None:
+    if len(value) <= MAX_URL and MIRROR_FILE_RE.fullmatch(value) and "/../" not in value + "/":
+        return None
     m = MIRROR_RE.fullmatch(value) if len(value) <= MAX_URL else None
     if m and (m.group("port") is None or 0 < int(m.group("port")) < 65536):
         return None
     return (
-        f"{shown(value)} is not a mirror URL; write http(s)://HOST[:PORT][/PATH] (letters, digits and "
+        f"{shown(value)} is not a mirror URL; write http(s)://HOST[:PORT][/PATH] or file:///PATH (letters, digits and "
         "._~%+- in the path; no query, spaces or quotes), e.g. https://mirror.example.com/k8s"
     )
 
