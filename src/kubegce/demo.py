@@ -106,7 +106,7 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
     target = service.connect(endpoint, DEMO_PROJECT, DEMO_CLUSTER)
     changes = service.plan(bundle, catalog, target=target)
     log(f"plan: {changes.diff.counts()} unchanged={changes.diff.unchanged}")
-    results = service.apply(target, changes, parallelism=8, progress=progress(len(changes.diff.changes)))
+    results = service.apply(target, changes, progress=progress(len(changes.diff.changes)))
     errors = [f"{r.label}: {r.error}" for r in results if not r.ok]
     deadline = time.monotonic() + wait_s
     views: list[InstanceView] = []

@@ -40,7 +40,7 @@ def test_insert_list_pages_and_errors() -> None:
 def test_operations_progress_and_injected_faults() -> None:
     a = api(operation_ms=200)
     _, op = a.handle("POST", "/compute/v1/projects/p/global/networks", {"name": "n"})
-    assert op["status"] == "PENDING"
+    assert op["status"] == "RUNNING"
     _, done = a.handle("POST", f"/compute/v1/projects/p/global/operations/{op['name']}/wait", None)
     assert done["status"] == "DONE"
     b = api(fail_calls=[("networks.insert", 2, 503)])

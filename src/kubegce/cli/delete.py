@@ -22,10 +22,11 @@ def command() -> None:
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Really delete; without it, list what would be deleted.")
 @click.option("--state-only", is_flag=True, help="Remove only the spec from the state store, touch no cloud.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--parallelism", type=click.IntRange(1, 512), default=None,
+              help="At most this many API calls in flight (default: adaptive, as the project's quota allows).")  # fmt: skip
 @endpoint_option
 @click.pass_context
-def delete_cluster(ctx: click.Context, name: str, yes: bool, state_only: bool, parallelism: int,
+def delete_cluster(ctx: click.Context, name: str, yes: bool, state_only: bool, parallelism: int | None,
                    endpoint: str | None) -> None:  # fmt: skip
     """Delete the cloud resources the cluster owns (by marker), in reverse dependency order, then its spec."""
     repo = repository(ctx)

@@ -13,8 +13,11 @@ from kubegce.errors import UserError
 @click.command("emulator")
 @click.option("--port", type=click.IntRange(0, 65535), default=8780, show_default=True, help="0 picks a free port.")
 @click.option("--latency", "latency_ms", type=float, default=0.0, show_default=True, help="Added to every call (ms).")
-@click.option("--operation-ms", type=float, default=0.0, show_default=True,
-              help="How long operations stay PENDING/RUNNING.")  # fmt: skip
+@click.option("--op-ms", "--operation-ms", "operation_ms", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="How long a mutating operation stays RUNNING before DONE.")  # fmt: skip
+@click.option("--write-quota", metavar="N/WINDOW",
+              help="Mutating calls per fixed window, e.g. 1500/60s or 150/5s; over it: 403 rateLimitExceeded.")  # fmt: skip
+@click.option("--read-quota", metavar="N/WINDOW", help="Read calls per fixed window (default: unlimited).")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of calls answered with 429 or 503.")  # fmt: skip
 @click.option("--fail-call", "fail_calls", multiple=True, metavar="METHOD:N[:CODE]",
@@ -27,19 +30,29 @@ from kubegce.errors import UserError
 @click.option("--serve-metadata", is_flag=True,
               help="Give every instance a metadata server on 127.0.0.1 (GET /_emulator/metadata-servers lists them).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
-def command(port: int, latency_ms: float, operation_ms: float, fail_rate: float, fail_calls: tuple[str, ...],
+def command(port: int, latency_ms: float, operation_ms: float, write_quota: str | None, read_quota: str | None,
+            fail_rate: float, fail_calls: tuple[str, ...],
             boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
             serve_metadata: bool, verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
     from kubegce.emulator.compute import ComputeState, FaultConfig
+    from kubegce.emulator.pace import QuotaSyntaxError, parse_quota
     from kubegce.emulator.server import EmulatorHTTPServer, parse_fail_call
 
     try:
         parsed = [parse_fail_call(f) for f in fail_calls]
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    quotas = {}
+    for flag, text in (("--write-quota", write_quota), ("--read-quota", read_quota)):
+        if text is not None:
+            try:
+                quotas[flag] = parse_quota(text)
+            except QuotaSyntaxError as exc:
+                raise UserError(f"{flag}: {exc}") from None
     faults = FaultConfig(latency_ms=latency_ms, fail_rate=fail_rate, fail_calls=parsed, seed=seed,
-                         operation_ms=operation_ms)  # fmt: skip
+                         operation_ms=operation_ms, write_quota=quotas.get("--write-quota"),
+                         read_quota=quotas.get("--read-quota"))  # fmt: skip
     state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome, serve_metadata=serve_metadata)
     path = Path(state_file) if state_file else None
     if path is not None and path.exists():

@@ -1,4 +1,6 @@
-"""Progress on stderr: one line per resource as it starts and finishes, then a summary."""
+"""Progress on stderr: one line per resource as it starts and finishes, a live summary line (done /
+in flight / waiting for quota) when stderr is a terminal, then a summary with the time the run
+waited for the project's rate quota."""
 
 from __future__ import annotations
 
@@ -19,27 +21,49 @@ class ConsoleProgress(ApplyProgress):
         self.failed = 0
         self.started_at = time.monotonic()
         self.lock = threading.Lock()
+        self.live = self.console.is_terminal
+
+    def _status(self) -> None:
+        """The live summary line, redrawn under the per-resource lines (terminals only)."""
+        if not self.live:
+            return
+        pace = self.pace
+        calls = f", {pace.in_flight} calls in flight, {pace.waiting} waiting" if pace is not None else ""
+        quota = f", {pace.throttled} throttled" if pace is not None and pace.throttled else ""
+        self.console.file.write(f"\r\x1b[2K[{self.done}/{self.total} done{calls}{quota}]")
+        self.console.file.flush()
+
+    def _line(self, text: str) -> None:
+        if self.live:
+            self.console.file.write("\r\x1b[2K")
+        self.console.print(text)
+        self._status()
 
     def started(self, task: Task) -> None:
         with self.lock:
-            self.console.print(f"[dim]…[/dim] {task.label}")
+            self._line(f"[dim]…[/dim] {task.label}")
 
     def finished(self, result: TaskResult) -> None:
         with self.lock:
             self.done += 1
             if result.ok:
-                self.console.print(f"[green]✓[/green] {result.label} [dim]({result.seconds:.1f}s) "
+                self._line(f"[green]✓[/green] {result.label} [dim]({result.seconds:.1f}s) "
                                    f"[{self.done}/{self.total}][/dim]")  # fmt: skip
             else:
                 self.failed += 1
                 mark = "[yellow]-[/yellow]" if result.skipped else "[red]✗[/red]"
-                self.console.print(f"{mark} {result.label}: {result.error} [dim][{self.done}/{self.total}][/dim]")
+                self._line(f"{mark} {result.label}: {result.error} [dim][{self.done}/{self.total}][/dim]")
 
     def summary(self, results: list[TaskResult]) -> None:
         ok = sum(1 for r in results if r.ok)
         failed = [r for r in results if not r.ok and not r.skipped]
         skipped = [r for r in results if r.skipped]
         elapsed = time.monotonic() - self.started_at
+        if self.live:
+            self.console.file.write("\r\x1b[2K")
         self.console.print(f"{ok} done, {len(failed)} failed, {len(skipped)} skipped in {elapsed:.1f}s")
+        if self.pace is not None:
+            self.console.print(f"waited {self.pace.quota_wait_s:.1f}s for quota (summed over calls); "
+                               f"{self.pace.throttled} calls throttled (rateLimitExceeded, retried)")  # fmt: skip
         for r in failed:
             self.console.print(f"[red]error[/red] {r.label}: {r.error}")

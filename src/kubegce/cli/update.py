@@ -60,12 +60,13 @@ def command() -> None:
               help="auto: gce when an endpoint is set or --yes is given, else an offline dry run.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False), help="Directory for --target terraform.")
 @click.option("--yes", is_flag=True, help="Apply the plan through the Compute API.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--parallelism", type=click.IntRange(1, 512), default=None,
+              help="At most this many API calls in flight (default: adaptive, as the project's quota allows).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
 @endpoint_option
 @output_option()
 @click.pass_context
-def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, yes: bool, parallelism: int,
+def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, yes: bool, parallelism: int | None,
                    force: bool, endpoint: str | None, output: str) -> None:  # fmt: skip
     """Print the plan (changes nothing), write Terraform, or apply with --yes."""
     repo = repository(ctx)

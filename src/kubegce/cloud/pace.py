@@ -53,7 +53,7 @@ class AdaptiveLimiter:
         self._in_flight = 0
         self._paused_until = 0.0
         self._last_cut = -1e18
-        self._consecutive = 0  # throttles without a success in between: grows the pause
+        self._consecutive = 0  # throttle bursts without a success in between: grows the pause
         self.stats = PaceStats(limit=self._limit)
 
     @property
@@ -96,8 +96,8 @@ class AdaptiveLimiter:
     def _on_throttle(self) -> None:
         now = self.clock()
         self.stats.throttled += 1
-        self._consecutive += 1
-        if now - self._last_cut >= self.cooldown_s:
+        if now - self._last_cut >= self.cooldown_s:  # a burst of refusals counts once
+            self._consecutive += 1
             self._limit = max(float(self.floor), self._limit / 2)
             self._last_cut = now
         pause = min(self.pause_cap_s, self.pause_base_s * 2 ** min(self._consecutive - 1, 8))

@@ -2,6 +2,7 @@
 
 GET  /_emulator/calls          call counts (reads, mutations, per method)
 POST /_emulator/calls/reset    zero the counts
+GET  /_emulator/quota          per-window counts of --write-quota / --read-quota
 POST /_emulator/faults         {"latencyMs", "failRate", "failCalls": [["method", N, code]], "operationMs"}
 """
 
@@ -71,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_emulator/calls" and method == "GET":
             with st.lock:
                 return 200, st.calls.as_dict()
+        if self.path == "/_emulator/quota" and method == "GET":
+            return 200, st.quota_report()
         if self.path == "/_emulator/metadata-servers" and method == "GET":
             with st.lock:
                 return 200, {link.rsplit("/", 1)[-1]: srv.url for link, srv in st.metadata_servers.items()}

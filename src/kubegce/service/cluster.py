@@ -10,6 +10,7 @@ from kubegce.boot.plans import ClusterBoot, asset_warnings, choose_channels, ren
 from kubegce.cloud.executor import Progress, TaskResult, execute
 from kubegce.cloud.graph import KINDS, ResourceGraph, ResourceKey
 from kubegce.cloud.model import build_graph
+from kubegce.cloud.pace import PaceStats
 from kubegce.cloud.planner import Change, Plan
 from kubegce.cloud.planner import plan as diff_graph
 from kubegce.errors import UserError
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 class ApplyProgress(Progress):
     """Hears every resource start and finish (see :class:`Progress`), then the whole run."""
+
+    pace: PaceStats | None = None  # the run's quota figures (throttled calls, time waited), set by the service
 
     def summary(self, results: list[TaskResult]) -> None:
         pass
@@ -101,7 +104,7 @@ def check_apply_target(store: StateStore, *, endpoint: str | None) -> None:
 
 
 def apply(target: GceTarget, changes: ClusterChangeSet, *, repo: ClusterRepository | None = None,
-          parallelism: int = 8, progress: ApplyProgress | None = None, log: Log = quiet,
+          parallelism: int | None = None, progress: ApplyProgress | None = None, log: Log = quiet,
           ) -> list[TaskResult]:  # fmt: skip
     """Apply a planned change set through the Compute API.
 
@@ -157,7 +160,7 @@ def plan_deletion(bundle: ClusterBundle, target: GceTarget | None) -> ClusterDel
 
 
 def delete(deletion: ClusterDeletion, target: GceTarget | None, *, repo: ClusterRepository | None = None,
-           parallelism: int = 8, progress: ApplyProgress | None = None) -> list[TaskResult]:  # fmt: skip
+           parallelism: int | None = None, progress: ApplyProgress | None = None) -> list[TaskResult]:  # fmt: skip
     """Delete the cluster's resources, then, only when every delete succeeded, its state (when a
     repository is given)."""
     results: list[TaskResult] = []
@@ -170,9 +173,17 @@ def delete(deletion: ClusterDeletion, target: GceTarget | None, *, repo: Cluster
     return results
 
 
-def _execute(target: GceTarget, diff: Plan, parallelism: int, progress: ApplyProgress | None) -> list[TaskResult]:
-    """Run a diff's changes: every change carries the resource it makes, so no graph is needed."""
-    results = execute(target.tasks_for(diff), parallelism, progress)
+def _execute(target: GceTarget, diff: Plan, parallelism: int | None, progress: ApplyProgress | None
+             ) -> list[TaskResult]:  # fmt: skip
+    """Run a diff's changes: every change carries the resource it makes, so no graph is needed.
+
+    Every ready change gets a thread (the pool is as wide as the widest level); how many mutating
+    calls are on the wire at once is the API's adaptive limiter's business, `parallelism` its cap."""
+    tasks = target.tasks_for(diff)
+    target.api.set_cap(parallelism)
+    if progress is not None:
+        progress.pace = target.api.limiter.stats
+    results = execute(tasks, max(1, len(tasks)), progress)
     if progress is not None:
         progress.summary(results)
     return results

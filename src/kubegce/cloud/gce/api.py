@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from kubegce.cloud.executor import retry
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.kinds import kind
 from kubegce.cloud.kinds.base import UpdateRequest
+from kubegce.cloud.pace import AdaptiveLimiter
 from kubegce.cloud.planner import Change
 from kubegce.cloud.resources import ResourceKey
 
@@ -37,6 +39,8 @@ class GceApi:
         self.deadline_s = deadline_s
         self.backoff_s = backoff_s
         self.rng = rng or random.Random()
+        # every mutating call holds one of its slots; --parallelism N caps it (see set_cap)
+        self.limiter = AdaptiveLimiter(rng=self.rng)
         from google.api_core import exceptions as gexc
 
         self._gexc = gexc
@@ -47,13 +51,47 @@ class GceApi:
         if isinstance(exc, g.TooManyRequests | g.ServiceUnavailable | g.InternalServerError | g.BadGateway
                       | g.GatewayTimeout | g.DeadlineExceeded):  # fmt: skip
             return True
-        if isinstance(exc, g.GoogleAPICallError) and "rateLimitExceeded" in str(exc):
+        if self.is_throttle(exc) or (isinstance(exc, g.GoogleAPICallError) and "rateLimitExceeded" in str(exc)):
             return True
         if isinstance(exc, OperationError):
             return exc.code in (429, 500, 502, 503, 504)
         import requests
 
         return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError)
+
+    def is_throttle(self, exc: BaseException) -> bool:
+        """Over the project's rate quota: 403 (or 429) with reason rateLimitExceeded."""
+        g = self._gexc
+        if isinstance(exc, g.TooManyRequests):
+            return True
+        if isinstance(exc, g.Forbidden):
+            reasons = {e.get("reason") for e in exc.errors if isinstance(e, dict)}
+            return bool(reasons & {"rateLimitExceeded", "userRateLimitExceeded"}) or "rateLimitExceeded" in str(exc)
+        return False
+
+    def set_cap(self, cap: int | None) -> None:
+        """A fresh limiter for a run: at most `cap` mutating calls in flight (None: adaptive up to 512)."""
+        self.limiter = AdaptiveLimiter(initial=min(64, cap or 64), cap=cap or 512, rng=self.rng)
+
+    def call_mutating(self, fn: Callable[[], Any]) -> Any:
+        """A mutating call under the adaptive limiter. Throttling is never a failure: the limiter
+        pauses every new call until the quota window has had time to refill, then this calls again
+        (no deadline counts that wait); other transient errors follow the retry policy."""
+        end = time.monotonic() + self.deadline_s
+        attempt = 0
+        while True:
+            try:
+                return self.limiter.call(fn, self.is_throttle)
+            except BaseException as exc:
+                if self.is_throttle(exc):
+                    continue
+                if not self.is_retryable(exc):
+                    raise
+                attempt += 1
+                delay = self.rng.uniform(0, min(10.0, self.backoff_s * (2**attempt)))
+                if time.monotonic() + delay > end:
+                    raise
+                time.sleep(delay)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         return retry(
@@ -84,8 +122,8 @@ class GceApi:
             raise OperationError(f"{key}: {first.code}: {first.message}", int(op.http_error_status_code or 0))
 
     def mutate(self, key: ResourceKey, call: Callable[[], Any]) -> None:
-        """Start a change and wait for its operation."""
-        self.wait(self.call(call), key)
+        """Start a change (under the limiter) and wait for its operation (a long poll, no slot held)."""
+        self.wait(self.call_mutating(call), key)
 
     # ------------------------------------------------------------------ create / get / update / delete
     def create(self, key: ResourceKey, body: dict[str, Any]) -> None:

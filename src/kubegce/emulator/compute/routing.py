@@ -12,7 +12,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubegce.emulator.compute.errors import ApiError, injected_fault, not_found
+from kubegce.emulator import discovery
+from kubegce.emulator.compute.errors import ApiError, injected_fault, not_found, rate_limited
 from kubegce.emulator.compute.handlers import HANDLERS, Handler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint
 from kubegce.emulator.filters import FilterError, compile_filter
@@ -31,28 +32,53 @@ class ComputeApi:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path
         st = self.state
-        if st.faults.latency_ms > 0:
-            time.sleep(st.faults.latency_ms / 1000.0)
         m = re.match(r"^/compute/v1/projects/([^/]+)/(.*)$", path)
         if not m:
+            if st.faults.latency_ms > 0:
+                time.sleep(st.faults.latency_ms / 1000.0)
             return 404, ApiError(404, "notFound", f"unknown path {path}").body()
         project, rest = m.group(1), m.group(2)
         method_name = self._method_name(method, rest)
+        mutating = method in MUTATING_VERBS and not method_name.endswith((".wait", ".listManagedInstances"))
+        quota = st.write_quota if mutating else st.read_quota
+        admitted = quota.admit() if quota is not None else True
+        try:
+            if st.faults.latency_ms > 0:
+                time.sleep(st.faults.latency_ms / 1000.0)
+            if not admitted:
+                with st.lock:
+                    st.calls.record(method_name, mutating=mutating)
+                    st.calls.throttled += 1
+                return 403, rate_limited(mutating).body()
+            return self._handle(method, path, project, rest, method_name, mutating, query, body)
+        finally:
+            if admitted and quota is not None:
+                quota.done()
+
+    def _handle(self, method: str, path: str, project: str, rest: str, method_name: str, mutating: bool,
+                query: dict[str, str], body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        st = self.state
         with st.lock:
-            mutating = method in MUTATING_VERBS and not method_name.endswith((".wait", ".listManagedInstances"))
             n = st.calls.record(method_name, mutating=mutating)
             injected = self._injected_failure(method_name, n)
             if injected is not None:
                 st.calls.failures_injected += 1
         if injected is not None:
             return injected.code, injected.body()
+        described = discovery.find_method(method, path) if st.faults.strict else None
         try:
+            if described is not None:
+                check_shape(described, query, body)
             if method_name.endswith(".wait"):
-                return 200, self._wait(project, rest)  # without holding the lock
-            with st.lock:
-                return 200, self._dispatch(method, project, rest, query, body or {})
+                answer = self._wait(project, rest)  # without holding the lock
+            else:
+                with st.lock:
+                    answer = self._dispatch(method, project, rest, query, body or {})
         except ApiError as err:
             return err.code, err.body()
+        if described is not None and described.response:
+            answer = discovery.prune(described.response, answer)
+        return 200, answer
 
     def _method_name(self, method: str, rest: str) -> str:
         segs = rest.split("/")
@@ -222,3 +248,14 @@ class ComputeApi:
                 res[k] = v
         res["fingerprint"] = fingerprint({k: v for k, v in res.items() if k != "fingerprint"})
         return self.state.new_operation(project, scope_path, "patch", res["selfLink"], res["id"])
+
+
+def check_shape(method: discovery.Method, query: dict[str, str], body: dict[str, Any] | None) -> None:
+    """Answer 400 as GCE does for a body field or query parameter the discovery document does not know."""
+    problems = discovery.check_query(method, query)
+    if method.request and body is not None:
+        problems += discovery.check_body(method.request, body)
+    if problems:
+        first = problems[0]
+        raise ApiError(400, "invalid", f"Invalid JSON payload received ({method.id}): {first}"
+                       + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))  # fmt: skip

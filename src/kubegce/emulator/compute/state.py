@@ -18,6 +18,7 @@ from kubegce.cloud.names import url_tail
 from kubegce.emulator.bootsim import BootSimulator
 from kubegce.emulator.compute.errors import ApiError, not_found
 from kubegce.emulator.metadata import InstanceIdentity, MetadataServer, MetadataStore
+from kubegce.emulator.pace import QuotaSpec, WindowQuota
 
 BASE = "https://compute.googleapis.com/compute/v1/"
 Key = tuple[str, str, str, str]  # (project, scope path, collection, name)
@@ -30,7 +31,10 @@ class FaultConfig:
     # (method name, Nth call, HTTP code): fail exactly that call
     fail_calls: list[tuple[str, int, int]] = field(default_factory=list)
     seed: int | None = None
-    operation_ms: float = 0.0  # how long an operation stays PENDING/RUNNING
+    operation_ms: float = 0.0  # how long a mutating operation stays RUNNING before DONE
+    write_quota: QuotaSpec | None = None  # mutating calls per fixed window (403 rateLimitExceeded over it)
+    read_quota: QuotaSpec | None = None
+    strict: bool = True  # check bodies and query parameters against the discovery document, prune answers
 
 
 @dataclass
@@ -39,6 +43,7 @@ class CallLog:
     reads: int = 0
     mutations: int = 0
     failures_injected: int = 0
+    throttled: int = 0  # calls refused for a rate quota
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, method_name: str, *, mutating: bool) -> int:
@@ -53,7 +58,7 @@ class CallLog:
 
     def reset(self) -> None:
         self.counts.clear()
-        self.reads = self.mutations = self.failures_injected = 0
+        self.reads = self.mutations = self.failures_injected = self.throttled = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,7 @@ class CallLog:
             "reads": self.reads,
             "mutations": self.mutations,
             "failuresInjected": self.failures_injected,
+            "throttled": self.throttled,
         }
 
 
@@ -91,6 +97,8 @@ class ComputeState:
         self.operations: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.ids = itertools.count(1000000000000000000 + random.Random(7).randrange(10**15))
         self.calls = CallLog()
+        self.write_quota = WindowQuota(self.faults.write_quota) if self.faults.write_quota else None
+        self.read_quota = WindowQuota(self.faults.read_quota) if self.faults.read_quota else None
         self.boot = BootSimulator(boot_seconds, boot_outcome)
         # with serve_metadata, every instance gets a metadata server on 127.0.0.1 (the boot lab's)
         self.serve_metadata = serve_metadata
@@ -198,7 +206,7 @@ class ComputeState:
             "operationType": op_type,
             "targetLink": target,
             "targetId": target_id,
-            "status": "PENDING",
+            "status": "RUNNING",
             "user": "emulator@kubegce.local",
             "progress": 0,
             "insertTime": now(),
@@ -227,8 +235,17 @@ class ComputeState:
                 }
                 out["httpErrorStatusCode"] = err["code"]
                 out["httpErrorMessage"] = err["message"]
-        elif elapsed >= span / 2:
-            out.update(status="RUNNING", progress=50, startTime=op["insertTime"])
+        else:
+            out.update(status="RUNNING", progress=int(100 * elapsed / span), startTime=op["insertTime"])
+        return out
+
+    def quota_report(self) -> dict[str, Any]:
+        """Per-window counts of the rate quotas (the admin API's GET /_emulator/quota)."""
+        out: dict[str, Any] = {}
+        for name, quota in (("write", self.write_quota), ("read", self.read_quota)):
+            if quota is not None:
+                out[name] = {"quota": str(quota.spec), "calls": quota.spec.calls, "windowS": quota.spec.window_s,
+                             "windows": quota.report()}  # fmt: skip
         return out
 
     def wait_operation(self, project: str, scope_path: str, name: str, limit_s: float = 120.0) -> dict[str, Any]:
@@ -237,12 +254,15 @@ class ComputeState:
             raise ApiError(
                 404, "notFound", f"The resource 'projects/{project}/{scope_path}/operations/{name}' was not found"
             )
+        # a long poll: sleep until the operation is done or the wait's own timeout, whichever is first
         deadline = time.monotonic() + limit_s
         while True:
             view = self.view_operation(op)
-            if view["status"] == "DONE" or time.monotonic() >= deadline:
+            now_s = time.monotonic()
+            if view["status"] == "DONE" or now_s >= deadline:
                 return view
-            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+            done_at = op["_created"] + self.faults.operation_ms / 1000.0
+            time.sleep(max(0.001, min(done_at, deadline) - now_s))
 
 
 def references(obj: Any) -> set[str]:
