@@ -47,7 +47,11 @@ def bundle_with_groups(groups: int, regional: bool = False) -> ClusterBundle:
             InstanceGroup(
                 metadata=ObjectMeta(name=f"nodes-{i}"),
                 spec=InstanceGroupSpec(
-                    role=Role.NODE, min_size=3, max_size=3, zones=ZONES, image="rocky-linux-cloud/rocky-linux-9",
+                    role=Role.NODE,
+                    min_size=3,
+                    max_size=3,
+                    zones=ZONES,
+                    image="rocky-linux-cloud/rocky-linux-9",
                     **({"zone_distribution": "regional"} if regional else {}),
                 ),  # fmt: skip
             )

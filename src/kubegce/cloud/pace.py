@@ -10,7 +10,9 @@ here starts wide and adapts (AIMD, as TCP does):
 - a success adds ``1/limit`` to the limit (about one more slot per round of calls), up to the cap;
 - a ``rateLimitExceeded`` halves the limit (at most once per ``cooldown_s``, so one burst of
   refusals counts once) and pauses *every* new call until a jittered backoff has passed: the
-  window must refill, and hammering it only burns the next one.
+  window must refill, and hammering it only burns the next one;
+- after a pause, one call probes the quota alone: until a call succeeds again, no second call
+  goes out, so a window that has not refilled yet costs one refused call, not a burst.
 
 Throttling is never a failure: the retry loop calls again after the pause. The limiter keeps count
 of throttled calls and of the time callers spent waiting for quota, for the progress summary.
@@ -53,6 +55,7 @@ class AdaptiveLimiter:
         self._in_flight = 0
         self._paused_until = 0.0
         self._last_cut = -1e18
+        self._probing = False  # refused and not yet admitted again: one call at a time
         self._consecutive = 0  # throttle bursts without a success in between: grows the pause
         self.stats = PaceStats(limit=self._limit)
 
@@ -72,7 +75,7 @@ class AdaptiveLimiter:
                         self._cond.wait(timeout=self._paused_until - now)
                         self.stats.quota_wait_s += max(0.0, self.clock() - start)
                         continue
-                    if self._in_flight < self.limit:
+                    if self._in_flight < (1 if self._probing else self.limit):
                         break
                     self._cond.wait(timeout=0.5)
             finally:
@@ -89,6 +92,7 @@ class AdaptiveLimiter:
                 self._on_throttle()
             else:
                 self._consecutive = 0
+                self._probing = False
                 self._limit = min(float(self.cap), self._limit + 1.0 / max(1.0, self._limit))
             self.stats.limit = self._limit
             self._cond.notify_all()
@@ -96,6 +100,7 @@ class AdaptiveLimiter:
     def _on_throttle(self) -> None:
         now = self.clock()
         self.stats.throttled += 1
+        self._probing = True
         if now - self._last_cut >= self.cooldown_s:  # a burst of refusals counts once
             self._consecutive += 1
             self._limit = max(float(self.floor), self._limit / 2)

@@ -45,6 +45,10 @@ class WindowCount:
     admitted: int = 0
     refused: int = 0
     in_flight_at_start: int = 0  # calls the emulator was serving when the window opened
+    # refusals that came after the window's first refusal had been answered: calls a client sent
+    # although it had already heard that the window was used up
+    refused_after_notice: int = 0
+    noticed: bool = False
 
 
 @dataclass
@@ -74,10 +78,19 @@ class WindowQuota:
                 count = self.windows[index] = WindowCount(in_flight_at_start=self._in_flight)
             if count.admitted >= self.spec.calls:
                 count.refused += 1
+                if count.noticed:
+                    count.refused_after_notice += 1
                 return False
             count.admitted += 1
             self._in_flight += 1
             return True
+
+    def refusal_sent(self) -> None:
+        """A refusal's answer went out: later calls in this window were sent after the client could know."""
+        with self._lock:
+            count = self.windows.get(self.window_of(self.clock()))
+            if count is not None:
+                count.noticed = True
 
     def done(self) -> None:
         """An admitted call finished (its answer was sent)."""
@@ -87,4 +100,4 @@ class WindowQuota:
     def report(self) -> list[dict[str, int]]:
         with self._lock:
             return [{"window": i, "admitted": c.admitted, "refused": c.refused,
-                     "inFlightAtStart": c.in_flight_at_start} for i, c in sorted(self.windows.items())]  # fmt: skip
+                     "inFlightAtStart": c.in_flight_at_start, "refusedAfterNotice": c.refused_after_notice} for i, c in sorted(self.windows.items())]  # fmt: skip

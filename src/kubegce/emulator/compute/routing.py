@@ -52,8 +52,8 @@ class ComputeApi:
                 return 403, rate_limited(mutating).body()
             return self._handle(method, path, project, rest, method_name, mutating, query, body)
         finally:
-            if admitted and quota is not None:
-                quota.done()
+            if quota is not None:
+                quota.done() if admitted else quota.refusal_sent()
 
     def _handle(self, method: str, path: str, project: str, rest: str, method_name: str, mutating: bool,
                 query: dict[str, str], body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:  # fmt: skip
