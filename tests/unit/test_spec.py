@@ -107,6 +107,7 @@ def test_kops_import_maps_gce_fields_and_warns_once() -> None:
     assert nodes.spec.node_labels == {"pool": "general"}
     # gceUseStartupScript: true imports as channel startup-script on every group
     assert {g.spec.bootstrap.channel for g in b.instance_groups} == {BootChannel.STARTUP_SCRIPT}
+    assert {g.spec.zone_distribution for g in b.instance_groups} == {"zonal"}  # kOps groups are per zone
     assert nodes.spec.bootstrap.additional_user_data[0].name == "hello.sh"
     assert len(warnings) == 1
     for field in ("etcdClusters", "iam", "cloudConfig.multizone", "InstanceGroup spec.packages"):

@@ -107,3 +107,17 @@ def _strings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in _strings(v)]
     return []
+
+
+def test_regional_group_renders_a_region_instance_group_manager(tmp_path: Path) -> None:
+    bundle = make_bundle(zones=["us-central1-a", "us-central1-b", "us-central1-c"], node_count=4)
+    bundle.instance_groups[1].spec.zone_distribution = "regional"
+    write_terraform(build_graph(render_cluster_boot(bundle, Catalog.load())), "us-central1", tmp_path)
+    res = json.loads((tmp_path / "kubernetes.tf.json").read_text())["resource"]
+    ((name, mig),) = res["google_compute_region_instance_group_manager"].items()
+    assert name == "nodes_demo_example_com_us_central1"
+    assert mig["region"] == "us-central1" and mig["target_size"] == 4
+    assert mig["distribution_policy_zones"] == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    assert mig["distribution_policy_target_shape"] == "EVEN"
+    assert mig["version"][0]["instance_template"].startswith("${google_compute_instance_template.nodes_demo")
+    assert len(res["google_compute_instance_group_manager"]) == 1  # the control plane stays zonal

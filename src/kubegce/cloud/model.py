@@ -249,6 +249,9 @@ def _group_resources(
         body = {"description": desc, "properties": properties}
         tname = f"{base}-{template_hash(body)}"
         template = graph.add(Resource("instance_template", tname, {"name": tname, **body}, depends_on=(subnet.key,)))
+        if g.spec.zone_distribution == "regional":
+            _regional_mig(graph, gb, region, zones, tname, template.key, pools, desc, sum(sizes[z] for z in zones))
+            continue
         for zone in zones:
             mname = gce_name(zone_letter(zone), g.name, c_name)
             mig: dict[str, Any] = {
@@ -263,3 +266,23 @@ def _group_resources(
                 mig["targetPools"] = [_url(project, "regions", region, "targetPools", pools[region].name)]
                 deps.append(pools[region])
             graph.add(Resource("instance_group_manager", mname, mig, location=zone, depends_on=tuple(deps)))
+
+
+def _regional_mig(graph: ResourceGraph, gb: GroupBoot, region: str, zones: list[str], template: str,
+                  template_key: ResourceKey, pools: dict[str, ResourceKey], desc: str, size: int) -> None:  # fmt: skip
+    """spec.zoneDistribution: regional: one regional MIG over the group's zones, spread EVEN."""
+    g, c_name, project = gb.group, graph.cluster_name, graph.project
+    name = gce_name(g.name, c_name)
+    mig: dict[str, Any] = {
+        "name": name,
+        "description": desc,
+        "baseInstanceName": gce_name(g.name, c_name, limit=54),
+        "instanceTemplate": _url(project, "global/instanceTemplates", template),
+        "targetSize": size,
+        "distributionPolicy": {"zones": [{"zone": _url(project, "zones", z)} for z in zones], "targetShape": "EVEN"},
+    }
+    deps = [template_key]
+    if g.spec.role == Role.CONTROL_PLANE and region in pools:
+        mig["targetPools"] = [_url(project, "regions", region, "targetPools", pools[region].name)]
+        deps.append(pools[region])
+    graph.add(Resource("region_instance_group_manager", name, mig, location=region, depends_on=tuple(deps)))

@@ -9,6 +9,7 @@ from typing import Any
 from kubegce.cloud.gce.instances import InstanceView, list_instances
 from kubegce.cloud.gce.target import GceTarget
 from kubegce.errors import UserError
+from kubegce.spec.validate import region_of
 
 
 @dataclass
@@ -81,13 +82,15 @@ def kubernetes_ready(kubeconfig: str) -> dict[str, bool]:
 def validate(target: GceTarget, kubeconfig: str | None = None) -> Report:
     report = Report()
     found = target.find()
-    migs = {k: v for k, v in found.owned.items() if k.kind == "instance_group_manager"}
+    migs = {
+        k: v for k, v in found.owned.items() if k.kind in ("instance_group_manager", "region_instance_group_manager")
+    }
     views = list_instances(target.clients, target.project, target.cluster_name)
     if not migs:
         report.problems.append(f"cluster {target.cluster_name} has no instance groups in project {target.project}")
     for key, mig in sorted(migs.items()):
         base = str(mig.get("baseInstanceName", ""))
-        members = [v for v in views if v.zone == key.location and v.name.startswith(base + "-")]
+        members = [v for v in views if key.location in (v.zone, region_of(v.zone)) and v.name.startswith(base + "-")]
         group = members[0].group if members else base
         status = GroupStatus(key.name, key.location, group, int(mig.get("targetSize", 0)), len(members))
         report.groups.append(status)

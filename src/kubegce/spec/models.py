@@ -114,6 +114,8 @@ class InstanceGroupSpec(SpecModel):
     min_size: int = 1
     max_size: int = 1
     zones: list[str] = Field(default_factory=list)
+    # zonal: one managed instance group per zone; regional: one regional MIG over the group's zones
+    zone_distribution: Literal["zonal", "regional"] = "zonal"
     root_volume_size: int = 50
     node_labels: dict[str, str] = Field(default_factory=dict)
     taints: list[str] = Field(default_factory=list)

@@ -30,6 +30,8 @@ def find(api: GceApi, cluster_name: str) -> Found:
         pager = api.call(k.api.list(api.clients, api.project, name_filter, PAGE_SIZE))
         if k.api.aggregated_field:
             for scope, scoped in pager:
+                if not scope.startswith(k.scope + "s/"):
+                    continue  # the aggregated list of zonal MIGs also holds the regional ones
                 items.extend((scope, r) for r in getattr(scoped, k.api.aggregated_field))
         else:
             items.extend(("global", r) for r in pager)

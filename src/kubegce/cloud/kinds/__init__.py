@@ -14,6 +14,7 @@ from kubegce.cloud.kinds import (
     instance_group_manager,
     instance_template,
     network,
+    region_instance_group_manager,
     router,
     subnetwork,
     target_pool,
@@ -32,6 +33,7 @@ REGISTRY: dict[str, Kind] = {
         forwarding_rule.KIND,
         instance_template.KIND,
         instance_group_manager.KIND,
+        region_instance_group_manager.KIND,
     )
 }
 RANK: dict[str, int] = {name: i for i, name in enumerate(REGISTRY)}

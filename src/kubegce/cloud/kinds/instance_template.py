@@ -53,5 +53,8 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering(TF_TYPE, terraform),
     update=None,
-    delete_after=("instance_group_manager",),
+    delete_after=(
+        "instance_group_manager",
+        "region_instance_group_manager",
+    ),
 )

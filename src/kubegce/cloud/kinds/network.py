@@ -26,6 +26,7 @@ KIND = Kind(
         "firewall",
         "instance_template",
         "instance_group_manager",
+        "region_instance_group_manager",
         "forwarding_rule",
     ),  # fmt: skip
 )

@@ -14,11 +14,17 @@ from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint, pars
 
 
 class Handler:
-    collection: ClassVar[str]  # REST collection name
+    collection: ClassVar[str]  # REST collection name (the discovery document's)
+    path: ClassVar[str]  # its path segment (regionInstanceGroupManagers: instanceGroupManagers); default: collection
     scope: ClassVar[str]  # "global", "regions" or "zones"
     kind: ClassVar[str]  # the resources' "kind" field
     labelled: ClassVar[bool] = False  # GCE gives these labels (and a label fingerprint) even when none are sent
     patchable: ClassVar[frozenset[str] | None] = None  # fields a PATCH may change; None: no PATCH
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "path" not in cls.__dict__ and "collection" in cls.__dict__:
+            cls.path = cls.collection
 
     def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
         """Check an insert's references and required fields; fill in what GCE adds."""
@@ -30,7 +36,7 @@ class Handler:
         return {k: v for k, v in res.items() if not k.startswith("_")}
 
     def get(self, st: ComputeState, project: str, scope_path: str, name: str) -> dict[str, Any]:
-        return self.view(st, project, scope_path, st.get(project, scope_path, self.collection, name))
+        return self.view(st, project, scope_path, st.get(project, scope_path, self.path, name))
 
     def before_delete(self, st: ComputeState, res: dict[str, Any]) -> None:
         """A resource another one references cannot be deleted."""
@@ -49,7 +55,7 @@ class Handler:
     def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
              body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
         """A custom method: POST/GET .../<collection>/<name>/<verb>."""
-        st.get(project, scope_path, self.collection, name)
+        st.get(project, scope_path, self.path, name)
         raise ApiError(400, "invalid", f"unsupported call {method} {self.collection}/{name}/{verb}")
 
 
@@ -163,8 +169,8 @@ class InstanceGroupManagers(Handler):
 
     def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
              body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
-        res = st.get(project, scope_path, self.collection, name)
-        op_type = f"compute.instanceGroupManagers.{verb}"
+        res = st.get(project, scope_path, self.path, name)
+        op_type = f"compute.{self.collection}.{verb}"
         if verb == "resize" and method == "POST":
             size = int(query.get("size", "-1"))
             if size < 0:
@@ -172,7 +178,7 @@ class InstanceGroupManagers(Handler):
             res["targetSize"] = size
             MigReconciler(st).reconcile(project, scope_path, res)
             return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
-        if verb == "setInstanceTemplate" and method == "POST":
+        if verb in ("setInstanceTemplate", "setTemplate") and method == "POST":
             template = body.get("instanceTemplate", "")
             st.require(template, "instanceTemplate")
             res["instanceTemplate"] = BASE + url_tail(template)
@@ -185,6 +191,27 @@ class InstanceGroupManagers(Handler):
         if verb == "listManagedInstances" and method == "POST":
             return {"managedInstances": MigReconciler(st).managed_instances(res)}
         return super().verb(st, method, project, scope_path, name, verb, body, query)
+
+
+class RegionInstanceGroupManagers(InstanceGroupManagers):
+    """A regional MIG: its instances spread over distributionPolicy's zones (EVEN), named BASE-xxxx."""
+
+    collection, scope, kind = "regionInstanceGroupManagers", "regions", "compute#instanceGroupManager"
+    path = "instanceGroupManagers"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        super().validate(st, project, scope_path, res)
+        region = scope_path.split("/")[1]
+        policy = res.setdefault("distributionPolicy", {})
+        policy.setdefault("targetShape", "EVEN")
+        zones = policy.get("zones") or [{"zone": f"zones/{region}-{x}"} for x in "abc"]
+        for i, z in enumerate(zones):
+            zone = str(z.get("zone", "")).rstrip("/").rsplit("/", 1)[-1]
+            if not zone.startswith(region + "-"):
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.distributionPolicy.zones[{i}]"
+                                               f".zone': '{z.get('zone')}'. Zone must be in region {region}.")  # fmt: skip
+            z["zone"] = f"{BASE}projects/{project}/zones/{zone}"
+        policy["zones"] = zones
 
 
 class Instances(Handler):
@@ -268,6 +295,7 @@ def booted_image(st: ComputeState, instance: dict[str, Any]) -> dict[str, Any] |
         return None
 
 
+# by REST collection (the kinds name theirs); ROUTES below finds one by path segment and scope
 HANDLERS: dict[str, Handler] = {
     h.collection: h
     for h in (
@@ -281,6 +309,9 @@ HANDLERS: dict[str, Handler] = {
         TargetPools(),
         ForwardingRules(),
         InstanceGroupManagers(),
+        RegionInstanceGroupManagers(),
         Instances(),
     )
 }
+
+ROUTES: dict[tuple[str, str], Handler] = {(h.path, h.scope): h for h in HANDLERS.values()}

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from kubegce.defaults import DEFAULT_NODE_MACHINE_TYPE
-from kubegce.emulator.compute.state import BASE, ComputeState, parse_ref
+from kubegce.emulator.compute.state import BASE, ComputeState, Key, parse_ref
 
 INSTANCE_KIND = "compute#instance"
 
@@ -38,6 +38,14 @@ class MigReconciler:
             for r in self.members(mig)
         ]  # fmt: skip
 
+    @staticmethod
+    def zones(scope_path: str, mig: dict[str, Any]) -> list[str]:
+        """Where the group's instances go: its zone, or a regional group's distributionPolicy zones."""
+        policy = mig.get("distributionPolicy", {}).get("zones", [])
+        if scope_path.startswith("regions/") and policy:
+            return [str(z["zone"]).rstrip("/").rsplit("/", 1)[-1] for z in policy]
+        return [scope_path.split("/")[1]]
+
     def remove_all(self, mig: dict[str, Any]) -> None:
         st = self.state
         for key in [k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]]:
@@ -48,15 +56,19 @@ class MigReconciler:
         st = self.state
         members = sorted((k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]), key=lambda k: k[3])
         want = int(mig["targetSize"])
-        for key in members[want:]:
-            st.remove_instance(key)
+        zones = self.zones(scope_path, mig)
+        per_zone: dict[str, list[Key]] = {z: [k for k in members if k[1] == f"zones/{z}"] for z in zones}
+        for _ in range(len(members) - want):  # shrink the fullest zone first (a zonal group has one)
+            fullest = max(zones, key=lambda z: len(per_zone[z]))
+            st.remove_instance(per_zone[fullest].pop())
         template_ref = parse_ref(mig["instanceTemplate"])
         template = st.resources.get(template_ref) if template_ref else None
         for i in range(len(members), want):
             suffix = hashlib.sha256(f"{mig['selfLink']}/{i}/{st.next_id()}".encode()).hexdigest()[:4]
             name = f"{mig['baseInstanceName']}-{suffix}"
             props = json.loads(json.dumps((template or {}).get("properties", {})))
-            zone = scope_path.split("/")[1]
+            zone = min(zones, key=lambda z: len(per_zone[z]))  # EVEN: the emptiest zone, in order
+            per_zone[zone].append((project, f"zones/{zone}", "instances", name))
             instance: dict[str, Any] = {
                 "name": name,
                 "machineType": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{props.get('machineType', DEFAULT_NODE_MACHINE_TYPE)}",
@@ -80,6 +92,6 @@ class MigReconciler:
                 "_mig": mig["selfLink"],
                 "_booted": time.time(),
             }
-            st.stamp(project, scope_path, "instances", instance, kind=INSTANCE_KIND, labelled=True)
-            st.resources[(project, scope_path, "instances", name)] = instance
+            st.stamp(project, f"zones/{zone}", "instances", instance, kind=INSTANCE_KIND, labelled=True)
+            st.resources[(project, f"zones/{zone}", "instances", name)] = instance
             st.start_metadata_server(project, zone, instance)

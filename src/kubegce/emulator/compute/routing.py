@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubegce.emulator import discovery
 from kubegce.emulator.compute.errors import ApiError, injected_fault, not_found, rate_limited
-from kubegce.emulator.compute.handlers import HANDLERS, Handler
+from kubegce.emulator.compute.handlers import HANDLERS, ROUTES, Handler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint
 from kubegce.emulator.filters import FilterError, compile_filter
 
@@ -131,10 +131,10 @@ class ComputeApi:
                     raise not_found(f"projects/{project}/{scope_path}/operations/{segs[1]}")
                 return self.state.view_operation(op)
             raise ApiError(400, "invalid", "unsupported operations call")
-        handler = HANDLERS.get(collection)
-        if handler is None:
+        handler = ROUTES.get((collection, scope_path.split("/")[0]))
+        if handler is None and not any(path == collection for path, _ in ROUTES):
             raise ApiError(404, "notFound", f"collection {collection} is not emulated")
-        if handler.scope != scope_path.split("/")[0]:
+        if handler is None:
             raise ApiError(404, "notFound", f"{collection} are not {scope_path.split('/')[0]} resources")
         if len(segs) == 1:
             if method == "GET":
@@ -158,10 +158,10 @@ class ComputeApi:
         items = [
             handler.view(self.state, project, scope_path, r)
             for (p, s, c, _), r in sorted(self.state.resources.items())
-            if p == project and s == scope_path and c == handler.collection
+            if p == project and s == scope_path and c == handler.path
         ]
         return self._page(items, query, kind=handler.kind + "List",
-                          link=f"{BASE}projects/{project}/{scope_path}/{handler.collection}")  # fmt: skip
+                          link=f"{BASE}projects/{project}/{scope_path}/{handler.path}")  # fmt: skip
 
     def _page(self, items: list[dict[str, Any]], query: dict[str, str], *, kind: str, link: str) -> dict[str, Any]:
         try:
@@ -181,14 +181,16 @@ class ComputeApi:
         handler = HANDLERS.get(collection)
         if handler is None or handler.scope == "global":
             raise ApiError(400, "invalid", f"no aggregated list for {collection}")
+        # zonal and regional variants of a collection (instanceGroupManagers) share one aggregated list
         try:
             match = compile_filter(query.get("filter"))
         except FilterError as exc:
             raise ApiError(400, "invalid", str(exc)) from None
         grouped: dict[str, list[dict[str, Any]]] = {}
         for (p, s, c, _), r in sorted(self.state.resources.items()):
-            if p == project and c == collection:
-                view = handler.view(self.state, project, s, r)
+            scoped = ROUTES.get((c, s.split("/")[0]))
+            if p == project and c == collection and scoped is not None:
+                view = scoped.view(self.state, project, s, r)
                 if match(view):
                     grouped.setdefault(s, []).append(view)
         # pages run over scopes; a page holds whole scopes up to maxResults items
@@ -216,30 +218,30 @@ class ComputeApi:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ApiError(400, "invalid", f"Invalid value for field 'resource.name': '{name}'. Must be a match of "
                                             "regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")  # fmt: skip
-        key = (project, scope_path, handler.collection, name)
+        key = (project, scope_path, handler.path, name)
         if key in st.resources:
             raise ApiError(
                 409,
                 "alreadyExists",
-                f"The resource 'projects/{project}/{scope_path}/{handler.collection}/{name}' already exists",
+                f"The resource 'projects/{project}/{scope_path}/{handler.path}/{name}' already exists",
             )
         res = json.loads(json.dumps(body))
         handler.validate(st, project, scope_path, res)
-        st.stamp(project, scope_path, handler.collection, res, kind=handler.kind, labelled=handler.labelled)
+        st.stamp(project, scope_path, handler.path, res, kind=handler.kind, labelled=handler.labelled)
         st.resources[key] = res
         handler.after_insert(st, project, scope_path, res)
         return st.new_operation(project, scope_path, "insert", res["selfLink"], res["id"])
 
     def _delete(self, handler: Handler, project: str, scope_path: str, name: str) -> dict[str, Any]:
         st = self.state
-        res = st.get(project, scope_path, handler.collection, name)
+        res = st.get(project, scope_path, handler.path, name)
         handler.before_delete(st, res)
-        del st.resources[(project, scope_path, handler.collection, name)]
+        del st.resources[(project, scope_path, handler.path, name)]
         return st.new_operation(project, scope_path, "delete", res["selfLink"], res["id"])
 
     def _patch(self, handler: Handler, project: str, scope_path: str, name: str, body: dict[str, Any]
                ) -> dict[str, Any]:  # fmt: skip
-        res = self.state.get(project, scope_path, handler.collection, name)
+        res = self.state.get(project, scope_path, handler.path, name)
         if handler.patchable is None:
             raise ApiError(400, "invalid", f"{handler.collection} cannot be patched in the emulator")
         handler.check_patch(res, body)
