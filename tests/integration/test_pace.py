@@ -8,6 +8,7 @@ import random
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,6 @@ from kubegce import service
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.target import GceTarget
 from kubegce.emulator.compute import FaultConfig
-from kubegce.emulator.pace import parse_quota
 from kubegce.emulator.server import RunningEmulator
 from kubegce.images.catalog import Catalog
 from kubegce.spec.models import InstanceGroup, InstanceGroupSpec, ObjectMeta, Role
@@ -37,32 +37,31 @@ def http(emu: RunningEmulator, method: str, path: str, body: dict[str, Any] | No
         return err.code, json.loads(err.read())
 
 
-def test_quota_throttles_but_never_fails() -> None:
+def test_quota_throttles_but_never_fails(paced_emulator: Callable[..., RunningEmulator]) -> None:
     bundle = make_bundle()
     zones = bundle.cluster.spec.zones
     for i in range(20 - len(bundle.instance_groups)):
         bundle.instance_groups.append(InstanceGroup(metadata=ObjectMeta(name=f"pool-{i}"), spec=InstanceGroupSpec(
             role=Role.NODE, min_size=1, max_size=1, zones=zones, image="rocky-linux-cloud/rocky-linux-9")))  # fmt: skip
-    faults = FaultConfig(latency_ms=5, operation_ms=20, write_quota=parse_quota("20/2s"))
-    with RunningEmulator(0, faults, boot_seconds=1.0) as emu:
-        target = GceTarget(ComputeClients.create(emu.endpoint), "my-proj", "demo.example.com", rng=random.Random(1))
-        cp = service.plan(bundle, CATALOG, target=target)
-        results = service.apply(target, cp)
-        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-        assert target.api.limiter.stats.throttled > 0
-        status, report = http(emu, "GET", "/_emulator/quota")
-        assert status == 200
-        windows = report["write"]["windows"]
-        assert sum(w["admitted"] for w in windows) == len(cp.graph)
-        # A client that does not know N cannot avoid the refusals of the calls it already had on
-        # the wire when the window ran out; after it heard the refusal it sends one probe per pause.
-        # Pauses last at least half the limiter's base pause (0.5 s): at most 4 probes in a 2 s window.
-        on_wire = target.api.limiter.stats.peak_in_flight
-        probes = 4
-        for w in windows:
-            attempted = w["admitted"] + w["refused"]
-            assert attempted <= 20 + w["inFlightAtStart"] + on_wire + probes, w
-            assert w["refusedAfterNotice"] <= on_wire + probes, w
+    emu = paced_emulator(latency_ms=5, op_ms=20, write_quota="20/2s")
+    target = GceTarget(ComputeClients.create(emu.endpoint), "my-proj", "demo.example.com", rng=random.Random(1))
+    cp = service.plan(bundle, CATALOG, target=target)
+    results = service.apply(target, cp)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert target.api.limiter.stats.throttled > 0
+    status, report = http(emu, "GET", "/_emulator/quota")
+    assert status == 200 and report["write"]["windows"] == emu.quota_windows()
+    windows = report["write"]["windows"]
+    assert sum(w["admitted"] for w in windows) == len(cp.graph)
+    # A client that does not know N cannot avoid the refusals of the calls it already had on
+    # the wire when the window ran out; after it heard the refusal it sends one probe per pause.
+    # Pauses last at least half the limiter's base pause (0.5 s): at most 4 probes in a 2 s window.
+    on_wire = target.api.limiter.stats.peak_in_flight
+    probes = 4
+    for w in windows:
+        attempted = w["admitted"] + w["refused"]
+        assert attempted <= 20 + w["inFlightAtStart"] + on_wire + probes, w
+        assert w["refusedAfterNotice"] <= on_wire + probes, w
 
 
 def test_discovery_document_rejects_what_gce_would(emulator: RunningEmulator) -> None:

@@ -143,6 +143,8 @@ class RunningEmulator:
     def __init__(self, port: int = 0, faults: FaultConfig | None = None, *, boot_seconds: float = 4.0,
                  boot_outcome: str = "joined", state_file: Path | None = None,
                  serve_metadata: bool = False) -> None:  # fmt: skip
+        """`faults` holds the pace model too: FaultConfig(latency_ms=50, operation_ms=1000,
+        write_quota=parse_quota("150/5s")) is `kubegce emulator --latency 50 --op-ms 1000 --write-quota 150/5s`."""
         self.state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome,
                                   serve_metadata=serve_metadata)  # fmt: skip
         if state_file is not None and state_file.exists():
@@ -154,6 +156,11 @@ class RunningEmulator:
     @property
     def endpoint(self) -> str:
         return self.server.endpoint
+
+    def quota_windows(self, which: str = "write") -> list[dict[str, int]]:
+        """Per-window counts of a rate quota (as GET /_emulator/quota reports them)."""
+        quota = self.state.write_quota if which == "write" else self.state.read_quota
+        return quota.report() if quota is not None else []
 
     def close(self) -> None:
         self.server.shutdown()
