@@ -11,6 +11,7 @@ from kubegce import service
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.gce.instances import list_instances
 from kubegce.cloud.gce.target import GceTarget
+from kubegce.diagnose.live import instance_context
 from kubegce.diagnose.validate import validate
 from kubegce.emulator.server import RunningEmulator
 from kubegce.images.catalog import Catalog
@@ -37,6 +38,10 @@ def test_regional_group_lifecycle(emulator: RunningEmulator) -> None:
                        if v.group == nodes.name)  # fmt: skip
 
     assert sorted(spread().values()) == [1, 1, 2]  # 4 instances over 3 zones, EVEN
+    views = [v for v in list_instances(target.clients, "my-proj", "demo.example.com") if v.group == nodes.name]
+    assert all(v.name.startswith("nodes-demo-example-com-") and len(v.name.rsplit("-", 1)[1]) == 4 for v in views)
+    log, _context = instance_context(target.clients, "my-proj", views[0].zone, views[0].name, CATALOG)  # diagnose
+    assert log
     assert service.plan(bundle, CATALOG, target=target).diff.empty  # converged
     report = validate(target)
     assert [g.target for g in report.groups if g.current == g.target] and not [
