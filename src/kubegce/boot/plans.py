@@ -68,7 +68,7 @@ def asset_warnings(bundle: ClusterBundle) -> list[str]:
     s = bundle.cluster.spec
     pinned = s.assets.manifest_sha256
     out = []
-    if s.networking.plugin not in pinned:
+    if s.networking.plugin != "none" and s.networking.plugin not in pinned:
         out.append(
             f"spec.assets.manifestSha256.{s.networking.plugin} is not set: the control plane will "
             f"refuse to install the unpinned {s.networking.plugin} manifest; pin its sha256"

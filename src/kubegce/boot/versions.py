@@ -26,19 +26,19 @@ def asset_urls(networking: str, mirror: str | None) -> AssetURLs:
     """Upstream locations, or the same paths under a mirror for air-gapped clusters."""
     if mirror:
         base = mirror.rstrip("/")
+        manifest = f"{base}/manifests/{networking}.yaml" if networking != "none" else ""
         return AssetURLs(
             kubernetes=f"{base}/kubernetes/release",
             containerd=f"{base}/containerd/releases/download",
             runc=f"{base}/runc/releases/download",
             cni=f"{base}/cni-plugins/releases/download",
-            network_manifest=f"{base}/manifests/{networking}.yaml",
+            network_manifest=manifest,
             ccm_manifest=f"{base}/manifests/gcp-cloud-controller-manager.yaml",
         )
-    network = (
-        f"https://raw.githubusercontent.com/projectcalico/calico/v{CALICO_VERSION}/manifests/calico.yaml"
-        if networking == "calico"
-        else f"https://raw.githubusercontent.com/cilium/cilium/v{CILIUM_VERSION}/install/kubernetes/quick-install.yaml"
-    )
+    network = {  # networking "none": bring your own pod network, nothing to fetch
+        "calico": f"https://raw.githubusercontent.com/projectcalico/calico/v{CALICO_VERSION}/manifests/calico.yaml",
+        "cilium": f"https://raw.githubusercontent.com/cilium/cilium/v{CILIUM_VERSION}/install/kubernetes/quick-install.yaml",
+    }.get(networking, "")
     return AssetURLs(
         kubernetes="https://dl.k8s.io/release",
         containerd="https://github.com/containerd/containerd/releases/download",

@@ -86,7 +86,7 @@ def _read(name: str) -> str:
 @click.option("--node-size", default="e2-medium", show_default=True)
 @click.option("--control-plane-size", default="e2-standard-2", show_default=True)
 @click.option("--kubernetes-version", default=None, help="e.g. 1.33.2")
-@click.option("--networking", type=click.Choice(["calico", "cilium"]), default="calico", show_default=True)
+@click.option("--networking", type=click.Choice(["calico", "cilium", "none"]), default="calico", show_default=True)
 @click.option("--topology", type=click.Choice(["public", "private"]), default="public", show_default=True)
 @click.option("--ssh-public-key", type=click.Path(exists=True, dir_okay=False), help="Public key file.")
 @click.option("--cloud-labels", help="key=value[,key=value] on every resource that takes labels.")

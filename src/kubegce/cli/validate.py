@@ -55,6 +55,13 @@ def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, 
             click.echo(f"group {g.group} {g.mig} ({g.zone}): {g.current}/{g.target}")
     for p in report.problems:
         info(f"problem: {p}")
+    net = stored.bundle.cluster.spec.networking
+    if net.plugin == "none":
+        info(
+            "note: networking.plugin is none (bring your own pod network): kubegce installed none, so "
+            "nodes stay NotReady until you install one; apply your CNI's manifest with its pod CIDR set "
+            f"to {net.pod_cidr} (kubectl --kubeconfig ADMIN.conf apply -f YOUR-CNI.yaml), then rerun validate"
+        )
     if not report.ok:
         raise SystemExit(1)
     info(f"cluster {name} is valid")

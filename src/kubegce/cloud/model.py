@@ -11,6 +11,7 @@ from typing import Any
 
 from kubegce.boot.plans import ClusterBoot, GroupBoot
 from kubegce.cloud.graph import Resource, ResourceGraph, ResourceKey
+from kubegce.cloud.kinds.firewall import split_by_family
 from kubegce.cloud.names import (
     OWNER_LABEL,
     cluster_slug,
@@ -110,20 +111,23 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
 
     def firewall(name: str, allowed: list[dict[str, Any]], *, sources: list[str] | None = None,
                  source_tags: list[str] | None = None, targets: list[str]) -> None:  # fmt: skip
-        body: dict[str, Any] = {
-            "name": gce_name(name, c.name),
-            "description": desc,
-            "network": network_url,
-            "direction": "INGRESS",
-            "priority": 1000,
-            "allowed": allowed,
-            "targetTags": targets,
-        }
-        if sources:
-            body["sourceRanges"] = sources
-        if source_tags:
-            body["sourceTags"] = source_tags
-        graph.add(Resource("firewall", body["name"], body, depends_on=(network.key,)))
+        # GCE refuses a rule mixing IPv4 and IPv6 source ranges: one rule per family present.
+        rules: list[tuple[str, list[str]]] = split_by_family(name, sources) if sources else [(name, [])]
+        for rule_name, ranges in rules:
+            body: dict[str, Any] = {
+                "name": gce_name(rule_name, c.name),
+                "description": desc,
+                "network": network_url,
+                "direction": "INGRESS",
+                "priority": 1000,
+                "allowed": allowed,
+                "targetTags": targets,
+            }
+            if ranges:
+                body["sourceRanges"] = ranges
+            if source_tags:
+                body["sourceTags"] = source_tags
+            graph.add(Resource("firewall", body["name"], body, depends_on=(network.key,)))
 
     everything = [{"IPProtocol": p} for p in ALL_PROTOCOLS]
     firewall("ssh-external-to-node", [{"IPProtocol": "tcp", "ports": ["22"]}],

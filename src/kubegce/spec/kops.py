@@ -22,7 +22,9 @@ from kubegce.spec.models import API_VERSION, CLUSTER_LABEL
 from kubegce.spec.text import capped, shown, shown_key
 
 KOPS_CLUSTER_LABEL = "kops.k8s.io/cluster"
-SUPPORTED_NETWORKING = ("calico", "cilium")
+SUPPORTED_NETWORKING = ("calico", "cilium", "cni")
+# kOps's `cni: {}` ("I install the pod network myself") is kubegce's networking.plugin none
+_PLUGIN_OF = {"calico": "calico", "cilium": "cilium", "cni": "none"}
 
 _CLUSTER_MAPPED = {
     "cloudProvider", "project", "kubernetesVersion", "subnets", "networking", "nonMasqueradeCIDR",
@@ -143,15 +145,17 @@ def _networking(value: Any, p: _Problems) -> str | None:
             else "not a kOps networking provider"
         )
         hint = did_you_mean(name, SUPPORTED_NETWORKING) if name not in KOPS_NETWORKING else ""
+        native = " (GCE-native routing)" if name in ("gce", "gcp") else ""
         p.add(
             "spec.networking",
-            f"{shown(name)} is {what}{hint}; kubegce supports calico and cilium (networking: {supported})",
+            f"{shown(name)}{native} is {what}{hint}; kubegce supports calico, cilium and cni "
+            f"(bring your own pod network) (networking: {supported})",
         )
     if isinstance(value, str) and chosen:
         p.add("spec.networking", f"write it as a mapping: networking: {{{value}: {{}}}}")
     if len(chosen) > 1:
         p.add("spec.networking", f"names {' and '.join(chosen)}; choose one")
-    return chosen[0] if chosen else None
+    return _PLUGIN_OF[chosen[0]] if chosen else None
 
 
 def _cluster(

@@ -176,6 +176,7 @@ KOPS_NETWORKING = frozenset(
         "cni",
         "external",
         "flannel",
+        "gce",
         "gcp",
         "kindnet",
         "kopeio",

@@ -61,7 +61,7 @@ class SubnetSpec(SpecModel):
 
 
 class NetworkingSpec(SpecModel):
-    plugin: Literal["calico", "cilium"] = "calico"
+    plugin: Literal["calico", "cilium", "none"] = "calico"  # none: bring your own pod network
     pod_cidr: str = Field("100.96.0.0/11", alias="podCIDR")
     service_cidr: str = Field("100.64.0.0/13", alias="serviceCIDR")
 

@@ -90,6 +90,17 @@ def _networks(field: str, value: str, problems: list[str]) -> ipaddress.IPv4Netw
     return net
 
 
+def _access_network(field: str, value: str, problems: list[str]) -> None:
+    """A source range of a firewall rule: a CIDR of either family (one GCE rule is made per family)."""
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        reason = str(exc) if len(value) <= 50 and value.isprintable() else "not an address/prefix"
+        problems.append(
+            f"{field}: {shown(value)} is not a CIDR ({reason}); write it like 203.0.113.0/24 or 2001:db8::/32"
+        )
+
+
 def _check_labels(field: str, labels: dict[str, str], problems: list[str]) -> None:
     if len(labels) > MAX_GCE_LABELS:
         problems.append(f"{field}: {len(labels)} labels; GCE takes at most {MAX_GCE_LABELS}")
@@ -245,9 +256,9 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
             if named[a][1].overlaps(named[b][1]):
                 problems.append(f"{named[b][0]}: {named[b][1]} overlaps {named[a][0]} {named[a][1]}; pick ranges apart")
     for i, cidr in enumerate(s.ssh_access):
-        _networks(f"spec.sshAccess[{i}]", cidr, problems)
+        _access_network(f"spec.sshAccess[{i}]", cidr, problems)
     for i, cidr in enumerate(s.kubernetes_api_access):
-        _networks(f"spec.kubernetesApiAccess[{i}]", cidr, problems)
+        _access_network(f"spec.kubernetesApiAccess[{i}]", cidr, problems)
 
     names = [g.name for g in bundle.instance_groups]
     for dup in sorted({n for n in names if names.count(n) > 1}):

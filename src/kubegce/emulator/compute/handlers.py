@@ -4,6 +4,7 @@ router reads (each kind in `kubegce.cloud.kinds` names its collection here)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, ClassVar
 
@@ -73,6 +74,35 @@ class Firewalls(Handler):
         st.require(res.get("network", ""), "resource.network")
         if not res.get("allowed") and not res.get("denied"):
             raise ApiError(400, "required", "Required field 'resource.allowed' not specified")
+        _one_family("sourceRanges", res.get("sourceRanges") or [])
+        _one_family("destinationRanges", res.get("destinationRanges") or [])
+
+    def check_patch(self, res: dict[str, Any], body: dict[str, Any]) -> None:
+        if "sourceRanges" in body:
+            _one_family("sourceRanges", body.get("sourceRanges") or [])
+
+
+def _one_family(field: str, ranges: list[Any]) -> None:
+    """GCE refuses a firewall rule whose ranges are not all IPv4 or all IPv6 (and a range that is no CIDR)."""
+    first: int | None = None
+    for i, value in enumerate(ranges):
+        try:
+            version = ipaddress.ip_network(str(value), strict=False).version
+        except ValueError:
+            raise ApiError(
+                400,
+                "invalid",
+                f"Invalid value for field 'resource.{field}[{i}]': '{value}'. Invalid IPV4 or IPV6 CIDR.",
+            ) from None
+        if first is None:
+            first = version
+        elif version != first:
+            raise ApiError(
+                400,
+                "invalid",
+                f"Invalid value for field 'resource.{field}[{i}]': '{value}'. "
+                "IPv4 and IPv6 ranges cannot be mixed in one firewall rule.",
+            )
 
 
 class Subnetworks(Handler):

@@ -66,6 +66,21 @@ install_addons() {
   fi
   local manifest
   manifest=$(mktemp)
+  if [[ -z "$KUBEGCE_NETWORK_MANIFEST_URL" ]]; then
+    # networking.plugin: none: the cluster's owner installs the pod network (nodes stay NotReady until then)
+    log "pod network: none installed (networking.plugin: none); nodes stay NotReady until you install one"
+  else
+    install_network_manifest "$manifest"
+  fi
+  if [[ "$KUBEGCE_CLOUD_CONTROLLER_MANAGER" == 1 ]]; then
+    fetch_asset "$KUBEGCE_CCM_MANIFEST_URL" "$manifest" "$KUBEGCE_CCM_MANIFEST_SHA256"
+    "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+  fi
+  rm -f "$manifest"
+}
+
+install_network_manifest() {
+  local manifest=$1
   fetch_asset "$KUBEGCE_NETWORK_MANIFEST_URL" "$manifest" "$KUBEGCE_NETWORK_MANIFEST_SHA256"
   if [[ "$KUBEGCE_CNI_BIN_DIR" != /opt/cni/bin ]]; then
     # The cluster's CNI plugin dir is not /opt/cni/bin (a COS image's /opt is read-only): the
@@ -76,9 +91,4 @@ install_addons() {
     log "network manifest: CNI plugin hostPath /opt/cni/bin -> $KUBEGCE_CNI_BIN_DIR"
   fi
   "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
-  if [[ "$KUBEGCE_CLOUD_CONTROLLER_MANAGER" == 1 ]]; then
-    fetch_asset "$KUBEGCE_CCM_MANIFEST_URL" "$manifest" "$KUBEGCE_CCM_MANIFEST_SHA256"
-    "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
-  fi
-  rm -f "$manifest"
 }
