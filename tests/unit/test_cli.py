@@ -118,3 +118,34 @@ def test_images_doc_is_not_stale() -> None:
     assert (ROOT / "docs/images.md").read_text() == render(Catalog.load()), (
         "docs/images.md is stale: python -m kubegce.boot.matrix > docs/images.md"
     )
+
+
+def test_kops_generated_manifest_round_trip(state: str, tmp_path: Path) -> None:
+    """Issue 15: a kOps-written manifest (both families, cni: {}) imports; get shows what it became;
+    both plans carry one firewall rule per family."""
+    r = run("create", "-f", str(KOPS / "gce-single-dualstack-access.yaml"))
+    assert r.returncode == 0, r.stderr
+    r = run("get", "cluster", "single.k8s.local", "-o", "yaml")
+    assert r.returncode == 0, r.stderr
+    assert "- ::/0" in r.stdout and "plugin: none" in r.stdout
+    r = run("update", "cluster", "single.k8s.local", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert "manifestSha256" not in r.stderr
+    creates = {c["name"] for c in json.loads(r.stdout)["changes"] if c["kind"] == "firewall"}
+    assert {"https-api-external-single-k8s-local", "https-api-external-ipv6-single-k8s-local"} <= creates
+    r = run("update", "cluster", "single.k8s.local", "--target", "terraform", "--out", str(tmp_path / "tf"))
+    assert r.returncode == 0, r.stderr
+    tf = json.loads((tmp_path / "tf" / "kubernetes.tf.json").read_text())["resource"]["google_compute_firewall"]
+    ranges = {v["name"]: v.get("source_ranges") for v in tf.values()}
+    assert ranges["ssh-external-to-node-single-k8s-local"] == ["0.0.0.0/0"]
+    assert ranges["ssh-external-to-node-ipv6-single-k8s-local"] == ["::/0"]
+
+
+def test_create_cluster_access_flags_take_both_families(state: str) -> None:
+    r = create_demo("--api-access", "203.0.113.0/24,2001:db8::/32", "--ssh-access", "::/0")
+    assert r.returncode == 0, r.stderr
+    spec = json.loads(run("get", "clusters", "-o", "json").stdout)[0]["spec"]
+    assert spec["kubernetesApiAccess"] == ["203.0.113.0/24", "2001:db8::/32"] and spec["sshAccess"] == ["::/0"]
+    r = run("create", "cluster", "bad.example.com", "--project", "my-proj", "--zones", "us-central1-a",
+            "--admin-access", "2001:db8::1/32")  # fmt: skip
+    assert r.returncode == 2 and "spec.kubernetesApiAccess[0]" in r.stderr and "Traceback" not in r.stderr

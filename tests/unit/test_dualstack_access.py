@@ -14,6 +14,7 @@ from kubegce.cloud.kinds.firewall import split_by_family
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.terraform.render import write_terraform
 from kubegce.emulator.compute import ComputeApi, ComputeState, FaultConfig
+from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
 from kubegce.spec.loader import load_bundles, parse_documents
 from kubegce.spec.models import ClusterBundle
@@ -138,3 +139,24 @@ def test_emulator_refuses_a_firewall_mixing_families() -> None:
         "PATCH", "/compute/v1/projects/p/global/firewalls/fw", {"sourceRanges": ["::/0", "10.0.0.0/8"]}
     )
     assert status == 400 and "mixed" in err["error"]["errors"][0]["message"]
+
+
+def test_kops_cni_imports_as_bring_your_own_network() -> None:
+    b = kops_bundle("gce-single-dualstack-access.yaml")
+    assert b.cluster.spec.networking.plugin == "none"
+    assert b.cluster.spec.networking.pod_cidr == "100.96.0.0/11"  # from nonMasqueradeCIDR, as kOps carves it
+    boot = render_cluster_boot(b, CATALOG)
+    assert boot.warnings == []  # no "pin the manifest's sha256" warning: there is no manifest
+    for g in boot.groups:
+        config = g.metadata["kubegce-node-config"]
+        assert "KUBEGCE_NETWORK_MANIFEST_URL=''" in config and "KUBEGCE_NETWORK_MANIFEST_SHA256=''" in config
+        assert "calico" not in config and "cilium" not in config
+
+
+def test_kops_gce_networking_is_refused_with_the_supported_list() -> None:
+    text = (FIXTURES / "gce-single-dualstack-access.yaml").read_text().replace("    cni: {}", "    gce: {}")
+    with pytest.raises(SpecError) as err:
+        load_bundles(parse_documents(text, "k.yaml"), "k.yaml")
+    message = str(err.value)
+    assert "spec.networking: 'gce' (GCE-native routing)" in message
+    assert all(n in message for n in ("calico", "cilium", "cni"))

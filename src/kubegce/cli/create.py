@@ -90,13 +90,22 @@ def _read(name: str) -> str:
 @click.option("--topology", type=click.Choice(["public", "private"]), default="public", show_default=True)
 @click.option("--ssh-public-key", type=click.Path(exists=True, dir_okay=False), help="Public key file.")
 @click.option("--cloud-labels", help="key=value[,key=value] on every resource that takes labels.")
+@click.option(
+    "--ssh-access",
+    "ssh_access",
+    multiple=True,
+    help="CIDRs (IPv4 or IPv6, comma-separated or repeated) allowed to SSH in; default the API access.",
+)
+@click.option("--api-access", "--admin-access", "api_access", multiple=True,
+              help="CIDRs (IPv4 or IPv6) allowed to reach the API on 443; default 0.0.0.0/0.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
 @click.pass_context
 def create_cluster(ctx: click.Context, name: str, project: str, zones: str, image: str,
                    node_image: str | None, control_plane_image: str | None, node_count: int,
                    control_plane_count: int, node_size: str, control_plane_size: str,
                    kubernetes_version: str | None, networking: str, topology: str,
-                   ssh_public_key: str | None, cloud_labels: str | None, force: bool) -> None:  # fmt: skip
+                   ssh_public_key: str | None, cloud_labels: str | None, ssh_access: tuple[str, ...],
+                   api_access: tuple[str, ...], force: bool) -> None:  # fmt: skip
     """Create a cluster spec from kOps-like flags."""
     opts = CreateClusterOptions(
         name=name, project=project, zones=_csv(zones), image=image, node_image=node_image,
@@ -105,6 +114,7 @@ def create_cluster(ctx: click.Context, name: str, project: str, zones: str, imag
         control_plane_size=control_plane_size, networking=networking, topology=topology,
         ssh_public_key=Path(ssh_public_key).read_text().strip() if ssh_public_key else None,
         cloud_labels=_labels(cloud_labels),
+        ssh_access=[c for v in ssh_access for c in _csv(v)], api_access=[c for v in api_access for c in _csv(v)],
     )  # fmt: skip
     if kubernetes_version:
         opts.kubernetes_version = kubernetes_version

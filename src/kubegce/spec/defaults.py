@@ -64,6 +64,8 @@ class CreateClusterOptions:
     topology: str = "public"
     ssh_public_key: str | None = None
     cloud_labels: dict[str, str] = field(default_factory=dict)
+    ssh_access: list[str] = field(default_factory=list)  # empty: the API access list (kOps), else 0.0.0.0/0
+    api_access: list[str] = field(default_factory=list)  # empty: 0.0.0.0/0
 
 
 def bundle_from_options(o: CreateClusterOptions) -> ClusterBundle:
@@ -85,6 +87,8 @@ def bundle_from_options(o: CreateClusterOptions) -> ClusterBundle:
             "topology": o.topology,
             "sshPublicKey": o.ssh_public_key,
             "cloudLabels": o.cloud_labels,
+            **({"kubernetesApiAccess": o.api_access} if o.api_access else {}),
+            **({"sshAccess": o.ssh_access or o.api_access} if o.ssh_access or o.api_access else {}),
         }
     )
     cluster = Cluster(metadata=ObjectMeta(name=o.name), spec=spec)
