@@ -180,3 +180,34 @@ def test_private_topology_gets_cloud_nat_and_converges(emulator: RunningEmulator
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     with emulator.state.lock:
         assert emulator.state.resources == {}
+
+
+def test_ipv4_and_ipv6_access_ranges_apply_and_converge(emulator: RunningEmulator) -> None:
+    """Issue 15: each access rule is one GCE firewall rule per family (the emulator refuses a rule
+    that mixes them, as GCE does); a rerun plans no change."""
+    target = target_for(emulator)
+    bundle = make_bundle(ssh_access=["203.0.113.0/24", "2001:db8::/32"], api_access=["0.0.0.0/0", "::/0"])
+    cp = service.plan(bundle, CATALOG, target=target)
+    results = service.apply(target, cp)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    names = resource_names(emulator, "firewalls")
+    assert {"https-api-external-demo-example-com", "https-api-external-ipv6-demo-example-com",
+            "ssh-external-to-node-ipv6-demo-example-com"} <= set(names)  # fmt: skip
+    with emulator.state.lock:
+        rules = [r for k, r in emulator.state.resources.items() if k[2] == "firewalls"]
+    assert all(len({":" in c for c in r.get("sourceRanges", [])}) <= 1 for r in rules)
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert cp.diff.empty
+    before = mutations(emulator)
+    assert service.apply(target, cp) == []
+    assert mutations(emulator) == before
+    bundle.cluster.spec.ssh_access = ["203.0.113.0/24"]  # drop the IPv6 range: its rule goes
+    cp = service.plan(bundle, CATALOG, target=target)
+    assert sorted((c.action, c.key.name) for c in cp.diff.changes) == [
+        ("delete", "ssh-external-to-control-plane-ipv6-demo-example-com"),
+        ("delete", "ssh-external-to-node-ipv6-demo-example-com"),
+    ]
+    assert all(r.ok for r in service.apply(target, cp))
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
+    results = service.delete(service.plan_deletion(bundle, target), target)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
