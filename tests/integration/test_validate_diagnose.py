@@ -167,3 +167,15 @@ def test_update_places_a_custom_image_by_its_licenses(state: str) -> None:
         assert r.returncode == 0, r.stderr
         boot = json.loads(r.stdout)["boot"]
         assert {(b["os"], b["channel"]) for b in boot} == {("rhel 9", "startup-script")}
+
+
+def test_validate_says_how_to_finish_a_bring_your_own_network_cluster(state: str) -> None:
+    with RunningEmulator(0, FaultConfig(), boot_seconds=0.5) as emu:
+        r = kubegce(emu.endpoint, "create", "cluster", "demo.example.com", "--project", "my-proj", "--zones",
+                    "us-central1-a", "--image", "rocky-linux-cloud/rocky-linux-9", "--node-count", "1",
+                    "--networking", "none")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        apply(emu.endpoint)
+        r = kubegce(emu.endpoint, "validate", "cluster", "demo.example.com", "--wait", "30s", "--interval", "0.3")
+        assert "networking.plugin is none" in r.stderr and "NotReady" in r.stderr
+        assert "100.96.0.0/11" in r.stderr
