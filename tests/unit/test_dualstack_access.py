@@ -4,12 +4,16 @@ rule per family (GCE refuses a rule that mixes them), in the Compute graph and i
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubegce.boot.plans import render_cluster_boot
+from kubegce.boot.render import template
 from kubegce.cloud.kinds.firewall import split_by_family
 from kubegce.cloud.model import build_graph
 from kubegce.cloud.terraform.render import write_terraform
@@ -160,3 +164,26 @@ def test_kops_gce_networking_is_refused_with_the_supported_list() -> None:
     message = str(err.value)
     assert "spec.networking: 'gce' (GCE-native routing)" in message
     assert all(n in message for n in ("calico", "cilium", "cni"))
+
+
+@pytest.mark.parametrize(("url", "fetched"), [("", False), ("https://example.com/calico.yaml", True)])
+def test_the_bootstrap_skips_the_network_manifest_for_none(tmp_path: Path, url: str, fetched: bool) -> None:
+    join = template("lib/join.sh")
+    fns = "\n".join(
+        m.group(0) for m in re.finditer(r"^(install_addons|install_network_manifest)\(\) \{.*?^\}", join, re.M | re.S)
+    )
+    code = (
+        'log() { echo "LOG $*"; }\nfetch_asset() { echo "FETCH $1"; }\n'
+        f"{fns}\nRUN_DIR={tmp_path}\nKUBEGCE_ROLE=control-plane\nKUBEGCE_FIRST_CONTROL_PLANE=1\n"
+        f"KUBEGCE_BIN_DIR={tmp_path}\nKUBEGCE_CNI_BIN_DIR=/opt/cni/bin\nKUBEGCE_CLOUD_CONTROLLER_MANAGER=0\n"
+        'KUBEGCE_NETWORK_MANIFEST_SHA256=""\nset -euo pipefail\ninstall_addons\necho DONE\n'
+    )
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text('#!/bin/sh\necho "KUBECTL $*"\n')
+    kubectl.chmod(0o755)
+    res = subprocess.run(["bash", "-c", code], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "KUBEGCE_NETWORK_MANIFEST_URL": url})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.endswith("DONE\n")
+    assert ("FETCH" in res.stdout) is fetched and ("KUBECTL" in res.stdout) is fetched
+    assert ("nodes stay NotReady" in res.stdout) is not fetched
