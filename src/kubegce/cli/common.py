@@ -35,9 +35,14 @@ def load_catalog() -> Catalog:
     return Catalog.load(user_catalog_path())
 
 
-def parse_duration(text: str, option: str = "--wait") -> float:
-    """30s, 10m, 1h (seconds when no unit)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)?", text.strip())
+def parse_duration(text: str, option: str = "--wait", *, maximum: float | None = None) -> float:
+    """30s, 10m, 1h (seconds when no unit); more than zero, and at most ``maximum`` seconds."""
+    m = re.fullmatch(r"(\d{1,9}(?:\.\d{1,6})?)(s|m|h)?", text.strip())
     if not m:
-        raise UserError(f"{option} {text!r}: write a duration like 30s, 10m or 1h")
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+        raise UserError(f"{option} {text[:40]!r}: write a positive duration like 30s, 10m or 1h")
+    seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    if seconds <= 0:
+        raise UserError(f"{option} {text!r}: must be more than zero")
+    if maximum is not None and seconds > maximum:
+        raise UserError(f"{option} {text!r}: at most {maximum / 3600:g}h")
+    return seconds

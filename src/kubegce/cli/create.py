@@ -37,7 +37,8 @@ def _store_bundles(ctx: click.Context, bundles: list[ClusterBundle], force: bool
             warn(w)
     repo = repository(ctx)
     for bundle in bundles:
-        repo.create(bundle)
+        for w in repo.create(bundle):
+            warn(w)
         channels = ", ".join(f"{g.name}: {g.spec.image}" for g in bundle.instance_groups)
         info(f"created cluster {bundle.cluster.name} in {repo.store.url} ({channels})")
     info("nothing was created in the cloud; run `kubegce update cluster NAME` to see the plan")

@@ -7,8 +7,10 @@ with mode 0600.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
+import secrets
 from pathlib import Path
 
 import click
@@ -18,14 +20,44 @@ from kubegce import service
 from kubegce.boot.endpoint import api_server_url
 from kubegce.cli.common import parse_duration, repository
 from kubegce.cli.output import info
+from kubegce.errors import UserError
 from kubegce.state.clusters import ClusterRepository
-from kubegce.state.pki import ClusterSecrets
+from kubegce.state.pki import MAX_ADMIN_CERT_TTL, MAX_TOKEN_TTL, ClusterSecrets
 
 
 def _secrets(ctx: click.Context, name: str) -> tuple[ClusterRepository, ClusterSecrets]:
     repo = repository(ctx)
     repo.get(name)
     return repo, repo.require_secrets(name)[0]
+
+
+def write_private_file(path: Path, data: bytes, option: str) -> None:
+    """Write ``data`` to a new 0600 file that replaces ``path``: never through a symlink, never a
+    moment with the data readable by others (a temp name in the same directory made with
+    O_CREAT|O_EXCL|O_NOFOLLOW, then renamed over ``path``)."""
+    if path.is_symlink():
+        raise UserError(f"{option} {path}: is a symbolic link; kubegce does not write secrets through one")
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: directory {parent} does not exist; create it first")
+    tmp = parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {parent} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserError(f"{option} {path}: cannot write ({exc.strerror})") from None
 
 
 @click.group("rotate")
@@ -35,11 +67,14 @@ def rotate() -> None:
 
 @rotate.command("token")
 @click.argument("name")
-@click.option("--ttl", default="24h", show_default=True, help="How long the new join token is valid.")
+@click.option("--ttl", default="24h", show_default=True,
+              help="How long the new join token is valid (at most 720h); `update` keeps this lifetime.")  # fmt: skip
 @click.pass_context
 def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
     """Make a new kubeadm join token and republish the role bundles nodes fetch."""
-    secrets_ = service.rotate_token(repository(ctx), name, dt.timedelta(seconds=parse_duration(ttl, "--ttl")))
+    secrets_ = service.rotate_token(
+        repository(ctx), name, dt.timedelta(seconds=parse_duration(ttl, "--ttl", maximum=MAX_TOKEN_TTL.total_seconds()))
+    )
     info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
 
 
@@ -51,7 +86,7 @@ def export() -> None:
 @export.command("kubeconfig")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Include an admin client certificate (system:masters).")
-@click.option("--ttl", default="12h", show_default=True, help="Lifetime of the admin certificate.")
+@click.option("--ttl", default="12h", show_default=True, help="Lifetime of the admin certificate (at most 720h).")
 @click.option("--server", help="API server URL (default https://api.internal.NAME).")
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default ./kubeconfig-NAME, mode 0600).")
 @click.pass_context
@@ -61,12 +96,13 @@ def export_kubeconfig(
     """Write a kubeconfig for the cluster from its stored CA (nothing is printed)."""
     from kubegce.state.pki import client_certificate
 
+    cert_ttl = dt.timedelta(seconds=parse_duration(ttl, "--ttl", maximum=MAX_ADMIN_CERT_TTL.total_seconds()))
     _, secrets_ = _secrets(ctx, name)
     server = server or api_server_url(name)
     user: dict[str, str] = {}
     if admin:
         cert, key = client_certificate(secrets_.files["ca.crt"], secrets_.files["ca.key"], "kubegce-admin",
-                                       "system:masters", dt.timedelta(seconds=parse_duration(ttl, "--ttl")))  # fmt: skip
+                                       "system:masters", cert_ttl)  # fmt: skip
         user = {"client-certificate-data": base64.b64encode(cert).decode(),
                 "client-key-data": base64.b64encode(key).decode()}  # fmt: skip
     doc = {
@@ -77,9 +113,6 @@ def export_kubeconfig(
         "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin" if admin else name}}],
     }  # fmt: skip
     path = Path(out or f"kubeconfig-{name}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(yaml.safe_dump(doc, sort_keys=False))
-    os.chmod(path, 0o600)
+    write_private_file(path, yaml.safe_dump(doc, sort_keys=False).encode(), "--out")
     what = f"an admin certificate valid for {ttl}" if admin else "no credentials (add --admin for a certificate)"
     info(f"wrote {path} (mode 0600) for {server} with {what}")

@@ -316,6 +316,8 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
         problems.append(f"{p} spec.maxSize: at most 1000 per group (got {shown(s.max_size)})")
     if not 10 <= s.root_volume_size <= 65536:
         problems.append(f"{p} spec.rootVolumeSize: 10 to 65536 GB (got {shown(s.root_volume_size)})")
+    if not s.zones:
+        problems.append(f"{p} spec.zones: give at least one zone (one of the cluster's spec.zones)")
     for i, z in enumerate(s.zones):
         if z not in cluster_zones:
             problems.append(

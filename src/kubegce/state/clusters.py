@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from kubegce.errors import ConflictError, NotFoundError, SpecError, UserError
 from kubegce.spec.loader import validation_problems
 from kubegce.spec.models import Cluster, ClusterBundle, InstanceGroup
-from kubegce.state.base import StateStore
+from kubegce.state.base import StateStore, conflict_error
 from kubegce.state.layout import (
     ROLES,
     cluster_key,
@@ -32,6 +32,7 @@ class StoredBundle:
     bundle: ClusterBundle
     cluster_generation: int
     group_generations: dict[str, int] = field(default_factory=dict)
+    edited_group: InstanceGroup | None = None  # set by an edit of one group: what to write
 
 
 def _dump(model: Cluster | InstanceGroup) -> bytes:
@@ -79,29 +80,63 @@ class ClusterRepository:
             problems.extend(validation_problems(exc, model, where))
             return None
 
-    def create(self, bundle: ClusterBundle) -> None:
+    def create(self, bundle: ClusterBundle) -> list[str]:
+        """Store a new cluster; the warnings. Objects left under the name by an interrupted
+        delete (no cluster object: secrets, node objects, groups) are removed first, so a new
+        cluster never adopts another cluster's CA or join token."""
         name = bundle.cluster.name
         if self.store.read(cluster_key(name)) is not None:
             raise UserError(
                 f"cluster {name!r} already exists in {self.store.url}; "
                 "change it with `kubegce edit cluster` or remove it with `kubegce delete cluster`"
             )
+        warnings: list[str] = []
+        leftovers = self.store.list(cluster_prefix(name))
+        if leftovers:
+            warnings.append(
+                f"{self.store.url} held {len(leftovers)} object(s) of an earlier cluster {name!r} with no "
+                "cluster object (an interrupted delete or create); removed them, secrets included, so the "
+                "new cluster gets its own CA and join token"
+            )
+            for key in leftovers:
+                self.store.delete(key)
         for g in bundle.instance_groups:
             self.store.write(group_key(name, g.name), _dump(g), if_generation=0)
         # The cluster object goes last: a cluster is visible only once it is whole.
         self.store.write(cluster_key(name), _dump(bundle.cluster), if_generation=0)
+        return warnings
 
     def save_cluster(self, stored: StoredBundle) -> None:
+        """Write the cluster object if no object of the cluster changed since ``stored`` was read."""
         c = stored.bundle.cluster
-        self.store.write(cluster_key(c.name), _dump(c), if_generation=stored.cluster_generation)
+        stored.cluster_generation = self.store.write(
+            cluster_key(c.name), _dump(c), if_generation=stored.cluster_generation
+        )
 
     def save_group(self, stored: StoredBundle, group: InstanceGroup) -> None:
+        """Write one group if no object of the cluster changed since ``stored`` was read.
+
+        The cluster object carries the cluster-level generation: every group write first rewrites
+        it (same content) conditionally on the generation read, so two edits of different objects
+        of one cluster, each valid alone, cannot combine into a spec nobody validated."""
+        name = stored.bundle.cluster.name
+        current = self.store.read(cluster_key(name))
+        if current is None or current.generation != stored.cluster_generation:
+            raise conflict_error(cluster_key(name), current)
+        stored.cluster_generation = self.store.write(
+            cluster_key(name), current.data, if_generation=stored.cluster_generation
+        )
         gen = stored.group_generations.get(group.name, 0)
-        self.store.write(group_key(stored.bundle.cluster.name, group.name), _dump(group), if_generation=gen)
+        stored.group_generations[group.name] = self.store.write(
+            group_key(name, group.name), _dump(group), if_generation=gen
+        )
 
     def delete(self, name: str) -> None:
+        """Remove every object of the cluster, the cluster object LAST: an interrupted delete
+        leaves a cluster `delete cluster` can still find and finish."""
         for key in self.store.list(cluster_prefix(name)):
-            self.store.delete(key)
+            if key != cluster_key(name):
+                self.store.delete(key)
         self.store.delete(cluster_key(name))
 
     # ------------------------------------------------------------------ secrets and node objects
@@ -133,7 +168,7 @@ class ClusterRepository:
 
     def rotate_token(self, name: str, ttl: dt.timedelta | None = None) -> ClusterSecrets:
         secrets_, generation = self.require_secrets(name)
-        secrets_.token = new_token(ttl) if ttl else new_token()
+        secrets_.token = new_token(ttl or secrets_.token_ttl)  # a refresh keeps the lifetime asked for
         self.store.write(cluster_secrets_key(name), secrets_.to_json(), if_generation=generation, secret=True)
         return secrets_
 

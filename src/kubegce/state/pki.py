@@ -22,6 +22,10 @@ from cryptography.x509.oid import NameOID
 CAS = {"ca": "kubernetes", "front-proxy-ca": "front-proxy-ca", "etcd/ca": "etcd-ca"}
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 DEFAULT_TOKEN_TTL = dt.timedelta(hours=24)
+MAX_TOKEN_TTL = dt.timedelta(hours=720)  # `rotate token --ttl` refuses more (30 days)
+DEFAULT_ADMIN_CERT_TTL = dt.timedelta(hours=12)
+MAX_ADMIN_CERT_TTL = dt.timedelta(hours=720)  # `export kubeconfig --admin --ttl` refuses more (30 days)
+TOKEN_REFRESH_MARGIN = dt.timedelta(hours=1)  # at most; a short token is refreshed in its last quarter
 
 
 def _now() -> dt.datetime:
@@ -101,7 +105,8 @@ def client_certificate(ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str, 
 def new_token(ttl: dt.timedelta = DEFAULT_TOKEN_TTL) -> dict[str, str]:
     token_id = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(6))
     token_secret = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(16))
-    return {"token": f"{token_id}.{token_secret}", "expires": (_now() + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {"token": f"{token_id}.{token_secret}", "expires": (_now() + ttl).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ttlSeconds": str(int(ttl.total_seconds()))}  # fmt: skip
 
 
 @dataclass
@@ -133,7 +138,20 @@ class ClusterSecrets:
         raw = json.loads(data)
         return cls({k: v.encode() for k, v in raw["files"].items()}, raw["token"], raw["certificateKey"])
 
-    def token_expired(self, within: dt.timedelta = dt.timedelta(hours=1)) -> bool:
+    @property
+    def token_ttl(self) -> dt.timedelta:
+        """The lifetime the current token was made with (`rotate token --ttl`), kept for its successors."""
+        try:
+            seconds = int(self.token.get("ttlSeconds", ""))
+        except ValueError:
+            return DEFAULT_TOKEN_TTL
+        return dt.timedelta(seconds=seconds) if 0 < seconds <= MAX_TOKEN_TTL.total_seconds() else DEFAULT_TOKEN_TTL
+
+    def token_expired(self, within: dt.timedelta | None = None) -> bool:
+        """Whether the token expires within ``within`` (default: one hour, or the last quarter of
+        a shorter lifetime, so a 30-minute token is not replaced as soon as it is made)."""
+        if within is None:
+            within = min(TOKEN_REFRESH_MARGIN, self.token_ttl / 4)
         expires = dt.datetime.strptime(self.token["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
         return expires - _now() < within
 
