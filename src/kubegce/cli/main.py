@@ -47,9 +47,46 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_OPTIONS = ("--state",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """kOps habit: `kubegce create cluster NAME --state URL` works like `kubegce --state URL create ...`.
+
+    A global option written after the verb (as ``--state URL`` or ``--state=URL``) moves in front of it;
+    ``--state-only`` and the like are other options and stay. Nothing moves after ``--``."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    seen_verb = False
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and seen_verb:
+            if "=" in arg:
+                front.append(arg)
+                i += 1
+            else:
+                front.extend(args[i : i + 2])
+                i += 2
+            continue
+        if not arg.startswith("-") and not seen_verb:
+            seen_verb = True
+        elif name in GLOBAL_OPTIONS and "=" not in arg:  # before the verb: its value is not the verb
+            rest.extend(args[i : i + 2])
+            i += 2
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=hoist_global_options(sys.argv[1:]), standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

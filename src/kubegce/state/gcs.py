@@ -8,6 +8,7 @@ an object.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,8 @@ from kubegce.errors import UserError
 from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
+DEADLINE_S = 30.0  # how long a call retries an unreachable store before saying so
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 class GcsStateStore:
@@ -24,6 +27,11 @@ class GcsStateStore:
         from google.api_core import exceptions
         from google.cloud import storage  # type: ignore[attr-defined, unused-ignore]
 
+        if not BUCKET_RE.fullmatch(bucket):
+            raise UserError(
+                f"state store gs://{bucket[:80]}: not a bucket name (3-222 characters: lowercase letters, "
+                "digits, '-', '_' and '.', starting and ending with a letter or digit)"
+            )
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")
         self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
@@ -46,6 +54,9 @@ class GcsStateStore:
                 ) from None
         self.bucket = self.client.bucket(bucket)
         self._exc = exceptions
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        self._retry = DEFAULT_RETRY.with_deadline(DEADLINE_S)
 
     def _name(self, key: str) -> str:
         key = checked_key(key)
@@ -68,8 +79,17 @@ class GcsStateStore:
         return self._upload_url(key, "multipart") + "&ifGenerationMatch=0"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import requests
+
+        kwargs.setdefault("retry", self._retry)
+        kwargs.setdefault("timeout", DEADLINE_S)
         try:
             return fn(*args, **kwargs)
+        except (self._exc.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+            raise UserError(
+                f"state store {self.url}: {self.api} did not answer within {DEADLINE_S:g} s; check the "
+                "network (or STORAGE_EMULATOR_HOST) and re-run"
+            ) from None
         except self._exc.Forbidden as exc:
             raise UserError(
                 f"state store {self.url}: permission denied ({exc.message}); see docs/state-store.md"
@@ -114,4 +134,8 @@ class GcsStateStore:
     def list(self, prefix: str) -> list[str]:
         full = self._name(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         cut = len(self.prefix) + 1 if self.prefix else 0
-        return sorted(b.name[cut:] for b in self._call(self.client.list_blobs, self.bucket_name, prefix=full))
+
+        def listed(**kwargs: Any) -> list[str]:  # the iterator pages lazily: page inside _call
+            return [b.name for b in self.client.list_blobs(self.bucket_name, prefix=full, **kwargs)]
+
+        return sorted(name[cut:] for name in self._call(listed))

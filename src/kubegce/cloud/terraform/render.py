@@ -16,6 +16,7 @@ from kubegce.cloud.graph import ResourceGraph
 from kubegce.cloud.kinds import REGISTRY, kind
 from kubegce.cloud.kinds.base import Expr, tf_name
 from kubegce.cloud.resources import ResourceKey
+from kubegce.errors import UserError
 
 __all__ = ["TF_TYPES", "escape", "render_terraform", "tf_name", "write_terraform"]
 
@@ -82,13 +83,35 @@ def render_terraform(graph: ResourceGraph, region: str) -> tuple[dict[str, Any],
     return escape(doc), tf.files
 
 
+MANIFEST = ".kubegce-files"  # what the last render wrote under data/, so a re-render removes only those
+
+
 def write_terraform(graph: ResourceGraph, region: str, out: Path) -> list[Path]:
+    """Write kubernetes.tf.json and data/; data files an earlier render wrote (listed in the
+    manifest) and this one did not are removed. Files kubegce did not write are never touched."""
     doc, files = render_terraform(graph, region)
-    (out / "data").mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(out, doc, files)
+    except OSError as exc:
+        raise UserError(
+            f"--out {out}: cannot write Terraform there ({exc.strerror}); pick a writable directory"
+        ) from None
+
+
+def _write(out: Path, doc: dict[str, Any], files: dict[str, str]) -> list[Path]:
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    manifest = out / MANIFEST
+    earlier = manifest.read_text().splitlines() if manifest.is_file() else []
     written = [out / "kubernetes.tf.json"]
     written[0].write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     for name, content in files.items():
-        path = out / "data" / name
+        path = data / name
         path.write_text(content)
         written.append(path)
+    for name in sorted(set(earlier) - set(files)):
+        stale = data / name
+        if "/" not in name and name not in ("", ".", "..") and stale.is_file() and not stale.is_symlink():
+            stale.unlink()
+    manifest.write_text("".join(f"{name}\n" for name in sorted(files)))
     return written
