@@ -12,6 +12,7 @@ from kubegce.cli.common import load_catalog, repository
 from kubegce.cli.output import info, warn
 from kubegce.errors import UserError
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
+from kubegce.spec.fields import ssh_public_key_problem
 from kubegce.spec.loader import load_bundles, parse_documents
 from kubegce.spec.models import ClusterBundle
 
@@ -74,6 +75,17 @@ def _read(name: str) -> str:
         raise UserError(f"-f {name}: {exc.strerror}") from None
 
 
+def _ssh_key(path: str) -> str:
+    """The one public key in ``path`` (the spec's own check, reported against the flag)."""
+    try:
+        text = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--ssh-public-key {path}: cannot read it ({exc})") from None
+    if problem := ssh_public_key_problem(text):
+        raise UserError(f"--ssh-public-key {path}: {problem}")
+    return text
+
+
 @command.command("cluster")
 @click.argument("name")
 @click.option("--project", required=True, help="GCP project id.")
@@ -113,7 +125,7 @@ def create_cluster(ctx: click.Context, name: str, project: str, zones: str, imag
         control_plane_image=control_plane_image, node_count=node_count,
         control_plane_count=control_plane_count, node_size=node_size,
         control_plane_size=control_plane_size, networking=networking, topology=topology,
-        ssh_public_key=Path(ssh_public_key).read_text().strip() if ssh_public_key else None,
+        ssh_public_key=_ssh_key(ssh_public_key) if ssh_public_key else None,
         cloud_labels=_labels(cloud_labels),
         ssh_access=[c for v in ssh_access for c in _csv(v)], api_access=[c for v in api_access for c in _csv(v)],
     )  # fmt: skip
