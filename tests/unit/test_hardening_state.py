@@ -123,7 +123,7 @@ def test_write_skew_across_objects_is_refused(store_url: str) -> None:
 
 def test_eight_concurrent_patches_all_land(store_url: str) -> None:
     assert create("--state", store_url).returncode == 0
-    edits = [("cluster", NAME, "--set", f"spec.cloudLabels.k{i}=v{i}") for i in range(4)]
+    edits: list[tuple[str, ...]] = [("cluster", NAME, "--set", f"spec.cloudLabels.k{i}=v{i}") for i in range(4)]
     edits += [("instancegroup", NAME, "nodes", "--set", f"spec.nodeLabels.k{i}=v{i}") for i in range(4)]
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda args: run("edit", *args), edits))
@@ -144,7 +144,7 @@ def test_patch_conflict_reported_when_retries_run_out(state: str, monkeypatch: p
         repo.save_cluster(repo.get(NAME))  # someone else writes every time
         edit._patch_cluster(stored, ("spec.kubernetesVersion=1.34.1",), ())  # type: ignore[arg-type]
 
-    monkeypatch.setattr(edit.time, "sleep", lambda s: None)
+    monkeypatch.setattr("kubegce.cli.edit.time.sleep", lambda s: None)
     with pytest.raises(ConflictError, match="gave up after 3 attempts"):
         edit.run_patch(repo, NAME, patch, force=False, attempts=3)
 
