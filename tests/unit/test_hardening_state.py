@@ -292,3 +292,39 @@ def test_terraform_out_errors_and_stale_files(state: str, tmp_path: Path) -> Non
     names = {p.name for p in (out / "data").iterdir()}
     assert "gone-from-this-render" not in names and "mine.txt" in names and stale in names
     assert yaml.safe_load(manifest.read_text().replace("\n", " ")) is not None
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--boot-outcome", "nonsense"), "--boot-outcome 'nonsense'"),
+    (("--boot-outcome", "fail:nosuchstep"), "fail:STEP"),
+])  # fmt: skip
+def test_emulator_bad_boot_outcome(args: tuple[str, ...], message: str) -> None:
+    r = run("emulator", "--port", "0", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("content", [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"resources": 5, "operations": []}'])
+def test_emulator_bad_state_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "emu.json"
+    path.write_bytes(content)
+    r = run("emulator", "--port", "0", "--state-file", str(path))
+    assert r.returncode == 2 and "--state-file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_emulator_state_file_saves_are_serialised_and_atomic(tmp_path: Path) -> None:
+    from kubegce.emulator.compute import ComputeState
+
+    state = ComputeState()
+    path = tmp_path / "emu.json"
+
+    def add_and_save(i: int) -> None:
+        with state.lock:
+            state.resources[("p", "global", "networks", f"n{i}")] = {"name": f"n{i}"}
+        state.save(path)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(add_and_save, range(300)))
+    loaded = ComputeState()
+    loaded.load(path)
+    assert len(loaded.resources) == 300  # every acknowledged network is in the saved file
+    assert [p.name for p in tmp_path.iterdir()] == ["emu.json"]  # no temp file left

@@ -35,9 +35,18 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
             boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
             serve_metadata: bool, verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
+    from kubegce.boot import protocol
     from kubegce.emulator.compute import ComputeState, FaultConfig
     from kubegce.emulator.pace import QuotaSyntaxError, parse_quota
     from kubegce.emulator.server import EmulatorHTTPServer, parse_fail_call
+
+    steps = (*protocol.STEPS, *protocol.PSEUDO_STEPS)
+    kind, _, step = boot_outcome.partition(":")
+    if not (boot_outcome in protocol.PROGRESS_PHASES or (kind == "fail" and step in steps)):
+        raise UserError(
+            f"--boot-outcome {boot_outcome[:60]!r}: give one of {', '.join(protocol.PROGRESS_PHASES)} "
+            f"or fail:STEP with STEP one of {', '.join(steps)}"
+        )
 
     try:
         parsed = [parse_fail_call(f) for f in fail_calls]
@@ -56,7 +65,13 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
     state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome, serve_metadata=serve_metadata)
     path = Path(state_file) if state_file else None
     if path is not None and path.exists():
-        state.load(path)
+        try:
+            state.load(path)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(
+                f"--state-file {path}: not an emulator state file ({type(exc).__name__}); "
+                "give another path, or remove it to start empty"
+            ) from None
     try:
         server = EmulatorHTTPServer(port, state, state_file=path, verbose=verbose)
     except OSError as exc:

@@ -3,11 +3,14 @@ persistence, and the instances' metadata servers."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
+import os
 import random
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -91,6 +94,7 @@ class ComputeState:
         serve_metadata: bool = False,
     ) -> None:
         self.lock = threading.RLock()
+        self.save_lock = threading.Lock()  # --state-file saves, one at a time
         self.faults = faults or FaultConfig()
         self.rng = random.Random(self.faults.seed)
         self.resources: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -129,14 +133,23 @@ class ComputeState:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path) -> None:
-        with self.lock:
-            data = {
-                "resources": [[list(k), v] for k, v in self.resources.items()],
-                "operations": [[list(k), v] for k, v in self.operations.items()],
-            }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+        """Write the state atomically: one save at a time (the newest snapshot wins), each through
+        its own temp file in the same directory, then os.replace."""
+        with self.save_lock:
+            with self.lock:
+                text = json.dumps({
+                    "resources": [[list(k), v] for k, v in self.resources.items()],
+                    "operations": [[list(k), v] for k, v in self.operations.items()],
+                })  # fmt: skip
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
 
     def load(self, path: Path) -> None:
         data = json.loads(path.read_text())
