@@ -328,3 +328,44 @@ def test_emulator_state_file_saves_are_serialised_and_atomic(tmp_path: Path) -> 
     loaded.load(path)
     assert len(loaded.resources) == 300  # every acknowledged network is in the saved file
     assert [p.name for p in tmp_path.iterdir()] == ["emu.json"]  # no temp file left
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("maxResults=abc", "maxResults"),
+    ("maxResults=-1", "maxResults"),
+    ("pageToken=zz", "pageToken"),
+    ("pageToken=-3", "pageToken"),
+    ("maxResults=99999999999999999999", "maxResults"),
+])  # fmt: skip
+def test_emulator_bad_paging_is_400(query: str, reason: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    from kubegce.emulator.compute import FaultConfig
+    from kubegce.emulator.server import RunningEmulator
+
+    with RunningEmulator(0, FaultConfig()) as emu:
+        for path in ("projects/p/global/networks", "projects/p/aggregated/instances"):
+            url = f"{emu.endpoint}/compute/v1/{path}?{query}"
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(url, timeout=10)
+            assert err.value.code == 400 and reason in err.value.read().decode()
+
+
+def test_emulator_junk_content_length_is_400() -> None:
+    import http.client
+    from urllib.parse import urlparse
+
+    from kubegce.emulator.compute import FaultConfig
+    from kubegce.emulator.server import RunningEmulator
+
+    with RunningEmulator(0, FaultConfig()) as emu:
+        u = urlparse(emu.endpoint)
+        for junk in ("abc", "-5", "1e9"):
+            conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=10)
+            conn.putrequest("POST", "/compute/v1/projects/p/global/networks")
+            conn.putheader("Content-Length", junk)
+            conn.endheaders()
+            resp = conn.getresponse()
+            assert resp.status == 400 and "Content-Length" in resp.read().decode()
+            conn.close()

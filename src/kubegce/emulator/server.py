@@ -25,6 +25,10 @@ def parse_fail_call(text: str) -> tuple[str, int, int]:
     return parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else 503
 
 
+class BadRequest(Exception):
+    """A request the server cannot read (answered 400)."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.1"
@@ -35,7 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _body(self) -> dict[str, Any] | None:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit() or len(text) > 9:
+            raise BadRequest(f"Content-Length {text[:40]!r} is not a byte count")
+        length = int(text)
         if not length:
             return None
         raw = self.rfile.read(length)
@@ -54,7 +61,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _handle(self, method: str) -> None:
-        body = self._body()
+        try:
+            body = self._body()
+        except BadRequest as exc:
+            self.close_connection = True  # the body's length is unknown: the stream cannot be reused
+            self._send(400, {"error": {"code": 400, "message": str(exc),
+                                       "errors": [{"reason": "badRequest", "message": str(exc)}]}})  # fmt: skip
+            return
         if self.path.startswith("/_emulator/"):
             self._send(*self._admin(method, body or {}))
             return

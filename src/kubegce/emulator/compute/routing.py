@@ -22,6 +22,18 @@ NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 MUTATING_VERBS = {"POST", "DELETE", "PATCH", "PUT"}
 
 
+def paging(query: dict[str, str]) -> tuple[int, int]:
+    """pageToken and maxResults of a list call; a malformed one is a 400, as GCE answers."""
+    token, size = query.get("pageToken") or "0", query.get("maxResults") or "500"
+    if not token.isdigit() or len(token) > 12:
+        raise ApiError(400, "invalid", f"Invalid value for pageToken: {token[:40]!r}")
+    if not size.isdigit() or len(size) > 12:
+        raise ApiError(
+            400, "invalid", f"Invalid value for field 'maxResults': {size[:40]!r}. Must be a non-negative integer."
+        )
+    return int(token), min(int(size), 500)
+
+
 class ComputeApi:
     def __init__(self, state: ComputeState) -> None:
         self.state = state
@@ -169,8 +181,7 @@ class ComputeApi:
         except FilterError as exc:
             raise ApiError(400, "invalid", str(exc)) from None
         items = [i for i in items if match(i)]
-        max_results = min(int(query.get("maxResults", "500") or 500), 500)
-        start = int(query.get("pageToken") or 0)
+        start, max_results = paging(query)
         page = items[start : start + max_results]
         out: dict[str, Any] = {"kind": kind, "id": link, "items": page, "selfLink": link}
         if start + max_results < len(items):
@@ -195,8 +206,7 @@ class ComputeApi:
                     grouped.setdefault(s, []).append(view)
         # pages run over scopes; a page holds whole scopes up to maxResults items
         scopes = sorted(grouped)
-        start = int(query.get("pageToken") or 0)
-        max_results = min(int(query.get("maxResults", "500") or 500), 500)
+        start, max_results = paging(query)
         items: dict[str, Any] = {}
         count = 0
         i = start
