@@ -1,10 +1,13 @@
-"""Static external address (regional) of an HA control plane's API. Any difference replaces it."""
+"""Static external address (regional) of an HA control plane's API.
+
+It holds the API's IP (in every kubeconfig), so it is never replaced: a label change goes through
+`addresses.setLabels` with the label fingerprint, and any other difference is left alone."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubegce.cloud.kinds.base import ApiBinding, Kind, TfContext, TfRendering
+from kubegce.cloud.kinds.base import ApiBinding, Kind, TfContext, TfRendering, set_labels_update
 from kubegce.cloud.resources import Resource
 
 
@@ -19,6 +22,6 @@ KIND = Kind(
     scope="region",
     api=ApiBinding("addresses", "address", "Address", "AggregatedListAddressesRequest", "addresses", "addresses"),
     terraform=TfRendering("google_compute_address", terraform),
-    update=None,
+    update=set_labels_update(),
     delete_after=("forwarding_rule",),
 )

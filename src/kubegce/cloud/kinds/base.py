@@ -174,3 +174,25 @@ def patch_update(*, fingerprint: bool = False) -> Update:
         api.mutate(req.key, kind.api.patch(api.clients, where, req.key.name, body))
 
     return update
+
+
+def set_labels_update(rest: Update | None = None) -> Update:
+    """Labels in place through `setLabels` (RegionSetLabelsRequest with the label fingerprint);
+    the other changed fields through ``rest`` (None: left alone). For resources that hold an
+    identity (the API's address and its forwarding rule): never replaced for a label."""
+
+    def update(api: ApiContext, kind: Kind, req: UpdateRequest) -> None:
+        if "labels" in req.changed:
+            request = api.clients.compute.RegionSetLabelsRequest(
+                labels=req.desired.get("labels") or {}, label_fingerprint=req.actual.get("labelFingerprint", "")
+            )
+            service = kind.api.service(api.clients)
+            where = kind.where(api.project, req.key.location)
+            api.mutate(req.key, lambda: service.set_labels_unary(**where, resource=req.key.name,
+                                                                  region_set_labels_request_resource=request,
+                                                                  retry=None))  # fmt: skip
+        others = tuple(f for f in req.fields if f.path.split(".")[0].split("[")[0] != "labels")
+        if rest is not None and others:
+            rest(api, kind, UpdateRequest(req.key, req.desired, req.actual, others))
+
+    return update

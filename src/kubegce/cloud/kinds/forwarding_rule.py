@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegce.cloud.kinds.base import ApiBinding, Kind, TfContext, TfRendering, patch_update
+from kubegce.cloud.kinds.base import ApiBinding, Kind, TfContext, TfRendering, patch_update, set_labels_update
 from kubegce.cloud.resources import Resource
 
 
@@ -29,5 +29,5 @@ KIND = Kind(
         "forwarding_rules",
     ),  # fmt: skip
     terraform=TfRendering("google_compute_forwarding_rule", terraform),
-    update=patch_update(),
+    update=set_labels_update(patch_update()),  # labels: setLabels (PATCH cannot change them)
 )

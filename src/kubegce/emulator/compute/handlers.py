@@ -60,6 +60,21 @@ class Handler:
         raise ApiError(400, "invalid", f"unsupported call {method} {self.collection}/{name}/{verb}")
 
 
+def set_labels(handler: Handler, st: ComputeState, project: str, scope_path: str, name: str,
+               body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """POST .../NAME/setLabels (RegionSetLabelsRequest): labels, checked against labelFingerprint."""
+    res = st.get(project, scope_path, handler.collection, name)
+    if body.get("labelFingerprint") != res.get("labelFingerprint"):
+        raise ApiError(412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed")
+    labels = body.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ApiError(400, "invalid", "Invalid value for field 'labels'")
+    res["labels"] = dict(labels)
+    res["labelFingerprint"] = fingerprint(res["labels"])
+    op_type = f"compute.{handler.collection}.setLabels"
+    return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+
+
 class Networks(Handler):
     collection, scope, kind = "networks", "global", "compute#network"
     patchable = frozenset({"routingConfig", "description"})
@@ -136,6 +151,12 @@ class Addresses(Handler):
         res.setdefault("address", f"203.0.113.{n}")
         res.setdefault("status", "RESERVED")
 
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        if verb == "setLabels" and method == "POST":
+            return set_labels(self, st, project, scope_path, name, body)
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
+
 
 class TargetPools(Handler):
     collection, scope, kind = "targetPools", "regions", "compute#targetPool"
@@ -152,6 +173,12 @@ class ForwardingRules(Handler):
             ref = parse_ref(res["IPAddress"])
             if ref is None or ref not in st.resources:
                 raise not_found(url_tail(res["IPAddress"]))
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        if verb == "setLabels" and method == "POST":
+            return set_labels(self, st, project, scope_path, name, body)
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
 
 
 class InstanceTemplates(Handler):
