@@ -54,23 +54,18 @@ def test_create_existing_cluster_is_refused(store_url: str) -> None:
 
 
 def test_concurrent_edits_lose_no_update(store_url: str) -> None:
+    """`edit --set` is a patch: eight concurrent edits of different keys all land (re-applied on a
+    conflict), nothing is lost (5 rounds: GCE takes at most 64 labels)."""
     create()
-    for rep in range(20):
+    for rep in range(5):
         keys = [f"k{rep}x{i}" for i in range(8)]
         with ThreadPoolExecutor(8) as pool:
             sets = [f"spec.cloudLabels.{k}=v{rep}" for k in keys]
             results = list(pool.map(lambda s: kubegce("edit", "cluster", "demo.example.com", "--set", s), sets))
         labels = ClusterRepository(open_store(store_url)).get("demo.example.com").bundle.cluster.spec.cloud_labels
-        winners = 0
         for key, r in zip(keys, results, strict=True):
-            if r.returncode == 0:
-                winners += 1
-                assert labels.get(key) == f"v{rep}", f"lost update: {key} exited 0 but is not stored"
-            else:
-                assert r.returncode == 3, r.stderr
-                assert "changed since you read it" in r.stderr and "re-run" in r.stderr
-                assert key not in labels
-        assert winners >= 1
+            assert r.returncode == 0, r.stderr
+            assert labels.get(key) == f"v{rep}", f"lost update: {key} exited 0 but is not stored"
 
 
 def test_interrupted_write_leaves_previous_version(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
