@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,39 @@ def test_bad_flags(state: str, flags: list[str], message: str) -> None:
     r = kubegce("rolling-update", "cluster", NAME, *flags, endpoint="http://127.0.0.1:9")
     assert r.returncode != 0 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_roll_drains_through_the_kubernetes_api(state: str, tmp_path: Path) -> None:
+    """Without --cloudonly: new nodes Ready in Kubernetes, old ones cordoned, drained (PDB
+    respected, DaemonSet pods left) and gone; no node left cordoned."""
+    with RunningEmulator(0, FaultConfig(operation_ms=20), boot_seconds=0.4, kube=True) as emu:
+        assert emu.cluster is not None
+        kubeconfig = emu.cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        setup_cluster(emu.endpoint)
+        deadline = time.monotonic() + 20
+        while len(emu.cluster.kube.snapshot().nodes) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        old_nodes = {n for n in emu.cluster.kube.snapshot().nodes if "nodes" in n}
+        assert len(old_nodes) == 4
+        change_machine_type(emu.endpoint)
+        r = kubegce("rolling-update", "cluster", NAME, "--yes", "--post-drain-delay", "0s", "--kubeconfig",
+                    str(kubeconfig), endpoint=emu.endpoint)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert stale(emu) == []
+        time.sleep(0.3)
+        snap = emu.cluster.kube.snapshot()
+        assert not old_nodes & set(snap.nodes)
+        assert len([n for n in snap.nodes if "nodes" in n]) == 4
+        assert not any(n.unschedulable for n in snap.nodes.values())
+        evicted = {e.node for e in snap.evictions}
+        assert old_nodes <= evicted, (old_nodes, evicted)
+        assert not any(e.pod.startswith("node-agent") for e in snap.evictions)  # DaemonSet pods are left
+
+
+def test_without_kubeconfig_the_roll_asks_for_one_or_cloudonly(state: str) -> None:
+    with RunningEmulator(0, FaultConfig(operation_ms=20), boot_seconds=0.4) as emu:
+        ok(kubegce("create", "cluster", NAME, "--project", "my-proj", "--zones", "us-central1-a", endpoint=""))
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        r = subprocess.run([sys.executable, "-m", "kubegce", "rolling-update", "cluster", NAME, "--yes"],
+                           capture_output=True, text=True, env={**env, "KUBEGCE_COMPUTE_ENDPOINT": emu.endpoint})  # fmt: skip
+        assert r.returncode != 0 and "--cloudonly" in r.stderr and "Traceback" not in r.stderr
