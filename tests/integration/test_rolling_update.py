@@ -134,10 +134,10 @@ def test_killed_roll_converges(state: str) -> None:
         cmd = [sys.executable, "-m", "kubegce", "rolling-update", "cluster", NAME, "--yes", "--cloudonly",
                "--post-drain-delay", "0s"]  # fmt: skip
         for i in range(10):
-            if i % 3 == 0:
-                change_machine_type(emu.endpoint, ["e2-standard-4", "e2-standard-8"][i % 2])
+            if i % 5 == 0:  # a new template twice: some kills land on a roll that another change restarted
+                change_machine_type(emu.endpoint, ["e2-standard-4", "e2-standard-8"][i // 5])
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            time.sleep(rng.uniform(1.5, 4.0))
+            time.sleep(rng.uniform(1.2, 3.0))
             p.send_signal(signal.SIGKILL)
             p.wait()
         ok(kubegce("rolling-update", "cluster", NAME, "--yes", "--cloudonly", "--post-drain-delay", "0s",
@@ -215,3 +215,15 @@ def test_without_kubeconfig_the_roll_asks_for_one_or_cloudonly(state: str) -> No
         r = subprocess.run([sys.executable, "-m", "kubegce", "rolling-update", "cluster", NAME, "--yes"],
                            capture_output=True, text=True, env={**env, "KUBEGCE_COMPUTE_ENDPOINT": emu.endpoint})  # fmt: skip
         assert r.returncode != 0 and "--cloudonly" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_ends_with_every_node_on_the_new_template(tmp_path: Path) -> None:
+    from kubegce.demo import run_demo
+    from kubegce.kube.client import KubeClient
+
+    with RunningEmulator(0, FaultConfig(operation_ms=20), boot_seconds=0.5, kube=True) as emu:
+        assert emu.cluster is not None
+        result = run_demo(emu.endpoint, tmp_path / "state", lambda m: None, kube=KubeClient.from_url(emu.cluster.url))
+    assert result.errors == [] and result.new_machine_type == "e2-standard-4"
+    assert result.rolled["nodes"] == 2
+    assert result.instances and all(v.need_update == "no" for v in result.instances)
