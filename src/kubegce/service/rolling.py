@@ -402,8 +402,10 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
     until then each stale instance is recreated in place (``recreateInstances``, the MIG's stateful
     policy keeps its name and etcd disk) and the next one waits until it is back, joined and Ready.
     """
-    try:
-        from kubegce.service import rolling_control_plane as cp  # type: ignore[attr-defined, unused-ignore]
+    import importlib
+
+    try:  # the other helper's module (issue 16), once it exists
+        cp: Any = importlib.import_module("kubegce.service.rolling_control_plane")
     except ImportError:
         cp = None
     if cp is not None and hasattr(cp, "roll_control_plane_group"):
