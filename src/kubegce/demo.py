@@ -8,8 +8,9 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubegce import service
 from kubegce.cloud.gce.instances import InstanceView, list_instances
@@ -27,6 +28,10 @@ from kubegce.spec.models import (
 )
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import FileStateStore
+
+if TYPE_CHECKING:
+    from kubegce.cloud.gce.target import GceTarget
+    from kubegce.kube.client import KubeClient
 
 DEMO_CLUSTER = "demo.example.com"
 DEMO_PROJECT = "kubegce-demo"
@@ -89,13 +94,16 @@ class DemoResult:
     errors: list[str]
     instances: list[InstanceView]
     rerun_changes: int
+    rolled: dict[str, int] = field(default_factory=dict)  # instances each group's rolling update replaced
+    new_machine_type: str = ""
 
 
 def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], wait_s: float = 60.0,
              progress: Callable[[int], service.ApplyProgress] = lambda total: service.ApplyProgress(),
-             ) -> DemoResult:  # fmt: skip
-    """Create (once), plan, apply, wait for the nodes, re-plan. ``progress`` makes what shows an
-    apply of that many changes."""
+             kube: KubeClient | None = None, roll: bool = True) -> DemoResult:  # fmt: skip
+    """Create (once), plan, apply, wait for the nodes, re-plan; then (``roll``) change the node
+    group's machine type, apply, and roll the cluster (draining through ``kube`` when given).
+    ``progress`` makes what shows an apply of that many changes."""
     state_dir = state_dir or Path(tempfile.mkdtemp(prefix="kubegce-demo-"))
     repo = ClusterRepository(FileStateStore(state_dir))
     bundle = demo_bundle()
@@ -118,4 +126,29 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
             break
         time.sleep(1.0)
     rerun = service.plan(bundle, catalog, target=target)
-    return DemoResult(state_dir, endpoint, errors, views, len(rerun.diff.changes))
+    result = DemoResult(state_dir, endpoint, errors, views, len(rerun.diff.changes))
+    if roll and not errors:
+        roll_new_machine_type(result, repo, catalog, target, log, kube, progress)
+    return result
+
+
+def roll_new_machine_type(result: DemoResult, repo: ClusterRepository, catalog: Catalog, target: GceTarget,
+                          log: Callable[[str], None], kube: KubeClient | None,
+                          progress: Callable[[int], service.ApplyProgress]) -> None:  # fmt: skip
+    """Day 2: a new machine type for the node group, applied, then the rolling update."""
+    from kubegce.service import rolling
+
+    stored = repo.get(DEMO_CLUSTER)
+    bundle = stored.bundle
+    group = next(g for g in bundle.instance_groups if g.name == "nodes")
+    new_type = "e2-standard-4" if group.spec.machine_type != "e2-standard-4" else "e2-standard-2"
+    log(f"day 2: group nodes machine type {group.spec.machine_type} -> {new_type}")
+    group.spec.machine_type = new_type
+    repo.save_group(stored, group)
+    changes = service.plan(bundle, catalog, target=target)
+    service.apply(target, changes, parallelism=8, progress=progress(len(changes.diff.changes)))
+    settings = rolling.Settings(post_drain_delay_s=0.0, poll_s=0.5, cloudonly=kube is None)
+    roller = rolling.Roller(target, bundle, kube=kube, store=repo.store, settings=settings, log=log)
+    result.rolled = rolling.rolling_update(roller, rolling.select_groups(bundle, []))
+    result.new_machine_type = new_type
+    result.instances = list_instances(target.clients, DEMO_PROJECT, DEMO_CLUSTER)

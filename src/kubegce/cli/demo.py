@@ -24,12 +24,19 @@ def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, ou
     from kubegce.emulator.server import RunningEmulator
 
     emulator = None
+    kube = None
     if not endpoint:
-        emulator = RunningEmulator(0, FaultConfig(operation_ms=100), boot_seconds=boot_seconds)
+        emulator = RunningEmulator(0, FaultConfig(operation_ms=100), boot_seconds=boot_seconds, kube=True)
         endpoint = emulator.endpoint
         info(f"started the local GCE emulator on {endpoint}")
+        if emulator.cluster is not None:
+            from kubegce.kube.client import KubeClient
+
+            kube = KubeClient.from_url(emulator.cluster.url)
+            info(f"  and its simulated cluster's Kubernetes API on {emulator.cluster.url}")
     try:
-        result = run_demo(endpoint, Path(state_dir) if state_dir else None, info, progress=ConsoleProgress)
+        result = run_demo(endpoint, Path(state_dir) if state_dir else None, info, progress=ConsoleProgress,
+                          kube=kube)  # fmt: skip
     finally:
         if emulator is not None:
             emulator.close()
@@ -39,6 +46,11 @@ def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, ou
          rows=[v.row() for v in result.instances])  # fmt: skip
     info(f"re-plan after apply: {result.rerun_changes} changes (converged)" if result.rerun_changes == 0
          else f"re-plan after apply: {result.rerun_changes} changes left")  # fmt: skip
+    if result.new_machine_type:
+        rolled = ", ".join(f"{g} {n}" for g, n in result.rolled.items() if n) or "none"
+        on_new = all(v.need_update != "yes" for v in result.instances)
+        info(f"rolling update to machine type {result.new_machine_type}: replaced {rolled}; "
+             + ("every node is on its group's current template" if on_new else "some nodes are on an old template"))  # fmt: skip
     info("node boots are simulated by the emulator; `kubegce lab boot` runs the real guest software")
     if result.errors:
         raise UserError("demo apply had errors:\n" + "\n".join(result.errors), exit_code=1)

@@ -29,11 +29,15 @@ from kubegce.errors import UserError
 @click.option("--seed", type=int, help="Seed for --fail-rate.")
 @click.option("--serve-metadata", is_flag=True,
               help="Give every instance a metadata server on 127.0.0.1 (GET /_emulator/metadata-servers lists them).")  # fmt: skip
+@click.option("--kube-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the simulated cluster's Kubernetes API (0 picks a free one).")  # fmt: skip
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default="kubegce-emulator.kubeconfig",
+              show_default=True, help="Where to write the kubeconfig of the simulated cluster's API.")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def command(port: int, latency_ms: float, operation_ms: float, write_quota: str | None, read_quota: str | None,
             fail_rate: float, fail_calls: tuple[str, ...],
             boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
-            serve_metadata: bool, verbose: bool) -> None:  # fmt: skip
+            serve_metadata: bool, kube_port: int, kubeconfig: str, verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
     from kubegce.boot import protocol
     from kubegce.emulator.compute import ComputeState, FaultConfig
@@ -76,9 +80,20 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
         server = EmulatorHTTPServer(port, state, state_file=path, verbose=verbose)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    from kubegce.emulator.cluster import SimulatedCluster
+
+    try:
+        cluster = SimulatedCluster(state, port=kube_port).start()
+    except OSError as exc:
+        server.server_close()
+        raise UserError(f"cannot listen on 127.0.0.1:{kube_port}: {exc.strerror}; pick another --kube-port") from None
+    written = cluster.write_kubeconfig(kubeconfig)
     info(f"kubegce emulator listening on {server.endpoint}")
     info(f"  export KUBEGCE_COMPUTE_ENDPOINT={server.endpoint}")
+    info(f"simulated cluster's Kubernetes API on {cluster.url} (kubeconfig {written})")
+    info(f"  export KUBECONFIG={written.resolve()}")
     try:
         server.serve_forever()
     finally:
+        cluster.stop()
         server.server_close()

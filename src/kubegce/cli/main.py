@@ -34,9 +34,22 @@ def cli(ctx: click.Context, state_url: str | None) -> None:
 
 
 def _register() -> None:
-    from kubegce.cli import create, delete, demo, diagnose, edit, emulator, get, images, lab, update, validate
+    from kubegce.cli import (
+        create,
+        delete,
+        demo,
+        diagnose,
+        edit,
+        emulator,
+        get,
+        images,
+        lab,
+        rolling,
+        update,
+        validate,  # fmt: skip
+    )
 
-    for module in (create, get, edit, update, images, delete, emulator, demo, lab, diagnose, validate):
+    for module in (create, get, edit, update, rolling, images, delete, emulator, demo, lab, diagnose, validate):
         cli.add_command(module.command)
     from kubegce.cli import secrets
 

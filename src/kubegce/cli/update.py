@@ -105,6 +105,11 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
                             progress=ConsoleProgress(len(changes.diff.changes)), log=info)  # fmt: skip
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
+    if any(c.key.kind == "instance_group_manager" for c in changes.diff.changes):
+        stale = service.rolling.stale_groups(gce, bundle)
+        if stale:
+            info(f"instances on an old template in group(s) {', '.join(stale)}: replace them with "
+                 f"`kubegce rolling-update cluster {name} --yes`")  # fmt: skip
 
 
 def _warn(changes: service.ClusterChangeSet) -> None:

@@ -101,7 +101,8 @@ class BootSimulator:
                 lines.append((t0, prefix + protocol.already_done_line(_header(script))))
                 return t0 + 0.1
             ran = True
-            return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {})
+            outcome = str(instance.get("_outcome") or self.outcome)  # fixed when the instance was made
+            return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {}, outcome)
 
         user_data = md.get("user-data", "")
         if has_ignition:
@@ -152,7 +153,7 @@ class BootSimulator:
 
     def _bootstrap_lines(
         self, prefix: str, script: str, md: dict[str, str], t0: float, lines: list[tuple[float, str]],
-        attrs: dict[str, str],
+        attrs: dict[str, str], outcome: str,
     ) -> float:  # fmt: skip
         want = _header(script)
         source = re.search(r"^KUBEGCE_CONFIG_SOURCE=(\S+)$", script, re.M)
@@ -175,7 +176,7 @@ class BootSimulator:
             )
             attrs.update({protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: "fetch_config: exit 1"})
             return t + 0.03
-        fail_step = self.outcome.split(":", 1)[1] if self.outcome.startswith("fail:") else ""
+        fail_step = outcome.split(":", 1)[1] if outcome.startswith("fail:") else ""
         lines.append(
             (t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs")
         )
@@ -193,7 +194,7 @@ class BootSimulator:
                 return t
             lines.append((t, prefix + protocol.phase_line(phase, int(t - t0))))
             attrs[protocol.ATTR_PHASE] = phase
-            if phase == self.outcome:
+            if phase == outcome:
                 break
         if attrs.get(protocol.ATTR_PHASE) == protocol.JOINED:
             if "KUBEGCE_INSTALL_CLOUD_INIT=1" in config:

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from kubegce.emulator.cluster import SimulatedCluster
 from kubegce.emulator.compute import ComputeApi, ComputeState, FaultConfig
 
 
@@ -155,9 +156,11 @@ class RunningEmulator:
 
     def __init__(self, port: int = 0, faults: FaultConfig | None = None, *, boot_seconds: float = 4.0,
                  boot_outcome: str = "joined", state_file: Path | None = None,
-                 serve_metadata: bool = False) -> None:  # fmt: skip
+                 serve_metadata: bool = False, kube: bool = False) -> None:  # fmt: skip
         """`faults` holds the pace model too: FaultConfig(latency_ms=50, operation_ms=1000,
-        write_quota=parse_quota("150/5s")) is `kubegce emulator --latency 50 --op-ms 1000 --write-quota 150/5s`."""
+        write_quota=parse_quota("150/5s")) is `kubegce emulator --latency 50 --op-ms 1000 --write-quota 150/5s`.
+        With ``kube``, the simulated cluster's Kubernetes API runs too (``cluster.url``,
+        ``cluster.write_kubeconfig(path)``)."""
         self.state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome,
                                   serve_metadata=serve_metadata)  # fmt: skip
         if state_file is not None and state_file.exists():
@@ -165,6 +168,7 @@ class RunningEmulator:
         self.server = EmulatorHTTPServer(port, self.state, state_file=state_file)
         self.thread = threading.Thread(target=self.server.serve_forever, name="kubegce-emulator", daemon=True)
         self.thread.start()
+        self.cluster: SimulatedCluster | None = SimulatedCluster(self.state).start() if kube else None
 
     @property
     def endpoint(self) -> str:
@@ -176,6 +180,8 @@ class RunningEmulator:
         return quota.report() if quota is not None else []
 
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
         self.server.shutdown()
         self.server.server_close()
         for server in list(self.state.metadata_servers.values()):

@@ -7,6 +7,7 @@ Every CLI verb parses its arguments, makes one call here and prints the answer; 
 tests and the benchmarks use the same calls. See docs/architecture.md.
 """
 
+from kubegce.service import rolling
 from kubegce.service.cloud import connect
 from kubegce.service.cluster import (
     ApplyProgress,
@@ -35,6 +36,7 @@ __all__ = [
     "plan_deletion",
     "publish_load_balancer_address",
     "publish_node_objects",
+    "rolling",
     "rotate_token",
     "write_terraform",
 ]

@@ -11,6 +11,7 @@ This mirrors the table in docs/state-store.md (keys are relative to the store's 
 | CLUSTER/nodeconfig/ROLE/GROUP.env           | non-secret node config, per group                     |
 | CLUSTER/discovery/api-address               | the API server's IP (not secret)                      |
 | CLUSTER/discovery/init-election             | HA: the control plane that runs kubeadm init          |
+| CLUSTER/rolling-update/force.json           | a `rolling-update --force` in progress                |
 
 Nodes read these names (through the URLs in their config), so changing one is a protocol change.
 """
@@ -52,6 +53,11 @@ def groups_prefix(cluster: str) -> str:
 
 def group_key(cluster: str, group: str) -> str:
     return f"{cluster}/instancegroup/{group}"
+
+
+def rolling_marker_key(cluster: str) -> str:
+    """A `rolling-update --force` in progress: the instances it started with (removed at its end)."""
+    return f"{cluster}/rolling-update/force.json"
 
 
 def cluster_secrets_key(cluster: str) -> str:

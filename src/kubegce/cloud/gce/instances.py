@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kubegce.cloud.gce.client import ComputeClients
-from kubegce.cloud.names import OWNER_LABEL, cluster_slug
+from kubegce.cloud.names import OWNER_LABEL, cluster_slug, url_tail
 from kubegce.images.catalog import parse_image_url
 
-INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "CHANNEL", "PHASE", "ERROR")
+INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "NEEDUPDATE", "CHANNEL", "PHASE", "ERROR")
 
 
 @dataclass
@@ -23,6 +24,7 @@ class InstanceView:
     channel: str
     attributes: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    need_update: str = "-"  # yes/no: its instance template is not its MIG's ("-": not in a MIG)
 
     @property
     def phase(self) -> str:
@@ -32,7 +34,7 @@ class InstanceView:
         return dict(zip([c.lower() for c in INSTANCE_COLUMNS], self.row(), strict=True))
 
     def row(self) -> tuple[str, ...]:
-        return (self.name, self.zone, self.group, self.image, self.status, self.channel, self.phase,
+        return (self.name, self.zone, self.group, self.image, self.status, self.need_update, self.channel, self.phase,
                 self.attributes.get("error", ""))  # fmt: skip
 
 
@@ -59,10 +61,31 @@ def list_instances(clients: ComputeClients, project: str, cluster: str) -> list[
                     metadata=md,
                 )
             )
+    _mark_need_update(clients, project, views)
     with ThreadPoolExecutor(max_workers=8) as pool:
         for view, attrs in zip(views, pool.map(lambda v: guest_attributes(clients, project, v), views), strict=True):
             view.attributes = attrs
     return sorted(views, key=lambda v: (v.group, v.zone, v.name))
+
+
+def _mark_need_update(clients: ComputeClients, project: str, views: list[InstanceView]) -> None:
+    """Compare each instance's `instance-template` metadata (GCE adds it) with its MIG's template,
+    reading each MIG once."""
+    templates: dict[str, str] = {}
+    for view in views:
+        mig = view.metadata.get("created-by", "")
+        made_from = view.metadata.get("instance-template", "")
+        m = re.fullmatch(r"projects/[^/]+/zones/([^/]+)/instanceGroupManagers/([^/]+)", url_tail(mig))
+        if not m or not made_from:
+            continue
+        if mig not in templates:
+            try:
+                got = clients.instance_group_managers.get(project=project, zone=m[1], instance_group_manager=m[2])
+                templates[mig] = url_tail(got.instance_template)
+            except clients.api_error:
+                templates[mig] = ""
+        if templates[mig]:
+            view.need_update = "yes" if url_tail(made_from) != templates[mig] else "no"
 
 
 def guest_attributes(clients: ComputeClients, project: str, view: InstanceView, namespace: str = "kubegce"

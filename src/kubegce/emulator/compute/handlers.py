@@ -245,6 +245,22 @@ class InstanceGroupManagers(Handler):
                 st.require(pool, "targetPools")
             res["targetPools"] = [BASE + url_tail(p) for p in body.get("targetPools", [])]
             return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "deleteInstances" and method == "POST":
+            MigReconciler(st).delete_instances(res, [str(u) for u in body.get("instances", [])])
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "createInstances" and method == "POST":
+            reconciler = MigReconciler(st)
+            template_ref = parse_ref(res["instanceTemplate"])
+            template = st.resources.get(template_ref) if template_ref else None
+            for entry in body.get("instances", []):
+                name = str(entry.get("name", ""))
+                if any(k[2] == "instances" and k[3] == name for k in st.resources):
+                    raise ApiError(409, "alreadyExists", f"The resource '{name}' already exists")
+                reconciler.create(
+                    project, reconciler.zones(scope_path, res)[0], res, name, template, len(reconciler.members(res))
+                )
+                res["targetSize"] = int(res["targetSize"]) + 1
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
         if verb == "listManagedInstances" and method == "POST":
             return {"managedInstances": MigReconciler(st).managed_instances(res)}
         return super().verb(st, method, project, scope_path, name, verb, body, query)

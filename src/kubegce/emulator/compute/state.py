@@ -203,6 +203,8 @@ class ComputeState:
         for key, res in self.resources.items():
             if key[2] in ("images",):
                 continue
+            if key[2] == "instances":  # the template it came from (metadata, _template) blocks nothing
+                res = {k: v for k, v in res.items() if k != "metadata" and not k.startswith("_")}
             if target in references(res):
                 users.append(res["selfLink"])
         return users

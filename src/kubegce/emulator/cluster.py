@@ -1,0 +1,91 @@
+"""The simulated cluster behind the emulator: its Kubernetes API follows the Compute instances.
+
+A node registers (Ready) when its instance's simulated boot reports ``joined`` and disappears when
+its instance is deleted, as a cloud controller manager would remove it. Once worker nodes exist a
+few workloads are added so drains have something to do: a ReplicaSet ``web`` (two pods per worker
+node at the time) guarded by a PodDisruptionBudget (``maxUnavailable: 1``) and a DaemonSet
+``node-agent`` on every node. Same process as the Compute emulator, its own 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from kubegce.boot import protocol
+from kubegce.emulator.api_error import ApiError
+from kubegce.emulator.compute.state import ComputeState
+from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
+
+
+class SimulatedCluster:
+    def __init__(self, compute: ComputeState, *, port: int = 0, interval_s: float = 0.1,
+                 workloads: bool = True) -> None:  # fmt: skip
+        self.compute = compute
+        self.kube = KubeState(reschedule_delay_s=0.2)
+        self.server = KubeApiServer(self.kube, port)
+        self.interval_s = interval_s
+        self.workloads = workloads
+        self.seeded = False
+        self.nodes: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        return self.server.write_kubeconfig(path)
+
+    def joined(self, instance: dict[str, Any]) -> bool:
+        from kubegce.emulator.compute.handlers import booted_image
+
+        st = self.compute
+        try:
+            attrs = st.boot.guest_attributes(instance, booted_image(st, instance), protocol.attribute_path(""))
+        except ApiError:
+            return False
+        items = {i["key"]: i["value"] for i in attrs["queryValue"]["items"]}
+        return items.get(protocol.ATTR_PHASE) == protocol.JOINED
+
+    def sync(self) -> None:
+        """Nodes for joined instances, none for deleted ones; the workloads once workers exist."""
+        st = self.compute
+        with st.lock:
+            instances = {k[3]: r for k, r in st.resources.items() if k[2] == "instances"}
+            joined = {name: r for name, r in instances.items() if name in self.nodes or self.joined(r)}
+        for name in sorted(self.nodes - set(instances)):
+            self.kube.node_gone(name)
+            self.nodes.discard(name)
+        for name, r in sorted(joined.items()):
+            if name in self.nodes:
+                continue
+            tags = (r.get("tags") or {}).get("items", [])
+            control_plane = any(str(t).endswith("control-plane") for t in tags)
+            self.kube.node_joined(name, {CONTROL_PLANE_LABEL: ""} if control_plane else {})
+            self.nodes.add(name)
+        workers = [n for n, r in joined.items() if not any(str(t).endswith("control-plane")
+                                                           for t in (r.get("tags") or {}).get("items", []))]  # fmt: skip
+        if self.workloads and not self.seeded and workers:
+            self.seeded = True
+            self.kube.add_daemonset("node-agent")
+            self.kube.add_replicaset("web", 2 * len(workers), nodes=sorted(workers))
+            self.kube.add_pdb("web", match_labels={"app": "web"}, max_unavailable=1)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sync()
+
+    def start(self) -> SimulatedCluster:
+        self.server.start()
+        self._thread = threading.Thread(target=self._run, name="kubegce-simulated-cluster", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.server.stop()

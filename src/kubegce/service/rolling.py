@@ -1,0 +1,453 @@
+"""The rolling update: replace every instance whose template is not its group's, safely.
+
+Per managed instance group the loop is: read what exists (one ``listManagedInstances`` per MIG,
+each new instance's boot phase from its guest attributes, node readiness and cordons from
+Kubernetes unless ``cloudonly``), ask :func:`kubegce.cloud.rollout.next_step`, act (resize, wait,
+cordon + drain + ``deleteInstances``), and after each deletion wait until the group is whole and
+Ready again (the ``validate cluster`` rule for a group) before the next batch. Nothing is
+remembered between steps, so a run killed anywhere and started again continues from what exists.
+
+A group's zonal MIGs roll one after the other, so the group as a whole is never more than its
+surge above its target, nor more than its unavailability below it. Control-plane groups roll
+first, one instance at a time, through :func:`roll_control_planes` (the stateful path keeps
+their etcd disks; see docs/rolling-update.md).
+
+``force`` replaces every instance: the names that exist when the roll starts are written to the
+state store (:func:`kubegce.state.layout.rolling_marker_key`) so a rerun after a kill does not
+replace the replacements; the marker goes when the roll ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kubegce.boot import protocol
+from kubegce.cloud.names import gce_name, url_tail, zone_letter
+from kubegce.cloud.rollout import Budget, Budgets, Member, Step, next_step, resolve_budgets
+from kubegce.errors import UserError
+from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
+from kubegce.state.layout import rolling_marker_key
+
+if TYPE_CHECKING:
+    from kubegce.cloud.gce.target import GceTarget
+    from kubegce.kube.client import KubeClient
+    from kubegce.state.base import StateStore
+
+Log = Callable[[str], None]
+
+STATUS_COLUMNS = ("NAME", "STATUS", "NEEDUPDATE", "READY", "MIN", "TARGET", "MAX", "NODES")
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    surge: Budget = Budget(1, False)
+    unavailable: Budget = Budget(0, False)
+    drain_timeout_s: float = 300.0
+    validation_timeout_s: float = 900.0
+    post_drain_delay_s: float = 5.0
+    poll_s: float = 1.0
+    cloudonly: bool = False
+    force: bool = False
+
+
+@dataclass
+class ManagedInstance:
+    name: str
+    zone: str
+    url: str
+    template: str  # the template it was created from (its version), as projects/...
+    action: str  # the MIG's currentAction: NONE, CREATING, DELETING, ...
+    status: str  # instanceStatus: PROVISIONING, RUNNING, ...
+    phase: str = ""  # kubegce/phase guest attribute
+    error: str = ""  # kubegce/error guest attribute
+    node_ready: bool | None = None  # Kubernetes' Ready (None: not asked / not registered)
+    cordoned: bool = False
+
+    @property
+    def joined(self) -> bool:
+        return self.status == "RUNNING" and self.phase == protocol.JOINED
+
+
+@dataclass
+class MigState:
+    group: str
+    zone: str
+    name: str
+    template: str  # the MIG's instance template, as projects/...
+    target_size: int  # the MIG's current targetSize
+    spec_target: int  # what the spec asks for in this zone
+    instances: list[ManagedInstance] = field(default_factory=list)
+
+    def stale(self, forced: set[str]) -> list[ManagedInstance]:
+        return [i for i in self.instances if i.template != self.template or i.name in forced]
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    group: str
+    role: str
+    need_update: int
+    ready: int
+    min: int
+    target: int
+    max: int
+    nodes: int
+
+    @property
+    def status(self) -> str:
+        return "NeedsUpdate" if self.need_update else "Ready"
+
+    def row(self) -> tuple[str, ...]:
+        return (self.group, self.status, str(self.need_update), str(self.ready), str(self.min), str(self.target),
+                str(self.max), str(self.nodes))  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "status": self.status, "needUpdate": self.need_update, "ready": self.ready,
+                "min": self.min, "target": self.target, "max": self.max}  # fmt: skip
+
+
+class RollFailed(UserError):
+    """A new instance's boot failed: the roll stops and says where to look."""
+
+
+def mig_names(bundle: ClusterBundle, group: InstanceGroup) -> list[tuple[str, str]]:
+    """(zone, MIG name) of a group, as cloud/model.py names them."""
+    c_name = bundle.cluster.name
+    return [(zone, gce_name(zone_letter(zone), group.name, c_name)) for zone in group.spec.zones]
+
+
+def spec_sizes(group: InstanceGroup) -> dict[str, int]:
+    from kubegce.cloud.model import split_size
+
+    return dict(split_size(group.spec.min_size, group.spec.zones))
+
+
+def select_groups(bundle: ClusterBundle, names: list[str]) -> list[InstanceGroup]:
+    """The groups to roll, control planes first; unknown names are refused with the known ones."""
+    known = {g.name: g for g in bundle.instance_groups}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(
+            f"--instance-group {unknown[0]}: cluster {bundle.cluster.name} has no such group; "
+            f"its groups are {', '.join(sorted(known))}"
+        )
+    chosen = [known[n] for n in names] if names else list(bundle.instance_groups)
+    return sorted(chosen, key=lambda g: (g.spec.role != Role.CONTROL_PLANE, g.name))
+
+
+class Roller:
+    """Reads and changes one cluster's groups through the Compute API (and Kubernetes)."""
+
+    def __init__(self, target: GceTarget, bundle: ClusterBundle, *, kube: KubeClient | None = None,
+                 store: StateStore | None = None, settings: Settings | None = None, log: Log = _quiet,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        self.target = target
+        self.clients = target.clients
+        self.project = bundle.cluster.spec.project
+        self.bundle = bundle
+        self.kube = kube
+        self.store = store
+        self.settings = settings or Settings()
+        self.log = log
+        self.sleep = sleep
+        self.forced: set[str] = set()
+
+    # ------------------------------------------------------------------ reading
+    def read_mig(self, group: InstanceGroup, zone: str, name: str, spec_target: int) -> MigState | None:
+        migs = self.clients.instance_group_managers
+        try:
+            mig = self.target.api.call(lambda: migs.get(project=self.project, zone=zone, instance_group_manager=name))
+        except self.clients.not_found:
+            return None
+        state = MigState(group.name, zone, name, url_tail(mig.instance_template), int(mig.target_size), spec_target)
+        pager = self.target.api.call(lambda: migs.list_managed_instances(
+            project=self.project, zone=zone, instance_group_manager=name))  # fmt: skip
+        for mi in pager:
+            version = url_tail(mi.version.instance_template) if mi.version else state.template
+            state.instances.append(ManagedInstance(
+                name=mi.instance.rsplit("/", 1)[-1], zone=zone, url=mi.instance,
+                template=version or state.template, action=str(mi.current_action or "NONE"),
+                status=str(mi.instance_status or "")))  # fmt: skip
+        for inst in state.instances:
+            if inst.status == "RUNNING" and inst.action in ("NONE", ""):
+                inst.phase, inst.error = self._phase(inst)
+        if self.kube is not None:
+            from kubegce.kube.drain import node_states
+
+            nodes = node_states(self.kube)
+            for inst in state.instances:
+                node = nodes.get(inst.name)
+                inst.node_ready = node.ready if node else None
+                inst.cordoned = node.cordoned if node else False
+        return state
+
+    def _phase(self, inst: ManagedInstance) -> tuple[str, str]:
+        c = self.clients
+        request = c.compute.GetGuestAttributesInstanceRequest(
+            project=self.project, zone=inst.zone, instance=inst.name, query_path=protocol.attribute_path("")
+        )
+        try:
+            got = self.target.api.call(lambda: c.instances.get_guest_attributes(request=request))
+        except c.api_error:
+            return "", ""
+        attrs = {i.key: i.value for i in got.query_value.items if i.namespace == protocol.ATTRIBUTE_NAMESPACE}
+        return attrs.get(protocol.ATTR_PHASE, ""), attrs.get(protocol.ATTR_ERROR, "")
+
+    def ready(self, inst: ManagedInstance) -> bool:
+        if not inst.joined:
+            return False
+        return self.kube is None or inst.node_ready is True
+
+    def members(self, state: MigState) -> list[Member]:
+        stale = {i.name for i in state.stale(self.forced)}
+        return [
+            Member(
+                name=i.name,
+                stale=i.name in stale,
+                ready=self.ready(i),
+                failed=i.phase == protocol.FAILED,
+                cordoned=i.cordoned,
+                deleting=i.action in ("DELETING", "ABANDONING"),
+                creating=i.action in ("CREATING", "CREATING_WITHOUT_RETRIES"),
+            )  # fmt: skip
+            for i in state.instances
+        ]
+
+    def status(self, groups: list[InstanceGroup]) -> list[GroupStatus]:
+        out = []
+        for g in groups:
+            sizes = spec_sizes(g)
+            need = ready = nodes = 0
+            for zone, name in mig_names(self.bundle, g):
+                state = self.read_mig(g, zone, name, sizes.get(zone, 0))
+                if state is None:
+                    continue
+                need += len(state.stale(self.forced))
+                ready += sum(1 for i in state.instances if self.ready(i))
+                nodes += len(state.instances)
+            role = "control-plane" if g.spec.role == Role.CONTROL_PLANE else "node"
+            out.append(GroupStatus(g.name, role, need, ready, g.spec.min_size, g.spec.min_size, g.spec.max_size, nodes))
+        return out
+
+    # ------------------------------------------------------------------ force marker
+    def load_force_marker(self, groups: list[InstanceGroup]) -> None:
+        """With --force: the instances that existed when the roll began (written once, kept across kills)."""
+        if not self.settings.force:
+            return
+        if self.store is None:
+            raise UserError("--force needs the state store (it records which instances the roll started with)")
+        key = rolling_marker_key(self.bundle.cluster.name)
+        current = self.store.read(key)
+        if current is not None:
+            self.forced = set(json.loads(current.data.decode()).get("instances", []))
+            self.log(f"continuing a --force roll that began with {len(self.forced)} instance(s)")
+            return
+        names: list[str] = []
+        for g in groups:
+            for zone, name in mig_names(self.bundle, g):
+                state = self.read_mig(g, zone, name, 0)
+                names += [i.name for i in state.instances] if state else []
+        marker = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "instances": sorted(names)}
+        self.store.write(key, json.dumps(marker).encode(), if_generation=0)
+        self.forced = set(names)
+
+    def clear_force_marker(self) -> None:
+        if self.settings.force and self.store is not None:
+            key = rolling_marker_key(self.bundle.cluster.name)
+            current = self.store.read(key)
+            if current is not None:
+                self.store.delete(key, if_generation=current.generation)
+
+    # ------------------------------------------------------------------ acting
+    def resize(self, state: MigState, size: int) -> None:
+        migs = self.clients.instance_group_managers
+        key = self._key(state)
+        self.target.api.mutate(key, lambda: migs.resize_unary(
+            project=self.project, zone=state.zone, instance_group_manager=state.name, size=size, retry=None))  # fmt: skip
+
+    def delete_instances(self, state: MigState, names: list[str]) -> None:
+        c = self.clients.compute
+        migs = self.clients.instance_group_managers
+        urls = [i.url for i in state.instances if i.name in names]
+        body = c.InstanceGroupManagersDeleteInstancesRequest(instances=urls)
+        self.target.api.mutate(self._key(state), lambda: migs.delete_instances_unary(
+            project=self.project, zone=state.zone, instance_group_manager=state.name,
+            instance_group_managers_delete_instances_request_resource=body, retry=None))  # fmt: skip
+
+    def recreate_instance(self, state: MigState, name: str) -> None:
+        c = self.clients.compute
+        migs = self.clients.instance_group_managers
+        urls = [i.url for i in state.instances if i.name == name]
+        body = c.InstanceGroupManagersRecreateInstancesRequest(instances=urls)
+        self.target.api.mutate(self._key(state), lambda: migs.recreate_instances_unary(
+            project=self.project, zone=state.zone, instance_group_manager=state.name,
+            instance_group_managers_recreate_instances_request_resource=body, retry=None))  # fmt: skip
+
+    def _key(self, state: MigState) -> Any:
+        from kubegce.cloud.graph import ResourceKey
+
+        return ResourceKey("instance_group_manager", state.name, state.zone)
+
+    def drain(self, names: list[str]) -> None:
+        if self.kube is None:
+            return
+        from kubegce.kube.drain import cordon, drain
+
+        for name in names:
+            cordon(self.kube, name)
+        for name in names:
+            self.log(f"  draining node {name}")
+            drain(self.kube, name, timeout_s=self.settings.drain_timeout_s)
+
+    # ------------------------------------------------------------------ the loop
+    def roll_mig(self, group: InstanceGroup, zone: str, name: str, spec_target: int, budgets: Budgets) -> int:
+        """Roll one MIG to its template; returns how many instances were replaced."""
+        replaced = 0
+        waiting_since: float | None = None
+        last_why = ""
+        while True:
+            state = self.read_mig(group, zone, name, spec_target)
+            if state is None:
+                self.log(f"{group.name}: MIG {name} in {zone} does not exist; run `kubegce update cluster "
+                         f"{self.bundle.cluster.name} --yes` first")  # fmt: skip
+                return replaced
+            step = next_step(self.members(state), spec_target, budgets, state.target_size)
+            if step.done:
+                self._uncordon_fresh(state)
+                return replaced
+            if step.failed:
+                raise self._failure(state, step)
+            if step.wait_for:
+                now = time.monotonic()
+                waiting_since = waiting_since or now
+                if now - waiting_since > self.settings.validation_timeout_s:
+                    raise UserError(
+                        f"{group.name}: {', '.join(step.wait_for)} in {zone} did not become Ready within "
+                        f"--validation-timeout ({self.settings.validation_timeout_s:.0f}s); see `kubegce get "
+                        f"instances {self.bundle.cluster.name}` and `kubegce diagnose instance "
+                        f"{self.bundle.cluster.name} {step.wait_for[0]}`"
+                    )
+                if step.why != last_why:
+                    self.log(f"{group.name} ({zone}): waiting: {step.why} ({', '.join(step.wait_for)})")
+                last_why = step.why
+                self.sleep(self.settings.poll_s)
+                continue
+            waiting_since, last_why = None, ""
+            if step.resize_to is not None:
+                self.log(f"{group.name} ({zone}): {step.why}: resize {state.target_size} -> {step.resize_to}")
+                self.resize(state, step.resize_to)
+                continue
+            if step.drain:
+                self.log(f"{group.name} ({zone}): {step.why}: {', '.join(step.drain)}")
+                self.drain(list(step.drain))
+                self.delete_instances(state, list(step.drain))
+                replaced += len(step.drain)
+                if self.settings.post_drain_delay_s > 0:
+                    self.sleep(self.settings.post_drain_delay_s)
+                continue
+            raise UserError(f"internal: the rolling update has no action for step {step}")  # pragma: no cover
+
+    def _uncordon_fresh(self, state: MigState) -> None:
+        """A node on the current template left cordoned (a run stopped mid-drain) is uncordoned."""
+        if self.kube is None:
+            return
+        from kubegce.kube.drain import uncordon
+
+        for inst in state.instances:
+            if inst.cordoned and inst.template == state.template and inst.name not in self.forced:
+                uncordon(self.kube, inst.name)
+                self.log(f"uncordoned {inst.name}")
+
+    def _failure(self, state: MigState, step: Step) -> RollFailed:
+        name = step.failed[0]
+        inst = next(i for i in state.instances if i.name == name)
+        return RollFailed(
+            f"{state.group}: new instance {name} ({state.zone}) reported phase {inst.phase or '?'}: "
+            f"kubegce/error={inst.error or '(none)'}; the rolling update stopped (old instances are kept). "
+            f"See `kubegce diagnose instance {self.bundle.cluster.name} {name}`, fix the spec, "
+            f"`kubegce update cluster {self.bundle.cluster.name} --yes`, then run the rolling update again."
+        )
+
+    def roll_group(self, group: InstanceGroup) -> int:
+        if group.spec.min_size == 0:
+            self.log(f"{group.name}: target 0, skipped")
+            return 0
+        budgets = resolve_budgets(self.settings.surge, self.settings.unavailable, group.spec.min_size, group.name)
+        sizes = spec_sizes(group)
+        replaced = 0
+        for zone, name in mig_names(self.bundle, group):
+            replaced += self.roll_mig(group, zone, name, sizes.get(zone, 0), budgets)
+        return replaced
+
+
+def check_budgets(settings: Settings, groups: list[InstanceGroup]) -> None:
+    """Refuse budgets that leave some group unable to move, before anything changes."""
+    for g in groups:
+        if g.spec.min_size > 0 and g.spec.role != Role.CONTROL_PLANE:
+            resolve_budgets(settings.surge, settings.unavailable, g.spec.min_size, g.name)
+
+
+def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
+    """Replace a control-plane group's stale instances one at a time, keeping etcd.
+
+    Uses :mod:`kubegce.service.rolling_control_plane` when it exists (stateful disks, etcd health);
+    until then each stale instance is recreated in place (``recreateInstances``, the MIG's stateful
+    policy keeps its name and etcd disk) and the next one waits until it is back, joined and Ready.
+    """
+    import importlib
+
+    try:  # the other helper's module (issue 16), once it exists
+        cp: Any = importlib.import_module("kubegce.service.rolling_control_plane")
+    except ImportError:
+        cp = None
+    if cp is not None and hasattr(cp, "roll_control_plane_group"):
+        return int(cp.roll_control_plane_group(roller, group))
+    sizes = spec_sizes(group)
+    replaced = 0
+    for zone, name in mig_names(roller.bundle, group):
+        while True:
+            state = roller.read_mig(group, zone, name, sizes.get(zone, 0))
+            if state is None:
+                break
+            failed = [i for i in state.instances if i.phase == protocol.FAILED]
+            if failed:
+                raise roller._failure(state, Step(failed=(failed[0].name,)))
+            if not all(roller.ready(i) for i in state.instances):
+                roller.sleep(roller.settings.poll_s)
+                continue
+            stale = state.stale(roller.forced)
+            if not stale:
+                break
+            roller.log(f"{group.name} ({zone}): recreate control plane {stale[0].name}")
+            roller.recreate_instance(state, stale[0].name)
+            replaced += 1
+            roller.sleep(roller.settings.poll_s)
+    return replaced
+
+
+def rolling_update(roller: Roller, groups: list[InstanceGroup]) -> dict[str, int]:
+    """Roll the groups (control planes first); how many instances each replaced."""
+    check_budgets(roller.settings, groups)
+    roller.load_force_marker(groups)
+    done: dict[str, int] = {}
+    for g in groups:
+        if g.spec.role == Role.CONTROL_PLANE:
+            done[g.name] = roll_control_planes(roller, g)
+        else:
+            done[g.name] = roller.roll_group(g)
+    roller.clear_force_marker()
+    return done
+
+
+def stale_groups(target: GceTarget, bundle: ClusterBundle) -> list[str]:
+    """Groups with instances on an old template (after `update cluster --yes`)."""
+    roller = Roller(target, bundle)
+    return [s.group for s in roller.status(list(bundle.instance_groups)) if s.need_update]
