@@ -81,29 +81,43 @@ upgrade_control_plane() {
   fi
 }
 
-restore_etcd_member() {
-  # A recreated control plane on its kept disk: the member, its certificates and its static pods
-  # are there, and the kubelet starts them. They name the address the member advertised when it
-  # joined; an instance with another address would bring up a member its peers do not know (and
-  # certificates without its address), so it refuses instead of breaking quorum.
-  local key value recorded="" version="" first=0 current
+read_etcd_record() {
+  # Sets ETCD_ADDRESS, ETCD_VERSION and ETCD_FIRST from the record (parsed, never sourced).
+  local key value
+  ETCD_ADDRESS="" ETCD_VERSION="" ETCD_FIRST=0
   while IFS='=' read -r key value; do
     case "$key" in
-      ADVERTISE_ADDRESS) recorded=$value ;;
-      KUBERNETES_VERSION) version=$value ;;
-      FIRST_CONTROL_PLANE) first=$value ;;
+      ADVERTISE_ADDRESS) ETCD_ADDRESS=$value ;;
+      KUBERNETES_VERSION) ETCD_VERSION=$value ;;
+      FIRST_CONTROL_PLANE) ETCD_FIRST=$value ;;
     esac
   done <"$(etcd_record)"
+}
+
+check_etcd_address() {
+  # The member on the disk, its peers' view of it and its certificates name the address it
+  # advertised when it joined; an instance with another address would bring up a member its peers
+  # do not know, so it refuses (before it publishes or changes anything) instead of risking quorum.
+  local current
+  read_etcd_record
   current=$(metadata_get "instance/network-interfaces/0/ip")
-  if [[ "$recorded" != "$current" ]]; then
-    fail "$KUBEGCE_ETCD_ADDRESS_MISMATCH: the etcd data disk records advertise address $recorded," \
+  if [[ "$ETCD_ADDRESS" != "$current" ]]; then
+    fail "$KUBEGCE_ETCD_ADDRESS_MISMATCH: the etcd data disk records advertise address $ETCD_ADDRESS," \
       "this instance has $current"
   fi
+}
+
+restore_etcd_member() {
+  # A recreated control plane on its kept disk (its address checked): the member, its
+  # certificates and its static pods are there, and the kubelet starts them.
+  local version first
+  read_etcd_record
+  version=$ETCD_VERSION first=$ETCD_FIRST
   if [[ ! -r /etc/kubernetes/kubelet.conf ]]; then
     fail "the etcd data disk holds a member but no /etc/kubernetes/kubelet.conf: restore it from a backup"
   fi
   echo "$first" >"$RUN_DIR/first-control-plane"
-  log "$KUBEGCE_ETCD_RESTORED address=$current: existing etcd member, no kubeadm init/join"
+  log "$KUBEGCE_ETCD_RESTORED address=$ETCD_ADDRESS: existing etcd member, no kubeadm init/join"
   if [[ "$version" != "$KUBEGCE_KUBERNETES_VERSION" ]]; then
     upgrade_control_plane "$version"
   fi

@@ -34,6 +34,9 @@ write_kubeadm_config() {
 
 kubeadm_join() {
   mkdir -p /etc/kubegce
+  if etcd_member_on_disk; then
+    check_etcd_address  # a recreated control plane: refuses a kept member that names another address
+  fi
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then
     publish_api_address
   elif [[ -n "$KUBEGCE_DISCOVERY_URL" ]]; then
