@@ -125,3 +125,25 @@ def test_existing_group_becomes_stateful_in_place(cluster: Any) -> None:
     assert changes == [("update", mig, ["statefulPolicy"])]
     assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
     assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+
+
+def test_a_rerun_waits_for_the_instance_mid_recreation_and_never_recreates_it_twice(cluster: Any) -> None:
+    emu, target = cluster
+    zone, mig = control_plane_migs(emu)[0]
+    time.sleep(0.7)
+    (old,) = members(emu, mig)
+    c = target.clients.compute
+    body = c.InstanceGroupManagersRecreateInstancesRequest(
+        instances=[f"projects/my-proj/zones/{zone}/instances/{old['name']}"]
+    )
+    target.clients.instance_group_managers.recreate_instances_unary(  # the run killed right after this call
+        project="my-proj", zone=zone, instance_group_manager=mig,
+        instance_group_managers_recreate_instances_request_resource=body)  # fmt: skip
+    done = roll_control_plane_group(target.clients, "my-proj", zone, mig, instances=[old["name"]],
+                                    poll_s=0.05, timeout_s=30)  # fmt: skip
+    assert done == []
+    with emu.state.lock:
+        assert emu.state.calls.counts["instanceGroupManagers.recreateInstances"] == 1
+    (after,) = members(emu, mig)
+    assert identity(after)[2:] == identity(old)[2:] and after["id"] != old["id"]
+    assert emu.state.boot.elapsed(after) > 0.6  # it was waited for until it joined

@@ -88,14 +88,20 @@ def roll_control_plane_group(
     say = log or (lambda _m: None)
     roller = _Roller(clients, project, zone, group, kube_get, etcd_pods, timeout_s, poll_s, say)
     # A member mid-recreation (a killed run) is waited for first, never recreated twice.
+    in_flight: set[str] = set()
     for m in roller.members():
         if m.action != "NONE":
             say(f"{m.name}: {m.action.lower()} already in progress; waiting for it to rejoin")
             roller.wait_rejoined(m.name, "")
+            if m.action == "RECREATING":
+                in_flight.add(m.name)
     wanted = list(instances) if instances is not None else [m.name for m in roller.members()]
     done: list[Replaced] = []
     for name in wanted:
         current = {m.name: m for m in roller.members()}
+        if name in in_flight:
+            say(f"{name}: replaced by the interrupted run; not recreated again")
+            continue
         if name not in current:
             say(f"{name}: no longer in {group}; skipped")
             continue
