@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from kubegce import service
 from kubegce.boot import protocol
 from kubegce.cloud.model import ETCD_DEVICE_NAME
-from kubegce.cloud.service import plan_cluster_against
 from kubegce.emulator.compute import FaultConfig
 from kubegce.emulator.server import RunningEmulator
 from kubegce.service.rolling_control_plane import ControlPlaneRollError, roll_control_plane_group
@@ -48,8 +48,8 @@ def cluster() -> Any:
     with RunningEmulator(0, FaultConfig(operation_ms=20), boot_seconds=0.6) as emu:
         target = target_for(emu)
         bundle = make_bundle(zones=ZONES, control_plane_count=3)
-        cp = plan_cluster_against(target, bundle, CATALOG)
-        assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
+        cp = service.plan(bundle, CATALOG, target=target)
+        assert all(r.ok for r in service.apply(target, cp))
         yield emu, target
 
 
@@ -120,11 +120,11 @@ def test_existing_group_becomes_stateful_in_place(cluster: Any) -> None:
         res = next(r for k, r in emu.state.resources.items() if k[2] == "instanceGroupManagers" and k[3] == mig)
         del res["statefulPolicy"]
     bundle = make_bundle(zones=ZONES, control_plane_count=3)
-    cp = plan_cluster_against(target, bundle, CATALOG)
-    changes = [(c.action, c.key.name, [f.path for f in c.fields]) for c in cp.plan.changes]
+    cp = service.plan(bundle, CATALOG, target=target)
+    changes = [(c.action, c.key.name, [f.path for f in c.fields]) for c in cp.diff.changes]
     assert changes == [("update", mig, ["statefulPolicy"])]
-    assert all(r.ok for r in target.apply(cp.plan, cp.graph, 8))
-    assert plan_cluster_against(target, bundle, CATALOG).plan.empty
+    assert all(r.ok for r in service.apply(target, cp))
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
 
 
 def test_a_rerun_waits_for_the_instance_mid_recreation_and_never_recreates_it_twice(cluster: Any) -> None:

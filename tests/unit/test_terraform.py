@@ -126,7 +126,7 @@ def test_regional_group_renders_a_region_instance_group_manager(tmp_path: Path) 
 def test_control_planes_keep_their_etcd_disk_and_internal_ip(tmp_path: Path) -> None:
     from kubegce.emulator.discovery import check_body
 
-    boot = plan_cluster(make_bundle(control_plane_count=3, zones=["us-central1-a", "us-central1-b", "us-central1-c"]),
+    boot = render_cluster_boot(make_bundle(control_plane_count=3, zones=["us-central1-a", "us-central1-b", "us-central1-c"]),
                         Catalog.load())  # fmt: skip
     graph = build_graph(boot)
     migs = [r for r in graph if r.key.kind == "instance_group_manager"]
