@@ -147,3 +147,27 @@ def test_a_rerun_waits_for_the_instance_mid_recreation_and_never_recreates_it_tw
     (after,) = members(emu, mig)
     assert identity(after)[2:] == identity(old)[2:] and after["id"] != old["id"]
     assert emu.state.boot.elapsed(after) > 0.6  # it was waited for until it joined
+
+
+def test_health_through_the_emulators_kubernetes_api(tmp_path: Any) -> None:
+    from kubegce.emulator.kube import KubeApiServer, KubeState
+    from kubegce.kube.client import KubeClient
+    from kubegce.service.rolling_control_plane import kube_control_plane_problems, kube_get_for
+
+    state = KubeState()
+    server = KubeApiServer(state).start()
+    client = KubeClient.from_url(server.url)
+    try:
+        get = kube_get_for(client)
+        assert kube_control_plane_problems(get, etcd_pods=False) == ["no control-plane node registered"]
+        for name in ("cp-a-1x2y", "cp-b-3z4w"):
+            state.node_joined(name, {"node-role.kubernetes.io/control-plane": ""})
+        state.node_joined("nodes-a-5v6u", {})
+        assert kube_control_plane_problems(get, etcd_pods=False) == []
+        state.set_node_ready("cp-b-3z4w", False)
+        assert kube_control_plane_problems(get, etcd_pods=False) == ["node cp-b-3z4w not Ready"]
+        # the emulator runs no static pods: with them required, the missing etcd members show
+        assert "0 etcd member pods for 2 control-plane nodes" in kube_control_plane_problems(get)
+    finally:
+        client.close()
+        server.stop()

@@ -22,12 +22,16 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from kubegce.boot import protocol
 from kubegce.cloud.gce.api import GceApi
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.resources import ResourceKey
+
+if TYPE_CHECKING:
+    from kubegce.kube.client import KubeClient
 
 KubeGet = Callable[[str], dict[str, Any]]  # GET a Kubernetes API path, the decoded JSON answer
 Log = Callable[[str], None]
@@ -229,3 +233,23 @@ def kube_control_plane_problems(kube_get: KubeGet, *, etcd_pods: bool = True) ->
     if len(pods) < len(nodes):
         problems.append(f"{len(pods)} etcd member pods for {len(nodes)} control-plane nodes")
     return problems
+
+
+def kube_get_for(client: KubeClient) -> KubeGet:
+    """The ``kube_get`` of a :class:`kubegce.kube.client.KubeClient` (a real API server from the
+    cluster's kubeconfig, or the emulator's): the two reads the health check makes."""
+
+    def get(path: str) -> dict[str, Any]:
+        base, _, query = path.partition("?")
+        selector = parse_qs(query).get("labelSelector", [""])[0]
+        parts = base.strip("/").split("/")
+        if parts == ["api", "v1", "nodes"]:
+            got = client.call("listing control-plane nodes", client.core.list_node, label_selector=selector)
+        elif len(parts) == 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
+            got = client.call(f"listing pods in {parts[3]}", client.core.list_namespaced_pod, parts[3],
+                              label_selector=selector)  # fmt: skip
+        else:
+            raise ValueError(f"kube_get_for: no read for {path}")
+        return dict(client.api_client.sanitize_for_serialization(got))
+
+    return get
