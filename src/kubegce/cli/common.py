@@ -35,14 +35,16 @@ def load_catalog() -> Catalog:
     return Catalog.load(user_catalog_path())
 
 
-def parse_duration(text: str, option: str = "--wait", *, maximum: float | None = None) -> float:
-    """30s, 10m, 1h (seconds when no unit); more than zero, and at most ``maximum`` seconds."""
+def parse_duration(text: str, option: str = "--wait", *, maximum: float | None = None,
+                   allow_zero: bool = False) -> float:  # fmt: skip
+    """30s, 10m, 1h (seconds when no unit); more than zero (or zero, with ``allow_zero``), and at
+    most ``maximum`` seconds."""
     m = re.fullmatch(r"(\d{1,9}(?:\.\d{1,6})?)(s|m|h)?", text.strip())
     if not m:
         raise UserError(f"{option} {text[:40]!r}: write a positive duration like 30s, 10m or 1h")
     seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-    if seconds <= 0:
-        raise UserError(f"{option} {text!r}: must be more than zero")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise UserError(f"{option} {text[:40]!r}: must be more than zero")
     if maximum is not None and seconds > maximum:
-        raise UserError(f"{option} {text!r}: at most {maximum / 3600:g}h")
+        raise UserError(f"{option} {text[:40]!r}: at most {maximum / 3600:g}h")
     return seconds

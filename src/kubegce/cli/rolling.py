@@ -46,7 +46,7 @@ def rolling_update_cluster(ctx: click.Context, name: str, yes: bool, groups: tup
         unavailable=parse_budget(max_unavailable, "--max-unavailable"),
         drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),
         validation_timeout_s=parse_duration(validation_timeout, "--validation-timeout"),
-        post_drain_delay_s=parse_duration(post_drain_delay, "--post-drain-delay"),
+        post_drain_delay_s=parse_duration(post_drain_delay, "--post-drain-delay", allow_zero=True),
         cloudonly=cloudonly,
         force=force,
     )
