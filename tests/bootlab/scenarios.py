@@ -10,7 +10,7 @@ from typing import Any
 from kubegce.lab.assets import LAB_DIR
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, render_node_metadata
-from kubegce.spec.models import BootChannel, UserDataPart
+from kubegce.spec.models import BootChannel, Role, UserDataPart
 
 IMAGES = {
     "cloud-init+agent": "ubuntu-os-cloud/ubuntu-2404-lts-amd64",
@@ -34,14 +34,24 @@ class Outcome:
 
 def run(profile: str, *, image: str | None = None, channel: str = "auto", parts: list[UserDataPart] | None = None,
         fail_at: str = "", overrides: dict[str, str] | None = None,
-        edit_metadata: Callable[[dict[str, str]], dict[str, str]] | None = None) -> Outcome:  # fmt: skip
+        edit_metadata: Callable[[dict[str, str]], dict[str, str]] | None = None, role: Role = Role.NODE) -> Outcome:  # fmt: skip
     image = image or IMAGES[profile]
-    metadata, _ = render_node_metadata(lab_bundle(image, channel=BootChannel(channel), parts=parts))
+    metadata, _ = render_node_metadata(lab_bundle(image, channel=BootChannel(channel), parts=parts), role=role)
     if edit_metadata:
         metadata = edit_metadata(dict(metadata))
     with LabMachine(PROFILES[profile], metadata) as m:
         result = m.boot(fail_at=fail_at, overrides=overrides)
         return Outcome(m.serial_log(result), metadata, image, result.guest_attributes)
+
+
+def kept_etcd_disk(address: str, version: str = "1.33.2") -> dict[str, str]:
+    """What a recreated control plane finds on its kept etcd disk: the member's record (the
+    address it advertised) and its /etc/kubernetes (lib/etcd.sh). The lab's instance is 10.0.16.2."""
+    return {
+        "/var/lib/etcd/kubegce/member.env": f"ADVERTISE_ADDRESS={address}\nKUBERNETES_VERSION={version}\n"
+        "FIRST_CONTROL_PLANE=1\n",
+        "/etc/kubernetes/kubelet.conf": "# boot lab stand-in for the kubelet's kubeconfig\n",
+    }
 
 
 def mime_in_startup_script(md: dict[str, str]) -> dict[str, str]:
@@ -114,6 +124,14 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
         "bootstrap-not-started",
         lambda: run("cloud-init-only", channel="startup-script", edit_metadata=strip_boot_keys),
     ),  # fmt: skip
+    "etcd-address-mismatch-agent": (
+        "etcd-address-mismatch",
+        lambda: run("agent-only", role=Role.CONTROL_PLANE, overrides=kept_etcd_disk("10.0.16.77")),
+    ),
+    "etcd-address-mismatch-cloud-init": (
+        "etcd-address-mismatch",
+        lambda: run("cloud-init-only", role=Role.CONTROL_PLANE, overrides=kept_etcd_disk("10.0.9.4")),
+    ),
     "not-started-no-keys": ("bootstrap-not-started", lambda: run("agent-only", edit_metadata=strip_boot_keys)),
 }
 

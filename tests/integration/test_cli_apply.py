@@ -76,7 +76,8 @@ def test_killed_apply_converges_on_rerun(state: str) -> None:
 
     rng = random.Random(1234)
     expected = {"networks": 1, "subnetworks": 1, "firewalls": 8, "instanceTemplates": 2, "addresses": 1,
-                "targetPools": 1, "forwardingRules": 1, "instanceGroupManagers": 6, "instances": 9}  # fmt: skip
+                "targetPools": 1, "forwardingRules": 1, "instanceGroupManagers": 6, "instances": 9,
+                "disks": 9 + 3}  # fmt: skip  # a boot disk each, an etcd disk per control plane
     with RunningEmulator(0, FaultConfig(latency_ms=20, operation_ms=40), boot_seconds=1.0) as emu:
         create(state, emu.endpoint)
         cleaner = GceTarget(ComputeClients.create(emu.endpoint), "my-proj", "demo.example.com")

@@ -121,3 +121,43 @@ def test_regional_group_renders_a_region_instance_group_manager(tmp_path: Path) 
     assert mig["distribution_policy_target_shape"] == "EVEN"
     assert mig["version"][0]["instance_template"].startswith("${google_compute_instance_template.nodes_demo")
     assert len(res["google_compute_instance_group_manager"]) == 1  # the control plane stays zonal
+
+
+def test_control_planes_keep_their_etcd_disk_and_internal_ip(tmp_path: Path) -> None:
+    from kubegce.emulator.discovery import check_body
+
+    boot = render_cluster_boot(make_bundle(control_plane_count=3, zones=["us-central1-a", "us-central1-b", "us-central1-c"]),
+                        Catalog.load())  # fmt: skip
+    graph = build_graph(boot)
+    migs = [r for r in graph if r.key.kind == "instance_group_manager"]
+    templates = {r.name: r for r in graph if r.key.kind == "instance_template"}
+    for mig in migs:
+        template = templates[mig.body["instanceTemplate"].rsplit("/", 1)[-1]]
+        disks = template.body["properties"]["disks"]
+        assert check_body("InstanceGroupManager", mig.body) == []
+        assert check_body("InstanceTemplate", template.body) == []
+        if "control-plane" in mig.name:
+            assert mig.body["statefulPolicy"] == {"preservedState": {
+                "disks": {"etcd": {"autoDelete": "ON_PERMANENT_INSTANCE_DELETION"}},
+                "internalIPs": {"nic0": {"autoDelete": "ON_PERMANENT_INSTANCE_DELETION"}}}}  # fmt: skip
+            (etcd,) = [d for d in disks if not d["boot"]]
+            assert etcd["deviceName"] == "etcd" and "sourceImage" not in etcd["initializeParams"]
+        else:  # nodes keep nothing: a replaced node is a new node
+            assert "statefulPolicy" not in mig.body and len(disks) == 1
+
+    doc, _ = render(tmp_path, control_plane_count=3, zones=["us-central1-a", "us-central1-b", "us-central1-c"])
+    res = doc["resource"]
+    for name, mig in res["google_compute_instance_group_manager"].items():
+        if "control_plane" in name:
+            assert mig["stateful_disk"] == [{"device_name": "etcd", "delete_rule": "ON_PERMANENT_INSTANCE_DELETION"}]
+            assert mig["stateful_internal_ip"] == [
+                {"interface_name": "nic0", "delete_rule": "ON_PERMANENT_INSTANCE_DELETION"}]  # fmt: skip
+        else:
+            assert "stateful_disk" not in mig and "stateful_internal_ip" not in mig
+    for name, tpl in res["google_compute_instance_template"].items():
+        extra = [d for d in tpl["disk"] if not d["boot"]]
+        if name.startswith("control_plane"):
+            assert extra == [{"boot": False, "auto_delete": True, "device_name": "etcd", "disk_size_gb": 20,
+                              "disk_type": "pd-balanced"}]  # fmt: skip
+        else:
+            assert extra == []

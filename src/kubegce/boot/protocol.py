@@ -40,7 +40,7 @@ STEPS = (
     "install_cloud_init",
 )
 # Not steps with markers, but names CURRENT_STEP takes (an error there is reported with them).
-PSEUDO_STEPS = ("init", "reapply_volatile_etc")
+PSEUDO_STEPS = ("init", "reapply_volatile_etc", "mount_etcd_disk")
 # The last step before each progress phase is reported.
 STEP_BEFORE_PHASE = {PREPARED: "prepare_host", INSTALLED: "configure_services", JOINED: "install_addons"}
 DOWNLOAD_STEPS = frozenset({"install_binaries"})
@@ -52,7 +52,23 @@ ATTR_PHASE = "phase"
 ATTR_ERROR = "error"
 ATTR_WARNING = "warning"
 ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING)
-PROBE_NAMESPACE = "kubegce-probe"  # what `kubegce images probe` reads (templates/probe.sh)
+PROBE_NAMESPACE = "kubegce-probe"
+
+# A control plane that boots on a kept etcd disk (lib/etcd.sh) restores its member instead of
+# running kubeadm init/join; when the address recorded on the disk is not the instance's own it
+# refuses, and its error starts with this word (diagnose's cause of the same name).
+ETCD_ADDRESS_MISMATCH = "etcd-address-mismatch"
+ETCD_RESTORED = "etcd-member-restored"
+
+
+def etcd_mismatch_error(recorded: str, current: str) -> str:
+    """The error a control plane reports when its etcd disk names another address (lib/etcd.sh)."""
+    return (f"{ETCD_ADDRESS_MISMATCH}: the etcd data disk records advertise address {recorded}, "
+            f"this instance has {current}")  # fmt: skip
+
+
+def etcd_restored_line(address: str) -> str:
+    return f"{LINE_PREFIX} {ETCD_RESTORED} address={address}: existing etcd member, no kubeadm init/join"  # what `kubegce images probe` reads (templates/probe.sh)
 
 
 def attribute_path(key: str) -> str:
@@ -118,5 +134,7 @@ def shell_constants() -> str:
         "KUBEGCE_ATTR_PHASE": ATTR_PHASE,
         "KUBEGCE_ATTR_ERROR": ATTR_ERROR,
         "KUBEGCE_ATTR_WARNING": ATTR_WARNING,
+        "KUBEGCE_ETCD_ADDRESS_MISMATCH": ETCD_ADDRESS_MISMATCH,
+        "KUBEGCE_ETCD_RESTORED": ETCD_RESTORED,
     }
     return "\n".join(f"{k}={v}" for k, v in values.items())

@@ -27,6 +27,31 @@ ALL_PROTOCOLS = ["tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip"]
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
+# A control plane's etcd data (and its /etc/kubernetes, see lib/etcd.sh) lives on a separate
+# persistent disk that its MIG's stateful policy keeps, with the instance's internal IP, across
+# recreateInstances: a recreated control plane comes back with the same name, data and address
+# (docs/rolling-update.md, "Control planes").
+ETCD_DEVICE_NAME = "etcd"
+ETCD_DISK_SIZE_GB = 20
+CONTROL_PLANE_STATEFUL_POLICY: dict[str, Any] = {
+    "preservedState": {
+        "disks": {ETCD_DEVICE_NAME: {"autoDelete": "ON_PERMANENT_INSTANCE_DELETION"}},
+        "internalIPs": {"nic0": {"autoDelete": "ON_PERMANENT_INSTANCE_DELETION"}},
+    }
+}
+
+
+def etcd_disk_template() -> dict[str, Any]:
+    """The etcd data disk of a control plane's instance template (created with each instance)."""
+    return {
+        "boot": False,
+        "autoDelete": True,
+        "type": "PERSISTENT",
+        "deviceName": ETCD_DEVICE_NAME,
+        "initializeParams": {"diskSizeGb": str(ETCD_DISK_SIZE_GB), "diskType": "pd-balanced"},
+    }
+
+
 def _url(project: str, *path: str) -> str:
     return "projects/" + project + "/" + "/".join(path)
 
@@ -235,7 +260,8 @@ def _group_resources(
                         "diskType": "pd-balanced",
                     },
                 }
-            ],
+            ]
+            + ([etcd_disk_template()] if is_cp else []),
             "networkInterfaces": [
                 {
                     "network": network_url,
@@ -265,6 +291,8 @@ def _group_resources(
                 "instanceTemplate": _url(project, "global/instanceTemplates", tname),
                 "targetSize": sizes[zone],
             }
+            if is_cp:
+                mig["statefulPolicy"] = json.loads(json.dumps(CONTROL_PLANE_STATEFUL_POLICY))
             deps = [template.key]
             if is_cp and region in pools:
                 mig["targetPools"] = [_url(project, "regions", region, "targetPools", pools[region].name)]

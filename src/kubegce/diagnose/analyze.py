@@ -3,7 +3,7 @@ why it did not initialize: a cause code, an explanation, the evidence lines, and
 
 The cause codes are an interface: ok, still-running, no-init-channel, mime-in-startup-script,
 cloud-init-error, ignition-failed, bootstrap-failed, download-failed, join-failed,
-unsupported-distro, bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
+etcd-address-mismatch, unsupported-distro, bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
 metadata script runner, cloud-init, Ignition) and the bootstrap's own `kubegce-boot:` lines; a
 log none of them explains gives `unknown` with its last error-looking lines.
 """
@@ -19,7 +19,7 @@ from kubegce.images.catalog import ImageProfile
 
 CAUSES = (
     "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "ignition-failed",
-    "bootstrap-failed", "download-failed", "join-failed", "unsupported-distro", "bootstrap-not-started", "unknown",
+    "bootstrap-failed", "download-failed", "join-failed", "etcd-address-mismatch", "unsupported-distro", "bootstrap-not-started", "unknown",
 )  # fmt: skip
 
 PHASE = protocol.PHASE_LINE
@@ -185,6 +185,21 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
                 + _cluster_cmd(ctx, "spec.assets.mirror=https://MIRROR")
                 + f"; the next boot resumes: {reset}",
                 "failed", step, error,
+            )  # fmt: skip
+        attr_error = (ctx.guest_attributes or {}).get(protocol.ATTR_ERROR, "")
+        if protocol.ETCD_ADDRESS_MISMATCH in error or protocol.ETCD_ADDRESS_MISMATCH in attr_error:
+            return Diagnosis(
+                protocol.ETCD_ADDRESS_MISMATCH,
+                "A recreated control plane found its etcd member on its kept data disk, but the member, its "
+                "peers and its certificates name another address than this instance has: it was recreated "
+                "without keeping its internal IP (its group has no stateful policy for nic0). It refused to "
+                "start etcd rather than bring up a member its peers do not know.",
+                evidence,
+                f"Make the group keep its internal IPs (`kubegce update cluster {_cluster_name(ctx)} --yes` "
+                "adds the stateful policy in place), then give the instance its recorded address back, or "
+                "remove the member (`etcdctl member remove`) and clear its disk so it joins as a new member; "
+                f"then {reset}",
+                "failed", step, error or attr_error,
             )  # fmt: skip
         if step in JOIN_STEPS:
             return Diagnosis(

@@ -102,7 +102,8 @@ class BootSimulator:
                 return t0 + 0.1
             ran = True
             outcome = str(instance.get("_outcome") or self.outcome)  # fixed when the instance was made
-            return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {}, outcome)
+            return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {}, outcome,
+                                         etcd=instance.get("_etcd") or {})  # fmt: skip
 
         user_data = md.get("user-data", "")
         if has_ignition:
@@ -153,8 +154,9 @@ class BootSimulator:
 
     def _bootstrap_lines(
         self, prefix: str, script: str, md: dict[str, str], t0: float, lines: list[tuple[float, str]],
-        attrs: dict[str, str], outcome: str,
+        attrs: dict[str, str], outcome: str, *, etcd: dict[str, str] | None = None,
     ) -> float:  # fmt: skip
+        """``etcd``: what a control plane finds on its etcd disk (compute.migs.MigReconciler.etcd_boot)."""
         want = _header(script)
         source = re.search(r"^KUBEGCE_CONFIG_SOURCE=(\S+)$", script, re.M)
         if source and not source.group(1).strip("'").startswith("metadata:"):
@@ -177,6 +179,11 @@ class BootSimulator:
             attrs.update({protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: "fetch_config: exit 1"})
             return t + 0.03
         fail_step = outcome.split(":", 1)[1] if outcome.startswith("fail:") else ""
+        fail_error = "exit 1 (simulated)"
+        etcd = etcd or {}
+        if etcd.get("state") == "mismatch" and not fail_step:
+            fail_step = "kubeadm_join"
+            fail_error = protocol.etcd_mismatch_error(etcd["recorded"], etcd["address"])
         lines.append(
             (t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs")
         )
@@ -187,11 +194,11 @@ class BootSimulator:
             t = t0 + unit * (1 + i)
             if fail_step and steps[phase] == fail_step:
                 lines.append((t, prefix + protocol.phase_line(protocol.FAILED, int(t - t0), step=fail_step,
-                                                              error="exit 1 (simulated)")))  # fmt: skip
-                attrs.update(
-                    {protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: f"{fail_step}: exit 1 (simulated)"}
-                )
+                                                              error=fail_error)))  # fmt: skip
+                attrs.update({protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: f"{fail_step}: {fail_error}"})
                 return t
+            if phase == protocol.JOINED and etcd.get("state") == "restore":
+                lines.append((t - 0.01, prefix + protocol.etcd_restored_line(etcd["address"])))
             lines.append((t, prefix + protocol.phase_line(phase, int(t - t0))))
             attrs[protocol.ATTR_PHASE] = phase
             if phase == outcome:

@@ -409,7 +409,27 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
     except ImportError:
         cp = None
     if cp is not None and hasattr(cp, "roll_control_plane_group"):
-        return int(cp.roll_control_plane_group(roller, group))
+        import os
+
+        sizes_cp = spec_sizes(group)
+        count = 0
+        for zone, name in mig_names(roller.bundle, group):
+            state = roller.read_mig(group, zone, name, sizes_cp.get(zone, 0))
+            if state is None:
+                continue
+            stale_names = [i.name for i in state.stale(roller.forced)]
+            if not stale_names:
+                continue
+            kube_get = cp.kube_get_for(roller.kube) if roller.kube is not None else None
+            # the emulator's Kubernetes API runs no static pods: check etcd pods on a real cluster only
+            on_emulator = bool(os.environ.get("KUBEGCE_COMPUTE_ENDPOINT"))
+            done = cp.roll_control_plane_group(
+                roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
+                etcd_pods=not on_emulator, poll_s=roller.settings.poll_s,
+                log=roller.log,
+            )  # fmt: skip
+            count += len(done)
+        return count
     sizes = spec_sizes(group)
     replaced = 0
     for zone, name in mig_names(roller.bundle, group):

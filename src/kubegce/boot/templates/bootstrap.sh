@@ -19,6 +19,7 @@ umask 022
 # @@KUBEGCE_INCLUDE lib/binaries.sh@@
 # @@KUBEGCE_INCLUDE lib/discovery.sh@@
 # @@KUBEGCE_INCLUDE lib/election.sh@@
+# @@KUBEGCE_INCLUDE lib/etcd.sh@@
 # @@KUBEGCE_INCLUDE lib/join.sh@@
 # @@KUBEGCE_INCLUDE lib/main.sh@@
 

@@ -1,4 +1,5 @@
-"""Zonal managed instance group. Updated with its own calls: setInstanceTemplate, setTargetPools, resize."""
+"""Zonal managed instance group. Updated with its own calls: setInstanceTemplate, setTargetPools, resize;
+its stateful policy (control planes keep their etcd disk and internal IP) with a patch."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def update(api: ApiContext, kind: Kind, req: UpdateRequest) -> None:
         pools = c.InstanceGroupManagersSetTargetPoolsRequest(target_pools=body.get("targetPools", []))
         api.mutate(key, lambda: migs.set_target_pools_unary(
             **at, instance_group_managers_set_target_pools_request_resource=pools, retry=None))  # fmt: skip
+    if "statefulPolicy" in changed:  # an existing cluster's control-plane group becomes stateful in place
+        patch = {"statefulPolicy": body["statefulPolicy"], "fingerprint": req.actual.get("fingerprint", "")}
+        api.mutate(key, kind.api.patch(api.clients, kind.where(api.project, key.location), key.name, patch))
     if "targetSize" in changed:
         api.mutate(key, lambda: migs.resize_unary(**at, size=int(body["targetSize"]), retry=None))
 
@@ -32,6 +36,13 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
            "version": [{"instance_template": tf.ref("instance_template", b["instanceTemplate"])}]}  # fmt: skip
     if "targetPools" in b:
         out["target_pools"] = [tf.ref("target_pool", u) for u in b["targetPools"]]
+    preserved = b.get("statefulPolicy", {}).get("preservedState", {})
+    if preserved.get("disks"):
+        out["stateful_disk"] = [{"device_name": name, "delete_rule": rule["autoDelete"]}
+                                for name, rule in sorted(preserved["disks"].items())]  # fmt: skip
+    if preserved.get("internalIPs"):
+        out["stateful_internal_ip"] = [{"interface_name": nic, "delete_rule": rule["autoDelete"]}
+                                       for nic, rule in sorted(preserved["internalIPs"].items())]  # fmt: skip
     return out
 
 

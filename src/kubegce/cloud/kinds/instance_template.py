@@ -19,8 +19,12 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
     disks = []
     for d in props["disks"]:
         init = d["initializeParams"]
-        disks.append({"boot": d["boot"], "auto_delete": d["autoDelete"], "source_image": init["sourceImage"],
-                      "disk_size_gb": int(init["diskSizeGb"]), "disk_type": init["diskType"]})  # fmt: skip
+        disk: dict[str, Any] = {"boot": d["boot"], "auto_delete": d["autoDelete"]}
+        if "deviceName" in d:
+            disk["device_name"] = d["deviceName"]
+        if "sourceImage" in init:
+            disk["source_image"] = init["sourceImage"]
+        disks.append({**disk, "disk_size_gb": int(init["diskSizeGb"]), "disk_type": init["diskType"]})
     nics = []
     for n in props["networkInterfaces"]:
         nic: dict[str, Any] = {"network": tf.ref("network", n["network"]),

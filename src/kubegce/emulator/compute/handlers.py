@@ -205,6 +205,7 @@ class InstanceTemplates(Handler):
 
 class InstanceGroupManagers(Handler):
     collection, scope, kind = "instanceGroupManagers", "zones", "compute#instanceGroupManager"
+    patchable = frozenset({"statefulPolicy"})
 
     def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
         st.require(res.get("instanceTemplate", ""), "resource.instanceTemplate")
@@ -261,6 +262,16 @@ class InstanceGroupManagers(Handler):
                 )
                 res["targetSize"] = int(res["targetSize"]) + 1
             return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
+        if verb == "recreateInstances" and method == "POST":
+            members = {r["name"] for r in MigReconciler(st).members(res)}
+            names = [url_tail(u).rsplit("/", 1)[-1] for u in body.get("instances", [])]
+            if not names:
+                raise ApiError(400, "required", "Required field 'instances' not specified")
+            for n in names:
+                if n not in members:
+                    raise ApiError(400, "invalid", f"Instance '{n}' is not a member of instance group manager '{name}'")
+            MigReconciler(st).recreate(project, scope_path, res, names)
+            return st.new_operation(project, scope_path, op_type, res["selfLink"], res["id"])
         if verb == "listManagedInstances" and method == "POST":
             return {"managedInstances": MigReconciler(st).managed_instances(res)}
         return super().verb(st, method, project, scope_path, name, verb, body, query)
@@ -285,6 +296,12 @@ class RegionInstanceGroupManagers(InstanceGroupManagers):
                                                f".zone': '{z.get('zone')}'. Zone must be in region {region}.")  # fmt: skip
             z["zone"] = f"{BASE}projects/{project}/zones/{zone}"
         policy["zones"] = zones
+
+
+class Disks(Handler):
+    """Disks exist as the disks of MIG members (boot disks, and the stateful disks a group keeps)."""
+
+    collection, scope, kind = "disks", "zones", "compute#disk"
 
 
 class Instances(Handler):
@@ -384,6 +401,7 @@ HANDLERS: dict[str, Handler] = {
         InstanceGroupManagers(),
         RegionInstanceGroupManagers(),
         Instances(),
+        Disks(),
     )
 }
 

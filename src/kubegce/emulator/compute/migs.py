@@ -13,6 +13,8 @@ from kubegce.emulator.compute.errors import ApiError
 from kubegce.emulator.compute.state import BASE, ComputeState, Key, parse_ref
 
 INSTANCE_KIND = "compute#instance"
+DISK_KIND = "compute#disk"
+ETCD_DEVICE = "etcd"  # kubegce.cloud.model.ETCD_DEVICE_NAME
 
 
 class MigReconciler:
@@ -25,11 +27,13 @@ class MigReconciler:
     def status(self, mig: dict[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
         """The group's currentActions and status, as GCE reports them."""
         members = self.members(mig)
-        creating = sum(1 for r in members if self.state.boot.status(r) != "RUNNING")
-        actions = {"none": len(members) - creating, "creating": creating, "deleting": 0, "recreating": 0,
+        busy = [r for r in members if self.state.boot.status(r) != "RUNNING"]
+        recreating = sum(1 for r in busy if r.get("_action") == "RECREATING")
+        creating = len(busy) - recreating
+        actions = {"none": len(members) - len(busy), "creating": creating, "deleting": 0, "recreating": recreating,
                    "refreshing": 0, "restarting": 0, "abandoning": 0, "verifying": 0,
                    "creatingWithoutRetries": 0}  # fmt: skip
-        stable = creating == 0 and len(members) == mig["targetSize"]
+        stable = not busy and len(members) == mig["targetSize"]
         return actions, {"isStable": stable, "versionTarget": {"isReached": True}}
 
     def managed_instances(self, mig: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,7 +41,7 @@ class MigReconciler:
         boot = self.state.boot
         return [
             {"instance": r["selfLink"], "id": r["id"], "instanceStatus": boot.status(r),
-             "currentAction": "NONE" if boot.status(r) == "RUNNING" else "CREATING",
+             "currentAction": "NONE" if boot.status(r) == "RUNNING" else r.get("_action", "CREATING"),
              "version": {"instanceTemplate": r.get("_template", mig["instanceTemplate"])}}
             for r in sorted(self.members(mig), key=lambda r: str(r["name"]))
         ]  # fmt: skip
@@ -79,35 +83,51 @@ class MigReconciler:
         for _ in range(len(members) - want):  # shrink the fullest zone first (a zonal group has one)
             fullest = max(zones, key=lambda z: len(per_zone[z]))
             st.remove_instance(per_zone[fullest].pop())
-        template_ref = parse_ref(mig["instanceTemplate"])
-        template = st.resources.get(template_ref) if template_ref else None
         for i in range(len(members), want):
             suffix = hashlib.sha256(f"{mig['selfLink']}/{i}/{st.next_id()}".encode()).hexdigest()[:4]
             name = f"{mig['baseInstanceName']}-{suffix}"
             zone = min(zones, key=lambda z: len(per_zone[z]))  # EVEN: the emptiest zone, in order
             per_zone[zone].append((project, f"zones/{zone}", "instances", name))
-            self.create(project, zone, mig, name, template, i)
+            self.create_instance(project, f"zones/{zone}", mig, name)
 
-    def create(self, project: str, zone: str, mig: dict[str, Any], name: str,
-               template: dict[str, Any] | None, i: int) -> None:  # fmt: skip
-        """One member in ``zone`` from the group's current template, with the metadata items GCE adds."""
+    def create_instance(
+        self, project: str, scope_path: str, mig: dict[str, Any], name: str, *, keep: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A member from the group's current template. ``keep``: what a recreated instance keeps
+        under the stateful policy ({"disks": {deviceName: disk}, "networkIP": ip})."""
         st = self.state
+        keep = keep or {}
+        template_ref = parse_ref(mig["instanceTemplate"])
+        template = st.resources.get(template_ref) if template_ref else None
         props = json.loads(json.dumps((template or {}).get("properties", {})))
+        zone = scope_path.split("/")[1]
+        preserved = preserved_state(mig)
+        disks: list[dict[str, Any]] = []
+        for d in props.get("disks", []):
+            device = d.get("deviceName") or ("boot" if d.get("boot") else f"disk-{len(disks)}")
+            disk = keep.get("disks", {}).get(device)
+            if disk is None:
+                disk_name = name if d.get("boot") else f"{name}-{device}"
+                disk = {"name": disk_name, "sizeGb": str(d.get("initializeParams", {}).get("diskSizeGb", "10")),
+                        "type": d.get("initializeParams", {}).get("diskType", "pd-balanced")}  # fmt: skip
+                if d.get("boot") and d.get("initializeParams", {}).get("sourceImage"):
+                    disk["sourceImage"] = d["initializeParams"]["sourceImage"]
+                st.stamp(project, scope_path, "disks", disk, kind=DISK_KIND, labelled=False)
+                st.resources[(project, scope_path, "disks", disk_name)] = disk
+            stateful = device in preserved.get("disks", {})
+            rule = preserved.get("disks", {}).get(device, {}).get("autoDelete", "NEVER")
+            disks.append({"boot": bool(d.get("boot")), "deviceName": device, "type": "PERSISTENT",
+                          "initializeParams": d.get("initializeParams", {}), "source": disk["selfLink"],
+                          "autoDelete": bool(d.get("autoDelete", True)) and (not stateful or rule != "NEVER")})  # fmt: skip
+        nics = []
+        for n, nic in enumerate(props.get("networkInterfaces", [])):
+            ip = keep.get("networkIP") if n == 0 and keep.get("networkIP") else self.free_ip()
+            nics.append({**nic, "networkIP": ip, "name": f"nic{n}"})
         instance: dict[str, Any] = {
             "name": name,
             "machineType": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{props.get('machineType', DEFAULT_NODE_MACHINE_TYPE)}",
-            "disks": [
-                {
-                    "boot": True,
-                    "initializeParams": d.get("initializeParams", {}),
-                    "source": f"{BASE}projects/{project}/zones/{zone}/disks/{name}",
-                }
-                for d in props.get("disks", [])
-            ],  # fmt: skip
-            "networkInterfaces": [
-                {**nic, "networkIP": f"10.0.{len(st.resources) % 250}.{(i % 250) + 2}", "name": "nic0"}
-                for nic in props.get("networkInterfaces", [])
-            ],
+            "disks": disks,
+            "networkInterfaces": nics,
             "metadata": {
                 **props.get("metadata", {}),
                 "items": [
@@ -129,12 +149,73 @@ class MigReconciler:
             "_template": mig["instanceTemplate"],
             "_outcome": st.boot.outcome,  # a later change of the injected outcome reaches new boots only
         }
-        st.stamp(project, f"zones/{zone}", "instances", instance, kind=INSTANCE_KIND, labelled=True)
-        st.resources[(project, f"zones/{zone}", "instances", name)] = instance
+        st.stamp(project, scope_path, "instances", instance, kind=INSTANCE_KIND, labelled=True)
+        instance["_etcd"] = self.etcd_boot(instance)
+        st.resources[(project, scope_path, "instances", name)] = instance
         st.start_metadata_server(project, zone, instance)
+        return instance
+
+    def free_ip(self) -> str:
+        used = {nic.get("networkIP") for r in self.state.resources.values() for nic in r.get("networkInterfaces", [])}
+        n = int(self.state.next_id()) % 60000
+        while True:
+            ip = f"10.0.{(n // 250) % 250}.{n % 250 + 2}"
+            if ip not in used:
+                return ip
+            n += 1
+
+    def etcd_boot(self, instance: dict[str, Any]) -> dict[str, str]:
+        """What the simulated bootstrap finds on the instance's etcd disk: nothing (it initialises
+        the member and records the advertise address and the certificates' SANs there), the
+        instance's own address (it restores the member), or another address (it refuses)."""
+        disk_ref = next((parse_ref(d["source"]) for d in instance["disks"] if d.get("deviceName") == ETCD_DEVICE), None)
+        disk = self.state.resources.get(disk_ref) if disk_ref else None
+        if disk is None:
+            return {}
+        ip = instance["networkInterfaces"][0]["networkIP"] if instance["networkInterfaces"] else ""
+        recorded = disk.get("_etcd")
+        if not recorded:
+            if str(instance.get("_outcome") or self.state.boot.outcome) == "joined":
+                disk["_etcd"] = {"member": instance["name"], "advertiseAddress": ip,
+                                 "certificateSANs": [instance["name"], ip]}  # fmt: skip
+            return {"state": "init", "address": ip}
+        if recorded["advertiseAddress"] != ip or ip not in recorded.get("certificateSANs", []):
+            return {"state": "mismatch", "recorded": recorded["advertiseAddress"], "address": ip}
+        return {"state": "restore", "address": ip}
+
+    def recreate(self, project: str, scope_path: str, mig: dict[str, Any], names: list[str]) -> None:
+        """recreateInstances: each named member is deleted and created again from the group's
+        current template, with the same name and a new id; its boot disk is new, the disks and the
+        internal IP the stateful policy preserves are kept (without it, a new address)."""
+        st = self.state
+        preserved = preserved_state(mig)
+        by_name = {r["name"]: k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]}
+        for name in names:
+            old = st.resources[by_name[name]]
+            keep: dict[str, Any] = {"disks": {}}
+            for d in old.get("disks", []):
+                ref = parse_ref(d.get("source", ""))
+                disk = st.resources.get(ref) if ref else None
+                if disk is not None and d.get("deviceName") in preserved.get("disks", {}):
+                    keep["disks"][d["deviceName"]] = disk
+            if "nic0" in preserved.get("internalIPs", {}) and old.get("networkInterfaces"):
+                keep["networkIP"] = old["networkInterfaces"][0].get("networkIP")
+            st.remove_instance(by_name[name], keep_disks={url_tail(d["selfLink"]) for d in keep["disks"].values()})
+            self.create_instance(project, by_name[name][1], mig, name, keep=keep)["_action"] = "RECREATING"
+
+    def create(self, project: str, zone: str, mig: dict[str, Any], name: str,
+               template: dict[str, Any] | None, i: int) -> None:  # fmt: skip
+        """One member in ``zone`` from the group's current template (createInstances)."""
+        del template, i  # the group's current template; addresses come from free_ip
+        self.create_instance(project, f"zones/{zone}", mig, name)
 
 
 def _tail(url: str) -> str:
     """projects/P/... as GCE writes it in the instance-template and created-by metadata items."""
     tail = url_tail(url)
     return tail if tail.startswith("projects/") else url
+
+
+def preserved_state(mig: dict[str, Any]) -> dict[str, Any]:
+    policy = mig.get("statefulPolicy") or {}
+    return dict(policy.get("preservedState") or {})

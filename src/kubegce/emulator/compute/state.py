@@ -113,12 +113,20 @@ class ComputeState:
         if not self.serve_metadata:
             return
         items = {i["key"]: str(i.get("value", "")) for i in instance.get("metadata", {}).get("items", [])}
-        identity = InstanceIdentity(name=instance["name"], instance_id=instance["id"], zone=zone)
+        nics = instance.get("networkInterfaces") or [{}]
+        identity = InstanceIdentity(name=instance["name"], instance_id=instance["id"], zone=zone,
+                                    **({"ip": nics[0]["networkIP"]} if nics[0].get("networkIP") else {}))  # fmt: skip
         server = MetadataServer(MetadataStore(identity, attributes=items)).start()
         self.metadata_servers[instance["selfLink"]] = server
 
-    def remove_instance(self, key: tuple[str, str, str, str]) -> None:
+    def remove_instance(self, key: tuple[str, str, str, str], *, keep_disks: frozenset[str] | set[str] = frozenset()
+                        ) -> None:  # fmt: skip
+        """Delete an instance with its auto-delete disks (not those in ``keep_disks``, by URL tail)."""
         instance = self.resources.pop(key)
+        for d in instance.get("disks", []):
+            ref = parse_ref(d.get("source", ""))
+            if ref and d.get("autoDelete", True) and url_tail(d["source"]) not in keep_disks:
+                self.resources.pop(ref, None)
         server = self.metadata_servers.pop(instance["selfLink"], None)
         if server is not None:
             server.stop()

@@ -68,6 +68,13 @@ on_error() {
 }
 trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
 
+fail() {
+  # Stop with a cause of the bootstrap's own (not a failed command's): $* is the reported error.
+  trap - ERR
+  report_phase failed "$*"
+  exit 1
+}
+
 step() {
   # Run function $1 unless its marker says it finished for this config.
   local name=$1

@@ -34,13 +34,20 @@ write_kubeadm_config() {
 
 kubeadm_join() {
   mkdir -p /etc/kubegce
+  if etcd_member_on_disk; then
+    check_etcd_address  # a recreated control plane: refuses a kept member that names another address
+  fi
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then
     publish_api_address
   elif [[ -n "$KUBEGCE_DISCOVERY_URL" ]]; then
     discover_api_address
   fi
-  write_kubeadm_config
   export PATH="$KUBEGCE_BIN_DIR:$PATH"
+  if etcd_member_on_disk; then
+    restore_etcd_member  # a recreated control plane on its kept etcd disk (lib/etcd.sh)
+    return 0
+  fi
+  write_kubeadm_config
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == auto ]]; then
     elect_first_control_plane
     echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
@@ -54,6 +61,9 @@ kubeadm_join() {
       log "join token already present"
   else
     kubeadm join --config /etc/kubegce/kubeadm.yaml
+  fi
+  if [[ "$KUBEGCE_ROLE" == control-plane ]]; then
+    record_etcd_member "$KUBEGCE_FIRST_CONTROL_PLANE"
   fi
 }
 

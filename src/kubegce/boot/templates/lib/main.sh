@@ -70,6 +70,11 @@ main() {
   if [[ -e "$KUBEGCE_STATE_DIR/done-$KUBEGCE_CONFIG_SHA256" ]]; then
     record_invocation "$1" already-done
     log "phase=done config=$KUBEGCE_CONFIG_SHA256 already initialized; nothing to do"
+    if [[ -e "$RUN_DIR/etcd-disk" ]]; then
+      CURRENT_STEP=mount_etcd_disk
+      load_config
+      mount_etcd_disk
+    fi
     if [[ -e "$RUN_DIR/volatile-etc" ]]; then
       CURRENT_STEP=reapply_volatile_etc
       load_config
@@ -86,6 +91,11 @@ main() {
   install_resume_hook
   CURRENT_STEP=detect_distro
   detect_distro
+  if [[ "$KUBEGCE_ROLE" == control-plane ]]; then
+    CURRENT_STEP=mount_etcd_disk
+    touch "$RUN_DIR/etcd-disk"
+    mount_etcd_disk  # before anything writes /etc/kubernetes, on every boot
+  fi
   if [[ "$KUBEGCE_VOLATILE_ETC" == 1 ]]; then
     touch "$RUN_DIR/volatile-etc"
     reapply_volatile_etc  # a resumed run: what earlier boots' finished steps left in /etc

@@ -1,0 +1,255 @@
+"""Replace the control planes of one managed instance group, one at a time, keeping etcd.
+
+The node-group roll (``kubegce.service.rolling``) calls :func:`roll_control_plane_group` for each
+control-plane MIG before it touches node groups. Each instance is recreated with
+``recreateInstances``: the group's stateful policy keeps its name, its etcd data disk and its
+internal IP, so the new boot finds its etcd member (and /etc/kubernetes) on the kept disk and
+restores it instead of running ``kubeadm init``/``join`` (lib/etcd.sh). The next instance is
+recreated only when this one reported ``joined`` on its new boot and the control plane is
+healthy again: every member of the group RUNNING and joined, and, with a Kubernetes API, every
+control-plane node Ready and every etcd static pod Ready. Quorum is never at risk: at most one
+member is down at any time.
+
+Kill-safe: a run that finds a member mid-recreation (``currentAction`` not ``NONE``, or its boot
+not yet joined) waits for it rather than recreating it again; ``instances`` names what still
+needs replacing (the caller's stale list), so a rerun continues where the last one stopped.
+See docs/rolling-update.md, "Control planes".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from kubegce.boot import protocol
+from kubegce.cloud.gce.api import GceApi
+from kubegce.cloud.gce.client import ComputeClients
+from kubegce.cloud.resources import ResourceKey
+
+if TYPE_CHECKING:
+    from kubegce.kube.client import KubeClient
+
+KubeGet = Callable[[str], dict[str, Any]]  # GET a Kubernetes API path, the decoded JSON answer
+Log = Callable[[str], None]
+CONTROL_PLANE_SELECTOR = "node-role.kubernetes.io/control-plane"
+
+
+class ControlPlaneRollError(Exception):
+    """A control plane did not come back: names the instance, its phase and its error."""
+
+    def __init__(self, instance: str, phase: str, error: str) -> None:
+        cause = f"; `kubegce diagnose` names the cause ({error})" if error else ""
+        super().__init__(f"control plane {instance} did not rejoin: phase {phase or 'none'}{cause}")
+        self.instance = instance
+        self.phase = phase
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    id: str
+    action: str  # listManagedInstances' currentAction: NONE, CREATING, RECREATING, ...
+    status: str  # instanceStatus
+
+
+@dataclass(frozen=True)
+class Replaced:
+    name: str
+    old_id: str
+    new_id: str
+    address: str  # the internal IP of its new boot
+    seconds: float
+
+
+def roll_control_plane_group(
+    clients: ComputeClients,
+    project: str,
+    zone: str,
+    group: str,
+    *,
+    instances: Sequence[str] | None = None,
+    kube_get: KubeGet | None = None,
+    etcd_pods: bool = True,
+    timeout_s: float = 900.0,
+    poll_s: float = 2.0,
+    log: Log | None = None,
+) -> list[Replaced]:
+    """Recreate the control planes of MIG ``group`` in ``zone`` one at a time.
+
+    ``instances``: the member names to replace (default: every member); names no longer in the
+    group are skipped. ``kube_get``: reads the cluster's Kubernetes API (``kube_get("/api/v1/nodes")``
+    returns the decoded JSON); without it (``--cloudonly``, the emulator without its Kubernetes
+    API) health is the members' boot phase; ``etcd_pods=False`` checks nodes only (an API that
+    serves no static pods, like the emulator's). Waits at most ``timeout_s`` per instance. Raises
+    :class:`ControlPlaneRollError` when a boot fails or does not rejoin in time; returns what it
+    replaced, in order.
+    """
+    say = log or (lambda _m: None)
+    roller = _Roller(clients, project, zone, group, kube_get, etcd_pods, timeout_s, poll_s, say)
+    # A member mid-recreation (a killed run) is waited for first, never recreated twice.
+    in_flight: set[str] = set()
+    for m in roller.members():
+        if m.action != "NONE":
+            say(f"{m.name}: {m.action.lower()} already in progress; waiting for it to rejoin")
+            roller.wait_rejoined(m.name, "")
+            if m.action == "RECREATING":
+                in_flight.add(m.name)
+    wanted = list(instances) if instances is not None else [m.name for m in roller.members()]
+    done: list[Replaced] = []
+    for name in wanted:
+        current = {m.name: m for m in roller.members()}
+        if name in in_flight:
+            say(f"{name}: replaced by the interrupted run; not recreated again")
+            continue
+        if name not in current:
+            say(f"{name}: no longer in {group}; skipped")
+            continue
+        roller.wait_healthy(name)
+        started = time.monotonic()
+        old_id = current[name].id
+        say(f"{name}: recreating (instance id {old_id})")
+        roller.recreate(name)
+        address = roller.wait_rejoined(name, old_id)
+        new_id = roller.instance(name)["id"]
+        done.append(Replaced(name, old_id, str(new_id), address, round(time.monotonic() - started, 1)))
+        say(f"{name}: rejoined as instance {new_id} at {address}")
+    if done:
+        roller.wait_healthy("")
+    return done
+
+
+class _Roller:
+    def __init__(self, clients: ComputeClients, project: str, zone: str, group: str, kube_get: KubeGet | None,
+                 etcd_pods: bool, timeout_s: float, poll_s: float, log: Log) -> None:  # fmt: skip
+        self.etcd_pods = etcd_pods
+        self.clients = clients
+        self.project = project
+        self.zone = zone
+        self.group = group
+        self.kube_get = kube_get
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.log = log
+        self.api = GceApi(clients, project, "", group)
+        self.key = ResourceKey("instance_group_manager", group, zone)
+
+    def members(self) -> list[Member]:
+        c = self.clients.compute
+        request = c.ListManagedInstancesInstanceGroupManagersRequest(
+            project=self.project, zone=self.zone, instance_group_manager=self.group
+        )
+        got = self.api.call(lambda: list(self.clients.instance_group_managers.list_managed_instances(request=request)))
+        return sorted(
+            (Member(str(m.instance).rsplit("/", 1)[-1], str(m.id), str(m.current_action or "NONE"),
+                    str(m.instance_status or "")) for m in got),
+            key=lambda m: m.name,
+        )  # fmt: skip
+
+    def instance(self, name: str) -> dict[str, Any]:
+        c = self.clients.compute
+        got = self.api.call(lambda: self.clients.instances.get(project=self.project, zone=self.zone, instance=name))
+        return dict(json.loads(c.Instance.to_json(got)))
+
+    def attributes(self, name: str) -> dict[str, str]:
+        c = self.clients.compute
+        request = c.GetGuestAttributesInstanceRequest(project=self.project, zone=self.zone, instance=name,
+                                                      query_path=f"{protocol.ATTRIBUTE_NAMESPACE}/")  # fmt: skip
+        try:
+            got = self.clients.instances.get_guest_attributes(request=request)
+        except self.clients.api_error:
+            return {}
+        return {i.key: i.value for i in got.query_value.items if i.namespace == protocol.ATTRIBUTE_NAMESPACE}
+
+    def recreate(self, name: str) -> None:
+        c = self.clients.compute
+        url = f"projects/{self.project}/zones/{self.zone}/instances/{name}"
+        body = c.InstanceGroupManagersRecreateInstancesRequest(instances=[url])
+        self.api.mutate(self.key, lambda: self.clients.instance_group_managers.recreate_instances_unary(
+            project=self.project, zone=self.zone, instance_group_manager=self.group,
+            instance_group_managers_recreate_instances_request_resource=body, retry=None))  # fmt: skip
+
+    def wait_rejoined(self, name: str, old_id: str) -> str:
+        """Until ``name`` runs as a new instance (id other than ``old_id``) whose boot reported
+        joined; its internal IP. A boot that reports failed stops the roll with its error."""
+        deadline = time.monotonic() + self.timeout_s
+        phase = ""
+        while time.monotonic() < deadline:
+            member = next((m for m in self.members() if m.name == name), None)
+            if member is not None and member.action == "NONE" and member.id != old_id:
+                attrs = self.attributes(name)
+                phase = attrs.get(protocol.ATTR_PHASE, "")
+                if phase == protocol.FAILED:
+                    raise ControlPlaneRollError(name, phase, attrs.get(protocol.ATTR_ERROR, ""))
+                if phase == protocol.JOINED:
+                    nics = self.instance(name).get("networkInterfaces") or [{}]
+                    return str(nics[0].get("networkIP", ""))
+            time.sleep(self.poll_s)
+        raise ControlPlaneRollError(name, phase, f"not joined within {self.timeout_s:.0f}s")
+
+    def wait_healthy(self, replacing: str) -> None:
+        """Until every member is RUNNING and joined and the Kubernetes API (when given) reports
+        every control-plane node and etcd pod Ready: a roll never starts on a degraded quorum."""
+        deadline = time.monotonic() + self.timeout_s
+        problems: list[str] = []
+        while time.monotonic() < deadline:
+            problems = []
+            for m in self.members():
+                if m.action != "NONE" or m.status != "RUNNING":
+                    problems.append(f"{m.name} is {m.action.lower()}/{m.status.lower()}")
+                elif (phase := self.attributes(m.name).get(protocol.ATTR_PHASE, "")) != protocol.JOINED:
+                    problems.append(f"{m.name} boot phase {phase or 'none'}")
+            if not problems and self.kube_get is not None:
+                problems = kube_control_plane_problems(self.kube_get, etcd_pods=self.etcd_pods)
+            if not problems:
+                return
+            time.sleep(self.poll_s)
+        what = f" before recreating {replacing}" if replacing else ""
+        raise ControlPlaneRollError(replacing or self.group, "unhealthy",
+                                    f"control plane not healthy{what}: {'; '.join(problems)}")  # fmt: skip
+
+
+def _ready(obj: dict[str, Any]) -> bool:
+    conditions = obj.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def kube_control_plane_problems(kube_get: KubeGet, *, etcd_pods: bool = True) -> list[str]:
+    """What keeps the control plane from being healthy, as the Kubernetes API reports it: every
+    control-plane node Ready, and every etcd static pod (``component=etcd`` in kube-system)
+    Ready, one per control-plane node. Empty: healthy."""
+    nodes = kube_get(f"/api/v1/nodes?labelSelector={CONTROL_PLANE_SELECTOR}").get("items", [])
+    problems = [f"node {n['metadata']['name']} not Ready" for n in nodes if not _ready(n)]
+    if not nodes:
+        problems.append("no control-plane node registered")
+    if not etcd_pods:
+        return problems
+    pods = kube_get("/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd").get("items", [])
+    problems += [f"etcd pod {p['metadata']['name']} not Ready" for p in pods if not _ready(p)]
+    if len(pods) < len(nodes):
+        problems.append(f"{len(pods)} etcd member pods for {len(nodes)} control-plane nodes")
+    return problems
+
+
+def kube_get_for(client: KubeClient) -> KubeGet:
+    """The ``kube_get`` of a :class:`kubegce.kube.client.KubeClient` (a real API server from the
+    cluster's kubeconfig, or the emulator's): the two reads the health check makes."""
+
+    def get(path: str) -> dict[str, Any]:
+        base, _, query = path.partition("?")
+        selector = parse_qs(query).get("labelSelector", [""])[0]
+        parts = base.strip("/").split("/")
+        if parts == ["api", "v1", "nodes"]:
+            got = client.call("listing control-plane nodes", client.core.list_node, label_selector=selector)
+        elif len(parts) == 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
+            got = client.call(f"listing pods in {parts[3]}", client.core.list_namespaced_pod, parts[3],
+                              label_selector=selector)  # fmt: skip
+        else:
+            raise ValueError(f"kube_get_for: no read for {path}")
+        return dict(client.api_client.sanitize_for_serialization(got))
+
+    return get

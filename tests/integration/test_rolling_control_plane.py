@@ -1,0 +1,173 @@
+"""Control planes replaced one at a time against the emulator keep their etcd disk, name and IP;
+without the stateful policy the IP changes and the recreated member refuses its etcd data."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from kubegce import service
+from kubegce.boot import protocol
+from kubegce.cloud.model import ETCD_DEVICE_NAME
+from kubegce.emulator.compute import FaultConfig
+from kubegce.emulator.server import RunningEmulator
+from kubegce.service.rolling_control_plane import ControlPlaneRollError, roll_control_plane_group
+from tests.conftest import make_bundle
+from tests.integration.test_apply import CATALOG, target_for
+
+pytestmark = pytest.mark.integration
+ZONES = ["us-central1-a", "us-central1-b", "us-central1-c"]
+
+
+def control_plane_migs(emu: RunningEmulator) -> list[tuple[str, str]]:
+    with emu.state.lock:
+        return sorted((k[1].split("/")[1], k[3]) for k, r in emu.state.resources.items()
+                      if k[2] == "instanceGroupManagers" and "statefulPolicy" in r)  # fmt: skip
+
+
+def members(emu: RunningEmulator, mig: str) -> list[dict[str, Any]]:
+    with emu.state.lock:
+        return [dict(r) for r in emu.state.resources.values() if str(r.get("_mig", "")).endswith(f"/{mig}")]
+
+
+def identity(instance: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(name, id, internal IP, etcd disk)"""
+    etcd = next(d["source"] for d in instance["disks"] if d["deviceName"] == ETCD_DEVICE_NAME)
+    return instance["name"], instance["id"], instance["networkInterfaces"][0]["networkIP"], etcd
+
+
+def boot_disk(instance: dict[str, Any]) -> str:
+    return str(next(d["source"] for d in instance["disks"] if d["boot"]))
+
+
+@pytest.fixture
+def cluster() -> Any:
+    with RunningEmulator(0, FaultConfig(operation_ms=20), boot_seconds=0.6) as emu:
+        target = target_for(emu)
+        bundle = make_bundle(zones=ZONES, control_plane_count=3)
+        cp = service.plan(bundle, CATALOG, target=target)
+        assert all(r.ok for r in service.apply(target, cp))
+        yield emu, target
+
+
+def test_control_planes_replaced_one_at_a_time_keep_disk_name_and_ip(cluster: Any) -> None:
+    emu, target = cluster
+    migs = control_plane_migs(emu)
+    assert len(migs) == 3
+    before = {zone: members(emu, mig)[0] for zone, mig in migs}
+    names = {mig for _, mig in migs}
+    # sample the groups while rolling: never more than one control plane down at a time
+    down_max = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal down_max
+        while not stop.is_set():
+            with emu.state.lock:
+                cps = [r for r in emu.state.resources.values() if str(r.get("_mig", "")).rsplit("/", 1)[-1] in names]
+                down = sum(1 for r in cps if emu.state.boot.status(r) != "RUNNING" or emu.state.boot.elapsed(r) < 0.6)
+            down_max = max(down_max, down)
+            stop.wait(0.02)
+
+    time.sleep(0.7)  # the first boots end
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for zone, mig in migs:
+            done = roll_control_plane_group(target.clients, "my-proj", zone, mig, poll_s=0.05, timeout_s=30)
+            assert [r.name for r in done] == [before[zone]["name"]]
+            assert done[0].address == before[zone]["networkInterfaces"][0]["networkIP"]
+    finally:
+        stop.set()
+        sampler.join()
+    assert down_max == 1
+    for zone, mig in migs:
+        (after,) = members(emu, mig)
+        old = before[zone]
+        name, old_id, ip, disk = identity(old)
+        assert identity(after) == (name, after["id"], ip, disk) and after["id"] != old_id
+        assert boot_disk(after) == boot_disk(old)  # same name, but a fresh disk:
+        with emu.state.lock:
+            etcd_disk = next(r for k, r in emu.state.resources.items() if k[2] == "disks" and r["selfLink"] == disk)
+            assert etcd_disk["_etcd"]["advertiseAddress"] == ip
+        assert after["_etcd"]["state"] == "restore"
+
+
+def test_without_the_policy_the_ip_changes_and_the_member_refuses(cluster: Any) -> None:
+    emu, target = cluster
+    zone, mig = control_plane_migs(emu)[0]
+    with emu.state.lock:  # a group made before control planes were stateful
+        res = next(r for k, r in emu.state.resources.items() if k[2] == "instanceGroupManagers" and k[3] == mig)
+        res["statefulPolicy"] = {"preservedState": {"disks": {ETCD_DEVICE_NAME: {"autoDelete": "NEVER"}}}}
+    (old,) = members(emu, mig)
+    with pytest.raises(ControlPlaneRollError) as err:
+        roll_control_plane_group(target.clients, "my-proj", zone, mig, poll_s=0.05, timeout_s=30)
+    (after,) = members(emu, mig)
+    assert after["networkInterfaces"][0]["networkIP"] != old["networkInterfaces"][0]["networkIP"]
+    assert err.value.phase == protocol.FAILED
+    assert protocol.ETCD_ADDRESS_MISMATCH in err.value.error
+    assert old["networkInterfaces"][0]["networkIP"] in err.value.error
+    assert "diagnose" in str(err.value)
+
+
+def test_existing_group_becomes_stateful_in_place(cluster: Any) -> None:
+    emu, target = cluster
+    zone, mig = control_plane_migs(emu)[0]
+    with emu.state.lock:
+        res = next(r for k, r in emu.state.resources.items() if k[2] == "instanceGroupManagers" and k[3] == mig)
+        del res["statefulPolicy"]
+    bundle = make_bundle(zones=ZONES, control_plane_count=3)
+    cp = service.plan(bundle, CATALOG, target=target)
+    changes = [(c.action, c.key.name, [f.path for f in c.fields]) for c in cp.diff.changes]
+    assert changes == [("update", mig, ["statefulPolicy"])]
+    assert all(r.ok for r in service.apply(target, cp))
+    assert service.plan(bundle, CATALOG, target=target).diff.empty
+
+
+def test_a_rerun_waits_for_the_instance_mid_recreation_and_never_recreates_it_twice(cluster: Any) -> None:
+    emu, target = cluster
+    zone, mig = control_plane_migs(emu)[0]
+    time.sleep(0.7)
+    (old,) = members(emu, mig)
+    c = target.clients.compute
+    body = c.InstanceGroupManagersRecreateInstancesRequest(
+        instances=[f"projects/my-proj/zones/{zone}/instances/{old['name']}"]
+    )
+    target.clients.instance_group_managers.recreate_instances_unary(  # the run killed right after this call
+        project="my-proj", zone=zone, instance_group_manager=mig,
+        instance_group_managers_recreate_instances_request_resource=body)  # fmt: skip
+    done = roll_control_plane_group(target.clients, "my-proj", zone, mig, instances=[old["name"]],
+                                    poll_s=0.05, timeout_s=30)  # fmt: skip
+    assert done == []
+    with emu.state.lock:
+        assert emu.state.calls.counts["instanceGroupManagers.recreateInstances"] == 1
+    (after,) = members(emu, mig)
+    assert identity(after)[2:] == identity(old)[2:] and after["id"] != old["id"]
+    assert emu.state.boot.elapsed(after) > 0.6  # it was waited for until it joined
+
+
+def test_health_through_the_emulators_kubernetes_api(tmp_path: Any) -> None:
+    from kubegce.emulator.kube import KubeApiServer, KubeState
+    from kubegce.kube.client import KubeClient
+    from kubegce.service.rolling_control_plane import kube_control_plane_problems, kube_get_for
+
+    state = KubeState()
+    server = KubeApiServer(state).start()
+    client = KubeClient.from_url(server.url)
+    try:
+        get = kube_get_for(client)
+        assert kube_control_plane_problems(get, etcd_pods=False) == ["no control-plane node registered"]
+        for name in ("cp-a-1x2y", "cp-b-3z4w"):
+            state.node_joined(name, {"node-role.kubernetes.io/control-plane": ""})
+        state.node_joined("nodes-a-5v6u", {})
+        assert kube_control_plane_problems(get, etcd_pods=False) == []
+        state.set_node_ready("cp-b-3z4w", False)
+        assert kube_control_plane_problems(get, etcd_pods=False) == ["node cp-b-3z4w not Ready"]
+        # the emulator runs no static pods: with them required, the missing etcd members show
+        assert "0 etcd member pods for 2 control-plane nodes" in kube_control_plane_problems(get)
+    finally:
+        client.close()
+        server.stop()
