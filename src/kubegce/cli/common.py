@@ -10,6 +10,7 @@ import click
 
 from kubegce.errors import UserError
 from kubegce.images.catalog import Catalog
+from kubegce.spec.models import ClusterBundle
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import StateStore, open_store
 
@@ -41,3 +42,28 @@ def parse_duration(text: str, option: str = "--wait") -> float:
     if not m:
         raise UserError(f"{option} {text!r}: write a duration like 30s, 10m or 1h")
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def read_spec_inputs(filenames: tuple[str, ...]) -> tuple[list[ClusterBundle], list[str]]:
+    """The bundles in ``-f`` files (``-`` is stdin, read as bytes and decoded like a file), and warnings."""
+    import sys
+
+    from kubegce.spec.loader import load_bundles, load_file, parse_documents
+    from kubegce.spec.yamlio import decode_text
+
+    bundles: list[ClusterBundle] = []
+    warnings: list[str] = []
+    for name in filenames:
+        if name == "-":
+            text = decode_text(sys.stdin.buffer.read(), "-f -")
+            found, more = load_bundles(parse_documents(text, "-f -"), "-f -")
+        else:
+            found, more = load_file(name)
+        bundles.extend(found)
+        warnings.extend(more)
+    return bundles, warnings
+
+
+def next_step(message: str) -> None:
+    """The one line that says what to run next (stderr)."""
+    click.echo(f"next: {message}", err=True)

@@ -33,7 +33,7 @@ def _edited(model: Cluster | InstanceGroup, sets: tuple[str, ...], unsets: tuple
 
 @click.group("edit")
 def command() -> None:
-    """Change a stored spec field by field."""
+    """Change a stored spec field by field, or in $KUBE_EDITOR / $EDITOR."""
 
 
 @command.command("cluster")
