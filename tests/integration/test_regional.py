@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import pytest
@@ -40,7 +41,13 @@ def test_regional_group_lifecycle(emulator: RunningEmulator) -> None:
     assert sorted(spread().values()) == [1, 1, 2]  # 4 instances over 3 zones, EVEN
     views = [v for v in list_instances(target.clients, "my-proj", "demo.example.com") if v.group == nodes.name]
     assert all(v.name.startswith("nodes-demo-example-com-") and len(v.name.rsplit("-", 1)[1]) == 4 for v in views)
-    log, _context = instance_context(target.clients, "my-proj", views[0].zone, views[0].name, CATALOG)  # diagnose
+    # diagnose finds a regional member by its zone (its simulated console fills as it boots)
+    deadline = time.monotonic() + 30
+    while True:
+        log, _context = instance_context(target.clients, "my-proj", views[0].zone, views[0].name, CATALOG)
+        if log or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert log
     assert service.plan(bundle, CATALOG, target=target).diff.empty  # converged
     report = validate(target)

@@ -34,7 +34,7 @@ def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, 
 
     from kubegce.diagnose.validate import validate
 
-    deadline = time.monotonic() + parse_duration(wait)
+    deadline = time.monotonic() + parse_duration(wait, "--wait", allow_zero=True)
     stored = repository(ctx).get(name)
     target = service.connect(endpoint, stored.bundle.cluster.spec.project, name)
     console = Console(stderr=True)
