@@ -282,15 +282,6 @@ class Roller:
             project=self.project, zone=state.zone, instance_group_manager=state.name,
             instance_group_managers_delete_instances_request_resource=body, retry=None))  # fmt: skip
 
-    def recreate_instance(self, state: MigState, name: str) -> None:
-        c = self.clients.compute
-        migs = self.clients.instance_group_managers
-        urls = [i.url for i in state.instances if i.name == name]
-        body = c.InstanceGroupManagersRecreateInstancesRequest(instances=urls)
-        self.target.api.mutate(self._key(state), lambda: migs.recreate_instances_unary(
-            project=self.project, zone=state.zone, instance_group_manager=state.name,
-            instance_group_managers_recreate_instances_request_resource=body, retry=None))  # fmt: skip
-
     def _key(self, state: MigState) -> Any:
         from kubegce.cloud.graph import ResourceKey
 
@@ -396,61 +387,30 @@ def check_budgets(settings: Settings, groups: list[InstanceGroup]) -> None:
 
 
 def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
-    """Replace a control-plane group's stale instances one at a time, keeping etcd.
+    """Replace a control-plane group's stale instances one at a time, keeping etcd: per MIG,
+    :func:`kubegce.service.rolling_control_plane.roll_control_plane_group` with its stale members."""
+    import os
 
-    Uses :mod:`kubegce.service.rolling_control_plane` when it exists (stateful disks, etcd health);
-    until then each stale instance is recreated in place (``recreateInstances``, the MIG's stateful
-    policy keeps its name and etcd disk) and the next one waits until it is back, joined and Ready.
-    """
-    import importlib
+    from kubegce.service import rolling_control_plane as cp
 
-    try:  # the other helper's module (issue 16), once it exists
-        cp: Any = importlib.import_module("kubegce.service.rolling_control_plane")
-    except ImportError:
-        cp = None
-    if cp is not None and hasattr(cp, "roll_control_plane_group"):
-        import os
-
-        sizes_cp = spec_sizes(group)
-        count = 0
-        for zone, name in mig_names(roller.bundle, group):
-            state = roller.read_mig(group, zone, name, sizes_cp.get(zone, 0))
-            if state is None:
-                continue
-            stale_names = [i.name for i in state.stale(roller.forced)]
-            if not stale_names:
-                continue
-            kube_get = cp.kube_get_for(roller.kube) if roller.kube is not None else None
-            # the emulator's Kubernetes API runs no static pods: check etcd pods on a real cluster only
-            on_emulator = bool(os.environ.get("KUBEGCE_COMPUTE_ENDPOINT"))
-            done = cp.roll_control_plane_group(
-                roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
-                etcd_pods=not on_emulator, poll_s=roller.settings.poll_s,
-                log=roller.log,
-            )  # fmt: skip
-            count += len(done)
-        return count
     sizes = spec_sizes(group)
-    replaced = 0
+    count = 0
     for zone, name in mig_names(roller.bundle, group):
-        while True:
-            state = roller.read_mig(group, zone, name, sizes.get(zone, 0))
-            if state is None:
-                break
-            failed = [i for i in state.instances if i.phase == protocol.FAILED]
-            if failed:
-                raise roller._failure(state, Step(failed=(failed[0].name,)))
-            if not all(roller.ready(i) for i in state.instances):
-                roller.sleep(roller.settings.poll_s)
-                continue
-            stale = state.stale(roller.forced)
-            if not stale:
-                break
-            roller.log(f"{group.name} ({zone}): recreate control plane {stale[0].name}")
-            roller.recreate_instance(state, stale[0].name)
-            replaced += 1
-            roller.sleep(roller.settings.poll_s)
-    return replaced
+        state = roller.read_mig(group, zone, name, sizes.get(zone, 0))
+        if state is None:
+            continue
+        stale_names = [i.name for i in state.stale(roller.forced)]
+        if not stale_names:
+            continue
+        kube_get = cp.kube_get_for(roller.kube) if roller.kube is not None else None
+        # the emulator's Kubernetes API runs no static pods: check etcd pods on a real cluster only
+        on_emulator = bool(os.environ.get("KUBEGCE_COMPUTE_ENDPOINT"))
+        done = cp.roll_control_plane_group(
+            roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
+            etcd_pods=not on_emulator, poll_s=roller.settings.poll_s, log=roller.log,
+        )  # fmt: skip
+        count += len(done)
+    return count
 
 
 def rolling_update(roller: Roller, groups: list[InstanceGroup]) -> dict[str, int]:
