@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/venv.sh
-source scripts/venv.sh ""
+source scripts/venv.sh "[kubernetes]"  # the demo drains nodes through its simulated Kubernetes API
 exec kubegce demo "$@"
