@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubegce.errors import UserError
+from kubegce.net import check_endpoint, guard_session
 from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
@@ -35,7 +36,9 @@ class GcsStateStore:
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")
         self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
-        self.emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
+        self.emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+        if self.emulator:
+            self.emulator = check_endpoint(self.emulator, "STORAGE_EMULATOR_HOST")
         self.api = self.emulator or "https://storage.googleapis.com"  # what nodes' URLs point at
         if self.emulator:
             from google.auth.credentials import AnonymousCredentials
@@ -52,6 +55,7 @@ class GcsStateStore:
                     f"state store {self.url}: no Google credentials ({exc}); run "
                     "`gcloud auth application-default login`"
                 ) from None
+        guard_session(self.client._http, self.api, "Cloud Storage")
         self.bucket = self.client.bucket(bucket)
         self._exc = exceptions
         from google.cloud.storage.retry import DEFAULT_RETRY

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import random
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +46,8 @@ class GceApi:
         from google.api_core import exceptions as gexc
 
         self._gexc = gexc
+        self._noticed: dict[str, float] = {}
+        self._notice_lock = threading.Lock()
 
     # ------------------------------------------------------------------ errors
     def is_retryable(self, exc: BaseException) -> bool:
@@ -78,6 +82,7 @@ class GceApi:
         pauses every new call until the quota window has had time to refill, then this calls again
         (no deadline counts that wait); other transient errors follow the retry policy."""
         end = time.monotonic() + self.deadline_s
+        until = time.time() + self.deadline_s
         attempt = 0
         while True:
             try:
@@ -87,6 +92,7 @@ class GceApi:
                     continue
                 if not self.is_retryable(exc):
                     raise
+                self.retry_notice(exc, until)
                 attempt += 1
                 delay = self.rng.uniform(0, min(10.0, self.backoff_s * (2**attempt)))
                 if time.monotonic() + delay > end:
@@ -94,9 +100,28 @@ class GceApi:
                 time.sleep(delay)
 
     def call(self, fn: Callable[[], Any]) -> Any:
-        return retry(
-            fn, is_retryable=self.is_retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s
-        )
+        until = time.time() + self.deadline_s
+
+        def retryable(exc: BaseException) -> bool:
+            if not self.is_retryable(exc):
+                return False
+            self.retry_notice(exc, until)
+            return True
+
+        return retry(fn, is_retryable=retryable, deadline_s=self.deadline_s, rng=self.rng, base_s=self.backoff_s)
+
+    def retry_notice(self, exc: BaseException, until: float) -> None:
+        """Say on stderr what is retried and until when (at most one line per kind of error every 10 s)."""
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}".rstrip(": ")
+        kind_ = type(exc).__name__
+        now = time.monotonic()
+        with self._notice_lock:
+            if now - self._noticed.get(kind_, -1e9) < 10.0:
+                return
+            self._noticed[kind_] = now
+        stamp = time.strftime("%H:%M:%S", time.localtime(until))
+        print(f"retrying after {what} (Compute API, project {self.project}); giving up at {stamp}",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     # ------------------------------------------------------------------ operations
     def wait(self, op: Any, key: ResourceKey) -> None:

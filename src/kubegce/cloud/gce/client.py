@@ -9,6 +9,7 @@ from typing import Any
 
 from kubegce.cloud.kinds import REGISTRY
 from kubegce.errors import UserError
+from kubegce.net import check_endpoint, guard_session
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ComputeClients:
     @classmethod
     def create(cls, endpoint: str | None = None) -> ComputeClients:
         endpoint = endpoint or os.environ.get("KUBEGCE_COMPUTE_ENDPOINT") or None
+        if endpoint:
+            endpoint = check_endpoint(endpoint, "--endpoint / KUBEGCE_COMPUTE_ENDPOINT")
         try:
             from google.api_core import exceptions
             from google.api_core.client_options import ClientOptions
@@ -90,3 +93,4 @@ class ComputeClients:
                 session.mount("http://", adapter)
                 if local:
                     session.trust_env = False
+                guard_session(session, self.endpoint or "https://compute.googleapis.com", "Compute API")
