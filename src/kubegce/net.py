@@ -27,6 +27,7 @@ _ENDPOINT = re.compile(rf"(?P<scheme>https?)://(?P<host>{_HOST})(?::(?P<port>\d{
 
 QUICK_ATTEMPTS = 3  # connection refused / DNS failure: tries before giving up
 QUICK_PAUSE_S = 0.5
+LONG_POLL_S = 150.0  # read timeout for operations.wait (GCE returns within about 2 minutes)
 
 
 class EndpointUnreachable(UserError):
@@ -97,9 +98,11 @@ def guard_session(session: Any, endpoint: str | None, what: str, *,
     connect_s, read_s = timeouts()
 
     def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        # operations.wait is a long poll that GCE answers after up to ~2 minutes: never cut it short
+        limit = max(read_s, LONG_POLL_S) if url.split("?", 1)[0].endswith("/wait") else read_s
         given = kwargs.get("timeout")
         if given is None or isinstance(given, int | float):
-            kwargs["timeout"] = (connect_s, min(float(given), read_s) if given else read_s)
+            kwargs["timeout"] = (connect_s, min(float(given), limit) if given else limit)
         where = endpoint or url.split("/", 3)[:3][-1]
         for attempt in range(1, QUICK_ATTEMPTS + 1):
             try:
@@ -111,7 +114,7 @@ def guard_session(session: Any, endpoint: str | None, what: str, *,
                 ) from None
             except requests.exceptions.ReadTimeout:
                 raise EndpointSilent(
-                    f"{what} at {where} accepted the connection but did not answer {method} within {read_s:g} s "
+                    f"{what} at {where} accepted the connection but did not answer {method} within {limit:g} s "
                     f"(KUBEGCE_READ_TIMEOUT); is it the right endpoint, and is it overloaded?"
                 ) from None
             except requests.exceptions.ConnectionError as exc:
