@@ -10,6 +10,7 @@ import click
 
 from kubegce.errors import UserError
 from kubegce.images.catalog import Catalog
+from kubegce.spec.models import ClusterBundle
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import StateStore, open_store
 
@@ -48,3 +49,28 @@ def parse_duration(text: str, option: str = "--wait", *, maximum: float | None =
     if maximum is not None and seconds > maximum:
         raise UserError(f"{option} {text[:40]!r}: at most {maximum / 3600:g}h")
     return seconds
+
+
+def read_spec_inputs(filenames: tuple[str, ...]) -> tuple[list[ClusterBundle], list[str]]:
+    """The bundles in ``-f`` files (``-`` is stdin, read as bytes and decoded like a file), and warnings."""
+    import sys
+
+    from kubegce.spec.loader import load_bundles, load_file, parse_documents
+    from kubegce.spec.yamlio import decode_text
+
+    bundles: list[ClusterBundle] = []
+    warnings: list[str] = []
+    for name in filenames:
+        if name == "-":
+            text = decode_text(sys.stdin.buffer.read(), "-f -")
+            found, more = load_bundles(parse_documents(text, "-f -"), "-f -")
+        else:
+            found, more = load_file(name)
+        bundles.extend(found)
+        warnings.extend(more)
+    return bundles, warnings
+
+
+def next_step(message: str) -> None:
+    """The one line that says what to run next (stderr)."""
+    click.echo(f"next: {message}", err=True)

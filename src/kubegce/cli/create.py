@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
 from kubegce import service
-from kubegce.cli.common import load_catalog, repository
+from kubegce.cli.common import load_catalog, next_step, read_spec_inputs, repository
 from kubegce.cli.output import info, warn
 from kubegce.errors import UserError
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.fields import ssh_public_key_problem
-from kubegce.spec.loader import load_bundles, parse_documents
 from kubegce.spec.models import ClusterBundle
+from kubegce.spec.yamlio import read_text_file
 
 
 def _csv(value: str | None) -> list[str]:
@@ -32,17 +29,15 @@ def _labels(value: str | None) -> dict[str, str]:
 
 
 def _store_bundles(ctx: click.Context, bundles: list[ClusterBundle], force: bool) -> None:
-    catalog = load_catalog()
-    for bundle in bundles:
-        for w in service.check_spec(bundle, catalog, force=force):  # validates everything before writing
-            warn(w)
     repo = repository(ctx)
+    for w in service.create_clusters(repo, bundles, load_catalog(), force=force):
+        warn(w)
     for bundle in bundles:
-        for w in repo.create(bundle):
-            warn(w)
-        channels = ", ".join(f"{g.name}: {g.spec.image}" for g in bundle.instance_groups)
-        info(f"created cluster {bundle.cluster.name} in {repo.store.url} ({channels})")
-    info("nothing was created in the cloud; run `kubegce update cluster NAME` to see the plan")
+        images = ", ".join(f"{g.name}: {g.spec.image}" for g in bundle.instance_groups)
+        info(f"created cluster {bundle.cluster.name} in {repo.store.url} ({images})")
+    info("nothing was created in the cloud yet")
+    name = bundles[0].cluster.name if len(bundles) == 1 else "NAME"
+    next_step(f"`kubegce update cluster {name}` shows the plan; add --yes to apply it")
 
 
 @click.group("create", invoke_without_command=True)
@@ -56,31 +51,15 @@ def command(ctx: click.Context, filenames: tuple[str, ...], force: bool) -> None
         return
     if not filenames:
         raise UserError("create: give -f FILE, or `kubegce create cluster NAME --project ... --zones ...`")
-    bundles: list[ClusterBundle] = []
-    all_warnings: list[str] = []
-    for name in filenames:
-        text = sys.stdin.read() if name == "-" else _read(name)
-        found, warnings = load_bundles(parse_documents(text, name), name)
-        bundles.extend(found)
-        all_warnings.extend(warnings)
-    for w in all_warnings:
+    bundles, warnings = read_spec_inputs(filenames)
+    for w in warnings:
         warn(w)
     _store_bundles(ctx, bundles, force)
 
 
-def _read(name: str) -> str:
-    try:
-        return Path(name).read_text()
-    except OSError as exc:
-        raise UserError(f"-f {name}: {exc.strerror}") from None
-
-
 def _ssh_key(path: str) -> str:
     """The one public key in ``path`` (the spec's own check, reported against the flag)."""
-    try:
-        text = Path(path).read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--ssh-public-key {path}: cannot read it ({exc})") from None
+    text = read_text_file(path, f"--ssh-public-key {path}").strip()
     if problem := ssh_public_key_problem(text):
         raise UserError(f"--ssh-public-key {path}: {problem}")
     return text

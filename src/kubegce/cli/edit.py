@@ -90,7 +90,7 @@ def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle]
 
 @click.group("edit")
 def command() -> None:
-    """Change a stored spec field by field."""
+    """Change a stored spec field by field, or in $KUBE_EDITOR / $EDITOR."""
 
 
 def _require_edits(sets: tuple[str, ...], unsets: tuple[str, ...]) -> None:

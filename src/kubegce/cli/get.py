@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import click
+from collections.abc import Sequence
 
-from kubegce.cli.common import endpoint_option, repository
-from kubegce.cli.output import emit, output_option
+import click
+from pydantic import BaseModel
+
+from kubegce.cli.common import endpoint_option, next_step, repository
+from kubegce.cli.output import emit, info, output_option
+from kubegce.spec.defaults import apply_defaults
+
+
+def emit_documents(models: Sequence[BaseModel]) -> None:
+    """`---`-separated YAML documents, as `create -f` and `replace -f` read them back."""
+    import yaml
+
+    docs = [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in models]
+    click.echo(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True).rstrip())
 
 
 @click.group("get")
@@ -16,12 +28,23 @@ def command() -> None:
 @command.command("clusters")
 @click.argument("names", nargs=-1)
 @output_option()
+@click.option("--full", is_flag=True, help="Show every field with the defaults filled in.")
 @click.pass_context
-def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str) -> None:
-    """List clusters (or the named ones)."""
+def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str, full: bool) -> None:
+    """List clusters (or the named ones); -o yaml prints documents `create -f` and `replace -f` read."""
     repo = repository(ctx)
     stored = [repo.get(n) for n in (names or repo.names())]
-    data = [s.bundle.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for s in stored]
+    if not stored:
+        info(f"no clusters in {repo.store.url}")
+        next_step("create one with `kubegce create cluster NAME --project PROJECT --zones ZONE` "
+                  "or `kubegce create -f cluster.yaml`")  # fmt: skip
+        if output == "table":
+            return
+    bundles = [apply_defaults(s.bundle) if full else s.bundle for s in stored]
+    if output == "yaml":
+        emit_documents([m for b in bundles for m in (b.cluster, *b.instance_groups)])
+        return
+    data = [b.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for b in bundles]
     rows = [
         (
             s.bundle.cluster.name,
@@ -43,6 +66,9 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
     """List a cluster's instance groups."""
     stored = repository(ctx).get(cluster)
     groups = stored.bundle.instance_groups
+    if output == "yaml":
+        emit_documents(groups)
+        return
     data = [g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in groups]
     rows = [
         (

@@ -17,7 +17,66 @@ class AppContext:
     state_url: str | None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# verb -> (module under kubegce.cli, attribute, one-line help). A verb's module is imported only
+# when that verb runs (or completes), so `kubegce --help` and offline verbs start quickly; the
+# help lines here are checked against the commands by tests/unit/test_startup.py.
+VERBS: dict[str, tuple[str, str, str]] = {
+    "create": (
+        "create",
+        "command",
+        "Create a cluster spec in the state store (nothing touches a cloud until `update`).",
+    ),
+    "get": ("get", "command", "List clusters and instance groups in the state store."),
+    "edit": ("edit", "command", "Change a stored spec field by field, or in $KUBE_EDITOR / $EDITOR."),
+    "replace": (
+        "replace",
+        "command",
+        "Replace existing cluster specs (validated like create; a concurrent change is refused).",
+    ),
+    "update": ("update", "command", "Show or apply what a cluster's spec asks for."),
+    "rolling-update": ("rolling", "command", "Replace instances whose instance template is not their group's."),
+    "images": ("images", "command", "What kubegce knows of GCE images and how it boots them."),
+    "delete": ("delete", "command", "Delete clusters."),
+    "emulator": (
+        "emulator",
+        "command",
+        "Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md).",
+    ),
+    "demo": ("demo", "command", "Run kubegce end to end on the local GCE emulator (nothing leaves 127.0.0.1)."),
+    "lab": ("lab", "command", "The boot lab: real cloud-init and google_metadata_script_runner in namespaces (root)."),
+    "diagnose": ("diagnose", "command", "Say why a node did not initialize."),
+    "validate": (
+        "validate",
+        "command",
+        "Check that a cluster's groups are at size and its nodes initialized (and Ready).",
+    ),
+    "rotate": ("secrets", "rotate", "Replace secrets."),
+    "export": ("secrets", "export", "Export credentials."),
+    "version": ("main", "version", "Print kubegce's version."),
+    "completion": ("main", "completion", "Print a shell completion script: bash, zsh or fish."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in VERBS:
+            return None
+        import importlib
+
+        module, attr, _ = VERBS[cmd_name]
+        found = getattr(importlib.import_module(f"kubegce.cli.{module}"), attr)
+        assert isinstance(found, click.Command)
+        return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, _, help_) in VERBS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kubegce")
 @click.option("--state", "state_url", envvar="KUBEGCE_STATE", metavar="URL",
               help="State store: file:///path or gs://bucket/prefix [env KUBEGCE_STATE; "
@@ -33,31 +92,27 @@ def cli(ctx: click.Context, state_url: str | None) -> None:
     ctx.obj = AppContext(state_url=state_url)
 
 
-def _register() -> None:
-    from kubegce.cli import (
-        create,
-        delete,
-        demo,
-        diagnose,
-        edit,
-        emulator,
-        get,
-        images,
-        lab,
-        rolling,
-        update,
-        validate,  # fmt: skip
-    )
-
-    for module in (create, get, edit, update, rolling, images, delete, emulator, demo, lab, diagnose, validate):
-        cli.add_command(module.command)
-    from kubegce.cli import secrets
-
-    cli.add_command(secrets.rotate)
-    cli.add_command(secrets.export)
+@click.command("version")
+def version() -> None:
+    """Print kubegce's version."""
+    click.echo(f"kubegce {__version__}")
 
 
-_register()
+@click.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print a shell completion script: bash, zsh or fish.
+
+    \b
+    bash: kubegce completion bash > ~/.local/share/bash-completion/completions/kubegce
+    zsh:  kubegce completion zsh > "${fpath[1]}/_kubegce"
+    fish: kubegce completion fish > ~/.config/fish/completions/kubegce.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "kubegce", "_KUBEGCE_COMPLETE").source())
 
 
 GLOBAL_OPTIONS = ("--state",)

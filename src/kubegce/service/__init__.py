@@ -22,6 +22,7 @@ from kubegce.service.cluster import (
     write_terraform,
 )
 from kubegce.service.nodes import publish_load_balancer_address, publish_node_objects, rotate_token
+from kubegce.service.specs import create_clusters, replace_clusters
 
 __all__ = [
     "ApplyProgress",
@@ -31,11 +32,13 @@ __all__ = [
     "check_apply_target",
     "check_spec",
     "connect",
+    "create_clusters",
     "delete",
     "plan",
     "plan_deletion",
     "publish_load_balancer_address",
     "publish_node_objects",
+    "replace_clusters",
     "rolling",
     "rotate_token",
     "write_terraform",
