@@ -7,7 +7,7 @@ import contextlib
 import click
 
 from kubegce import service
-from kubegce.cli.common import endpoint_option, repository
+from kubegce.cli.common import endpoint_option, next_step, repository
 from kubegce.cli.output import info, status, warn
 from kubegce.cli.progress import ConsoleProgress
 from kubegce.errors import UserError
@@ -41,10 +41,14 @@ def delete_cluster(ctx: click.Context, name: str, yes: bool, state_only: bool, p
     for state_key in deletion.state_keys:
         click.echo(f"- state {state_key}")
     if not yes:
-        info("(dry run: pass --yes to delete)")
+        info("(dry run: nothing was deleted)")
+        next_step(
+            f"`kubegce delete cluster {name}{' --state-only' if state_only else ''} --yes` deletes what is listed"
+        )
         return
     total = len(deletion.diff.changes) if deletion.diff else 0
     results = service.delete(deletion, target, repo=repo, parallelism=parallelism, progress=ConsoleProgress(total))
     if any(not r.ok for r in results):
         raise UserError("some resources were not deleted (listed above); the spec is kept: re-run", exit_code=1)
     info(f"deleted cluster {name}")
+    next_step("`kubegce get clusters` lists the clusters left")

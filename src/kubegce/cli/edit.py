@@ -18,7 +18,7 @@ import click
 from pydantic import ValidationError
 
 from kubegce import service
-from kubegce.cli.common import load_catalog, repository
+from kubegce.cli.common import load_catalog, next_step, repository
 from kubegce.cli.output import info, warn
 from kubegce.errors import ConflictError, NotFoundError, SpecError, UserError
 from kubegce.spec.defaults import apply_defaults
@@ -66,12 +66,17 @@ def _patch_group(stored: StoredBundle, group: str, sets: tuple[str, ...], unsets
 
 
 def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle], None], *, force: bool,
-              attempts: int = PATCH_ATTEMPTS) -> None:  # fmt: skip
-    """Read, patch, validate the whole cluster, write; on a conflict re-read and re-apply."""
+              attempts: int = PATCH_ATTEMPTS) -> bool:  # fmt: skip
+    """Read, patch, validate the whole cluster, write; on a conflict re-read and re-apply.
+    False (nothing written) when the patch changes nothing."""
     catalog = load_catalog()
     for attempt in range(attempts):
         stored = repo.get(name)
+        before = stored.bundle
         patch(stored)
+        if stored.bundle == before:
+            info("no change")
+            return False
         warnings = service.check_spec(stored.bundle, catalog, force=force)  # the whole cluster, before any write
         try:
             if stored.edited_group is not None:
@@ -85,17 +90,13 @@ def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle]
             continue
         for w in warnings:
             warn(w)
-        return
+        return True
+    return False
 
 
 @click.group("edit")
 def command() -> None:
     """Change a stored spec field by field, or in $KUBE_EDITOR / $EDITOR."""
-
-
-def _require_edits(sets: tuple[str, ...], unsets: tuple[str, ...]) -> None:
-    if not sets and not unsets:
-        raise UserError("edit: give at least one --set PATH=VALUE or --unset PATH")
 
 
 @command.command("cluster")
@@ -105,10 +106,13 @@ def _require_edits(sets: tuple[str, ...], unsets: tuple[str, ...]) -> None:
 @_force
 @click.pass_context
 def edit_cluster(ctx: click.Context, name: str, sets: tuple[str, ...], unsets: tuple[str, ...], force: bool) -> None:
-    """Edit a cluster's spec."""
-    _require_edits(sets, unsets)
-    run_patch(repository(ctx), name, lambda stored: _patch_cluster(stored, sets, unsets), force=force)
-    info(f"cluster {name} updated; `kubegce update cluster {name}` shows what changes")
+    """Edit a cluster's spec: --set/--unset, or without them in $KUBE_EDITOR / $EDITOR / vi."""
+    if not sets and not unsets:
+        _edit_cluster_in_editor(ctx, name, force)
+        return
+    if run_patch(repository(ctx), name, lambda stored: _patch_cluster(stored, sets, unsets), force=force):
+        info(f"cluster {name} updated")
+        next_step(f"`kubegce update cluster {name}` shows what changes in the cloud")
 
 
 @command.command("instancegroup")
@@ -120,14 +124,172 @@ def edit_cluster(ctx: click.Context, name: str, sets: tuple[str, ...], unsets: t
 @click.pass_context
 def edit_group(ctx: click.Context, cluster: str, group: str, sets: tuple[str, ...], unsets: tuple[str, ...],
                force: bool) -> None:  # fmt: skip
-    """Edit one instance group's spec."""
-    _require_edits(sets, unsets)
+    """Edit one instance group's spec: --set/--unset, or without them in $KUBE_EDITOR / $EDITOR / vi."""
+    if not sets and not unsets:
+        _edit_group_in_editor(ctx, cluster, group, force)
+        return
 
     def patch(stored: StoredBundle) -> None:
         stored.edited_group = _patch_group(stored, group, sets, unsets)
 
-    run_patch(repository(ctx), cluster, patch, force=force)
-    info(f"instance group {group} of {cluster} updated")
+    if run_patch(repository(ctx), cluster, patch, force=force):
+        info(f"instance group {group} of {cluster} updated")
+        next_step(f"`kubegce update cluster {cluster}` shows what changes in the cloud")
 
 
 command.add_command(edit_group, "ig")
+
+
+# ---------------------------------------------------------------------- editor mode (no --set/--unset)
+EDIT_HEADER = """\
+# Edit {what} below and save; close without saving, empty the file or exit the editor with an
+# error to cancel. Lines starting with '#' are ignored. The spec is validated when you save.
+"""
+
+
+def editor_command() -> list[str]:
+    """$KUBE_EDITOR, then $EDITOR, then vi (split like a shell would)."""
+    import os
+    import shlex
+
+    for var in ("KUBE_EDITOR", "EDITOR"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise UserError(f"${var} {value[:80]!r} cannot be split into a command: {exc}") from None
+    return ["vi"]
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")).strip()
+
+
+def edit_in_editor(what: str, model: Cluster | InstanceGroup,
+                   accept: Callable[[dict[str, Any]], Callable[[], None]]) -> bool:  # fmt: skip
+    """Open ``model`` as YAML in the user's editor until it validates, is cancelled or is unchanged.
+
+    ``accept`` turns the edited document into the write to make (raising UserError/SpecError when
+    invalid); the edit is reopened with the problems as comments. Returns True when written."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from kubegce.spec.loader import parse_documents
+
+    original = yaml.safe_dump(model.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
+    body = original
+    problems: list[str] = []
+    previous_attempt: str | None = None
+    command_ = editor_command()
+    with tempfile.TemporaryDirectory(prefix="kubegce-edit-") as tmp:
+        path = Path(tmp) / f"{model.name}.yaml"
+        while True:
+            head = EDIT_HEADER.format(what=what)
+            if problems:
+                head += "#\n# The edit was not saved:\n" + "".join(f"#   {p}\n" for p in problems) + "#\n"
+            path.write_text(head + body)
+            try:
+                done = subprocess.run([*command_, str(path)], check=False)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot run the editor {command_[0]!r}: {exc.strerror or exc}; set $KUBE_EDITOR or $EDITOR"
+                ) from None
+            if done.returncode != 0:
+                info(f"the editor exited with status {done.returncode}: edit cancelled, nothing written")
+                return False
+            edited = _strip_comments(path.read_text(errors="replace"))
+            if not edited:
+                info("the file was emptied: edit cancelled, nothing written")
+                return False
+            if edited == _strip_comments(original):
+                info(f"no change to {what}")
+                return False
+            if edited == previous_attempt:
+                raise UserError(f"edit of {what} cancelled: the problems above were not fixed; nothing written")
+            try:
+                docs = parse_documents(edited, f"edited {what}")
+                if len(docs) != 1:
+                    raise UserError(f"edited {what}: give exactly one document (got {len(docs)})")
+                write = accept(docs[0])
+            except SpecError as exc:
+                problems = exc.problems
+            except UserError as exc:
+                problems = [str(exc)]
+            else:
+                write()
+                return True
+            for p in problems:
+                warn(p)
+            previous_attempt, body = edited, edited + "\n"
+
+
+def _edit_cluster_in_editor(ctx: click.Context, name: str, force: bool) -> None:
+    repo = repository(ctx)
+    stored = repo.get(name)
+
+    def accept(doc: dict[str, Any]) -> Callable[[], None]:
+        try:
+            cluster = Cluster.model_validate(doc)
+        except ValidationError as exc:
+            raise SpecError(validation_problems(exc, Cluster, f"cluster {name}")) from None
+        if cluster.name != name:
+            raise UserError(f"metadata.name: a cluster cannot be renamed ({name!r} -> {cluster.name!r}); put it back")
+        bundle = apply_defaults(stored.bundle.model_copy(update={"cluster": cluster}))
+        for w in service.check_spec(bundle, load_catalog(), force=force):
+            warn(w)
+        if bundle.cluster == stored.bundle.cluster:
+            raise _NoChange
+        stored.bundle = bundle
+        return lambda: repo.save_cluster(stored)
+
+    if _run_editor(f"cluster {name}", stored.bundle.cluster, accept):
+        info(f"cluster {name} updated")
+        next_step(f"`kubegce update cluster {name}` shows what changes in the cloud")
+
+
+def _edit_group_in_editor(ctx: click.Context, cluster: str, group: str, force: bool) -> None:
+    repo = repository(ctx)
+    stored = repo.get(cluster)
+    current = stored.bundle.group(group)
+    if current is None:
+        names = ", ".join(g.name for g in stored.bundle.instance_groups)
+        raise NotFoundError(f"instance group {group!r} not in cluster {cluster}; groups: {names}")
+
+    def accept(doc: dict[str, Any]) -> Callable[[], None]:
+        try:
+            updated = InstanceGroup.model_validate(doc)
+        except ValidationError as exc:
+            raise SpecError(validation_problems(exc, InstanceGroup, f"instancegroup {group}")) from None
+        if updated.name != group:
+            raise UserError(f"metadata.name: an instance group cannot be renamed ({group!r} -> {updated.name!r})")
+        groups = [updated if g.name == group else g for g in stored.bundle.instance_groups]
+        bundle = apply_defaults(stored.bundle.model_copy(update={"instance_groups": groups}))
+        for w in service.check_spec(bundle, load_catalog(), force=force):
+            warn(w)
+        saved = bundle.group(group)
+        assert saved is not None
+        if saved == current:
+            raise _NoChange
+        stored.bundle = bundle
+        return lambda: repo.save_group(stored, saved)
+
+    if _run_editor(f"instance group {group} of {cluster}", current, accept):
+        info(f"instance group {group} of {cluster} updated")
+        next_step(f"`kubegce update cluster {cluster}` shows what changes in the cloud")
+
+
+class _NoChange(Exception):
+    """The edited document means the same spec as the stored one (e.g. a default spelt out)."""
+
+
+def _run_editor(what: str, model: Cluster | InstanceGroup,
+                accept: Callable[[dict[str, Any]], Callable[[], None]]) -> bool:  # fmt: skip
+    try:
+        return edit_in_editor(what, model, accept)
+    except _NoChange:
+        info(f"no change to {what}")
+        return False

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from kubegce import service
-from kubegce.cli.common import endpoint_option, load_catalog, repository
+from kubegce.cli.common import endpoint_option, load_catalog, next_step, repository
 from kubegce.cli.output import emit, info, output_option, print_table, status, warn
 from kubegce.cli.progress import ConsoleProgress
 from kubegce.cloud.planner import render_plan
@@ -105,11 +105,14 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
                             progress=ConsoleProgress(len(changes.diff.changes)), log=info)  # fmt: skip
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
+    stale = []
     if any(c.key.kind == "instance_group_manager" for c in changes.diff.changes):
         stale = service.rolling.stale_groups(gce, bundle)
-        if stale:
-            info(f"instances on an old template in group(s) {', '.join(stale)}: replace them with "
-                 f"`kubegce rolling-update cluster {name} --yes`")  # fmt: skip
+    if stale:
+        info(f"instances on an old template in group(s) {', '.join(stale)}")
+        next_step(f"`kubegce rolling-update cluster {name} --yes` replaces them")
+    else:
+        next_step(f"`kubegce validate cluster {name} --wait 10m` waits until every node has joined")
 
 
 def _warn(changes: service.ClusterChangeSet) -> None:
