@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kubegce.errors import UserError
-from kubegce.images.catalog import Catalog
-from kubegce.spec.models import ClusterBundle
-from kubegce.state.clusters import ClusterRepository
-from kubegce.state.store import StateStore, open_store
+
+if TYPE_CHECKING:  # imported when a verb needs them (start-up time: benchmarks/startup.py)
+    from kubegce.images.catalog import Catalog
+    from kubegce.spec.models import ClusterBundle
+    from kubegce.state.clusters import ClusterRepository
+    from kubegce.state.store import StateStore
 
 endpoint_option = click.option(
     "--endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
@@ -21,10 +24,14 @@ endpoint_option = click.option(
 
 
 def store_from(ctx: click.Context) -> StateStore:
+    from kubegce.state.store import open_store
+
     return open_store(ctx.find_root().obj.state_url)
 
 
 def repository(ctx: click.Context) -> ClusterRepository:
+    from kubegce.state.clusters import ClusterRepository
+
     return ClusterRepository(store_from(ctx))
 
 
@@ -33,6 +40,8 @@ def user_catalog_path() -> Path:
 
 
 def load_catalog() -> Catalog:
+    from kubegce.images.catalog import Catalog
+
     return Catalog.load(user_catalog_path())
 
 
