@@ -87,6 +87,30 @@ def demo_bundle() -> ClusterBundle:
     return bundle
 
 
+def log_plan(changes: service.ClusterChangeSet, log: Callable[[str], None]) -> None:
+    """The plan as `kubegce update` prints it: each group's boot channel and why, then the diff."""
+    from kubegce.cloud.planner import render_plan
+
+    log("boot channels (why each group boots the way it does):")
+    for g in changes.boot.groups:
+        os_label = g.image.profile.label if g.image.profile else "unknown OS"
+        log(f"  {g.group.name}: {g.image.ref} ({os_label}) -> {g.decision.metadata_channel}: {g.decision.reason}")
+    for line in render_plan(changes.diff).splitlines():
+        log(line)
+
+
+def once(log: Callable[[str], None]) -> Callable[[str], None]:
+    """A log that drops a line equal to the one before it (a polling loop says each state once)."""
+    last: list[str] = []
+
+    def say(message: str) -> None:
+        if last != [message]:
+            last[:] = [message]
+            log(message)
+
+    return say
+
+
 @dataclass
 class DemoResult:
     state_dir: Path
@@ -113,15 +137,16 @@ def run_demo(endpoint: str, state_dir: Path | None, log: Callable[[str], None], 
     catalog = Catalog.load()
     target = service.connect(endpoint, DEMO_PROJECT, DEMO_CLUSTER)
     changes = service.plan(bundle, catalog, target=target)
-    log(f"plan: {changes.diff.counts()} unchanged={changes.diff.unchanged}")
+    log_plan(changes, log)
     results = service.apply(target, changes, progress=progress(len(changes.diff.changes)))
     errors = [f"{r.label}: {r.error}" for r in results if not r.ok]
     deadline = time.monotonic() + wait_s
     views: list[InstanceView] = []
+    say_once = once(log)
     while time.monotonic() < deadline:
         views = list_instances(target.clients, DEMO_PROJECT, DEMO_CLUSTER)
         settled = [v for v in views if v.phase in ("joined", "failed")]
-        log(f"waiting for nodes to report: {len(settled)}/{len(views)} finished booting")
+        say_once(f"waiting for nodes to report: {len(settled)}/{len(views)} finished booting")
         if views and len(settled) == len(views):
             break
         time.sleep(1.0)

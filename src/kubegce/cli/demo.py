@@ -19,7 +19,7 @@ from kubegce.errors import UserError
 def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, output: str) -> None:
     """Run kubegce end to end on the local GCE emulator (nothing leaves 127.0.0.1)."""
     from kubegce.cli.progress import ConsoleProgress
-    from kubegce.demo import run_demo
+    from kubegce.demo import DEMO_CLUSTER, run_demo
     from kubegce.emulator.compute import FaultConfig
     from kubegce.emulator.server import RunningEmulator
 
@@ -52,5 +52,21 @@ def command(endpoint: str | None, state_dir: str | None, boot_seconds: float, ou
         info(f"rolling update to machine type {result.new_machine_type}: replaced {rolled}; "
              + ("every node is on its group's current template" if on_new else "some nodes are on an old template"))  # fmt: skip
     info("node boots are simulated by the emulator; `kubegce lab boot` runs the real guest software")
+    if state_dir is None:
+        import shutil
+
+        shutil.rmtree(result.state_dir, ignore_errors=True)
+        info(f"removed the demo's temporary state {result.state_dir} (keep it with --state-dir DIR)")
+        state_hint = "kubegce demo --state-dir ./demo-state  (keeps the spec, then: "
+        state_hint += f"kubegce --state file://$PWD/demo-state get instancegroups {DEMO_CLUSTER})"
+    else:
+        info(f"the demo's spec is in file://{Path(state_dir).resolve()}")
+        state_hint = f"kubegce --state file://{Path(state_dir).resolve()} get instancegroups {DEMO_CLUSTER} -o yaml"
     if result.errors:
         raise UserError("demo apply had errors:\n" + "\n".join(result.errors), exit_code=1)
+    info("next, try:")
+    info(f"  {state_hint}")
+    info("  kubegce emulator --port 8780   (then, in another shell: export KUBEGCE_COMPUTE_ENDPOINT="
+         "http://127.0.0.1:8780; kubegce create cluster NAME --project my-proj --zones us-central1-a; "
+         "kubegce update cluster NAME --yes)")  # fmt: skip
+    info("  kubegce images list            (every image family and the boot channel it gets)")
