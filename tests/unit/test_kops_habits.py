@@ -98,3 +98,15 @@ def test_version_and_completion() -> None:
         r = run("completion", shell)
         assert r.returncode == 0 and marker in r.stdout and "_KUBEGCE_COMPLETE" in r.stdout
     assert run("completion", "tcsh").returncode == 2
+
+
+def test_unpinned_manifest_warning_says_how_to_get_the_value() -> None:
+    from kubegce.boot.plans import asset_warnings
+    from kubegce.boot.versions import asset_urls
+    from tests.conftest import make_bundle
+
+    bundle = make_bundle()
+    (first, *_) = asset_warnings(bundle)
+    url = asset_urls(bundle.cluster.spec.networking.plugin, None).network_manifest
+    assert f"curl -fsSL {url} | sha256sum" in first
+    assert f"kubegce edit cluster {bundle.cluster.name} --set spec.assets.manifestSha256.calico=" in first

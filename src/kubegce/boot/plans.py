@@ -65,17 +65,33 @@ def cluster_cni_bin_dir(profiles: list[ImageProfile | None]) -> str:
 
 def asset_warnings(bundle: ClusterBundle) -> list[str]:
     """Settings that let the cluster be created but keep a node from finishing its bootstrap."""
+    from kubegce.boot.versions import asset_urls
+
     s = bundle.cluster.spec
     pinned = s.assets.manifest_sha256
+    urls = asset_urls(s.networking.plugin, s.assets.mirror)
+    name = bundle.cluster.name
     out = []
     if s.networking.plugin != "none" and s.networking.plugin not in pinned:
         out.append(
             f"spec.assets.manifestSha256.{s.networking.plugin} is not set: the control plane will "
-            f"refuse to install the unpinned {s.networking.plugin} manifest; pin its sha256"
+            f"refuse to install the unpinned {s.networking.plugin} manifest; pin its sha256: "
+            + _pin_hint(urls.network_manifest, name, s.networking.plugin)
         )
     if s.cloud_controller_manager and "ccm" not in pinned:
-        out.append("spec.assets.manifestSha256.ccm is not set: the cloud-controller-manager will not install")
+        out.append(
+            "spec.assets.manifestSha256.ccm is not set: the cloud-controller-manager will not install; pin it: "
+            + _pin_hint(urls.ccm_manifest, name, "ccm")
+        )
     return out
+
+
+def _pin_hint(url: str, cluster: str, key: str) -> str:
+    """The exact commands that get and set a manifest's sha256."""
+    return (
+        f"`curl -fsSL {url} | sha256sum`, then "
+        f"`kubegce edit cluster {cluster} --set spec.assets.manifestSha256.{key}=HEX`"
+    )
 
 
 def choose_channels(
