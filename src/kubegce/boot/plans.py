@@ -16,6 +16,7 @@ from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
+from kubegce.images.fit import arch_problem, unknown_family_problem
 from kubegce.spec.models import ClusterBundle, InstanceGroup
 from kubegce.spec.validate import validate_bundle
 from kubegce.state.base import NodeUrls
@@ -117,6 +118,14 @@ def choose_channels(
         where = f"instancegroup {g.name}"
         try:
             image = catalog.resolve(g.spec.image, reader)
+            fit = [arch_problem(image, g.spec.machine_type)]
+            if reader is None:
+                fit.append(unknown_family_problem(image, catalog))
+            if found := [f for f in fit if f]:
+                if not force:
+                    problems.extend(f"{where} spec.image: {f}" for f in found)
+                    continue
+                warnings.extend(f"{where} spec.image: {f} (kept: --force)" for f in found)
             decision = decide_channel(image, g.spec.bootstrap, where=where, force=force)
         except ChannelError as exc:
             problems.append(str(exc))
