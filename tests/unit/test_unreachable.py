@@ -152,3 +152,30 @@ def test_refused_is_tried_a_few_times_quickly() -> None:
     with pytest.raises(EndpointUnreachable, match="connection refused"):
         session.get(f"http://127.0.0.1:{port}/x")
     assert len(pauses) == 2 and sum(pauses) < 3
+
+
+def test_transient_errors_are_retried_with_a_line_saying_until_when(capsys: pytest.CaptureFixture[str]) -> None:
+    from typing import Any, cast
+
+    from google.api_core import exceptions
+
+    from kubegce.cloud.gce.api import GceApi
+
+    api = GceApi(cast(Any, None), "my-proj", "marker", "demo", deadline_s=30, backoff_s=0.001)
+    calls = iter(
+        [
+            exceptions.ServiceUnavailable("busy"),
+            exceptions.TooManyRequests("rateLimitExceeded"),  # type: ignore[no-untyped-call]
+            None,
+        ]
+    )
+
+    def fn() -> str:
+        exc = next(calls)
+        if exc is not None:
+            raise exc
+        return "ok"
+
+    assert api.call(fn) == "ok"
+    err = capsys.readouterr().err
+    assert "retrying after ServiceUnavailable" in err and "giving up at" in err and "TooManyRequests" in err
