@@ -162,13 +162,9 @@ def test_transient_errors_are_retried_with_a_line_saying_until_when(capsys: pyte
     from kubegce.cloud.gce.api import GceApi
 
     api = GceApi(cast(Any, None), "my-proj", "marker", "demo", deadline_s=30, backoff_s=0.001)
-    calls = iter(
-        [
-            exceptions.ServiceUnavailable("busy"),
-            exceptions.TooManyRequests("rateLimitExceeded"),  # type: ignore[no-untyped-call]
-            None,
-        ]
-    )
+    busy = exceptions.ServiceUnavailable("busy")  # type: ignore[no-untyped-call]
+    throttled = exceptions.TooManyRequests("rateLimitExceeded")  # type: ignore[no-untyped-call]
+    calls = iter([busy, throttled, None])
 
     def fn() -> str:
         exc = next(calls)
