@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubegce.errors import UserError
-from kubegce.net import check_endpoint, guard_session
+from kubegce.net import EndpointSilent, EndpointUnreachable, check_endpoint, guard_session
 from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
@@ -89,6 +89,8 @@ class GcsStateStore:
         kwargs.setdefault("timeout", DEADLINE_S)
         try:
             return fn(*args, **kwargs)
+        except (EndpointUnreachable, EndpointSilent) as exc:
+            raise type(exc)(f"state store {self.url}: {exc}") from None
         except (self._exc.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout):
             raise UserError(
                 f"state store {self.url}: {self.api} did not answer within {DEADLINE_S:g} s; check the "
