@@ -272,7 +272,9 @@ def test_unreachable_store_says_which_and_when(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
     monkeypatch.setattr(gcs, "DEADLINE_S", 2.0)
     store = open_store("gs://bucket/x")
-    with pytest.raises(UserError, match=r"state store gs://bucket/x: Cloud Storage at http://127.0.0.1:1: connection refused"):
+    with pytest.raises(
+        UserError, match=r"state store gs://bucket/x: Cloud Storage at http://127.0.0.1:1: connection refused"
+    ):
         store.list("")
 
 

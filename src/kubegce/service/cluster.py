@@ -13,7 +13,7 @@ from kubegce.cloud.model import build_graph
 from kubegce.cloud.pace import PaceStats
 from kubegce.cloud.planner import Change, Plan
 from kubegce.cloud.planner import plan as diff_graph
-from kubegce.errors import UserError
+from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import Catalog, ImageReader
 from kubegce.service.nodes import Log, publish_load_balancer_address, publish_node_objects, quiet
 from kubegce.spec.models import ClusterBundle
@@ -67,6 +67,11 @@ def plan(bundle: ClusterBundle, catalog: Catalog, *, target: GceTarget | None = 
     has the cluster's name but not its marker is refused. Without one the diff is against an
     empty project (dry run, Terraform). The warnings of every step come back with the plan.
     """
+    if target is not None:
+        from kubegce.cloud.gce.places import place_problems
+
+        if problems := place_problems(target.api, bundle):  # zones and machine types, as GCE sees them
+            raise SpecError(problems)
     if target is not None and reader is None:
         from kubegce.cloud.gce.images import ComputeImageReader
 

@@ -20,6 +20,8 @@ class ComputeClients:
     global_operations: Any
     region_operations: Any
     zone_operations: Any
+    zones: Any
+    machine_types: Any
     not_found: type[Exception]
     api_error: type[Exception]
     compute: Any  # the compute_v1 module, for request/resource types
@@ -71,6 +73,8 @@ class ComputeClients:
             global_operations=c.GlobalOperationsClient(transport="rest", **kwargs),
             region_operations=c.RegionOperationsClient(transport="rest", **kwargs),
             zone_operations=c.ZoneOperationsClient(transport="rest", **kwargs),
+            zones=c.ZonesClient(transport="rest", **kwargs),
+            machine_types=c.MachineTypesClient(transport="rest", **kwargs),
             not_found=exceptions.NotFound,
             api_error=exceptions.GoogleAPICallError,
             compute=c,

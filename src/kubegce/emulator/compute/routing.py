@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubegce.emulator import discovery
+from kubegce.emulator.compute import places
 from kubegce.emulator.compute.errors import ApiError, injected_fault, not_found, rate_limited
 from kubegce.emulator.compute.handlers import HANDLERS, ROUTES, Handler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint
@@ -129,6 +130,8 @@ class ComputeApi:
         segs = rest.split("/")
         if segs[0] == "aggregated":
             return self._aggregated(project, segs[1], query)
+        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] == "machineTypes"):
+            return self._places(project, segs, query)
         if segs[0] == "global":
             scope_path, segs = "global", segs[1:]
         elif segs[0] in ("regions", "zones") and len(segs) >= 3:
@@ -164,6 +167,17 @@ class ComputeApi:
         elif len(segs) == 3:
             return handler.verb(self.state, method, project, scope_path, segs[1], segs[2], body, query)
         raise ApiError(400, "invalid", f"unsupported call {method} {rest}")
+
+    def _places(self, project: str, segs: list[str], query: dict[str, str]) -> dict[str, Any]:
+        """zones.list, zones.get and machineTypes.get: read-only data (see places.py)."""
+        if len(segs) == 1:
+            items = [places.zone_view(project, z) for z in places.zone_names()]
+            return self._page(items, query, kind="compute#zoneList", link=f"{BASE}projects/{project}/zones")
+        if len(segs) == 2:
+            return places.get_zone(project, segs[1])
+        if len(segs) == 4:
+            return places.get_machine_type(project, segs[1], segs[3])
+        raise ApiError(400, "invalid", f"unsupported call GET zones/{'/'.join(segs[1:])}")
 
     # ------------------------------------------------------------------ lists
     def _list(self, handler: Handler, project: str, scope_path: str, query: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""Zones and machine types checked against the project's Compute API before a plan.
+
+Offline, `create` and `edit` check zones and machine types against kubegce's built-in lists
+(:mod:`kubegce.spec.gce_zones`, :mod:`kubegce.spec.gce_machines`). With an API, `update` also asks
+GCE: one ``zones.list`` for every zone the cluster names, and one ``machineTypes.get`` per distinct
+(machine type, zone) a group uses, so a zone the project cannot use or a well-formed type GCE does
+not offer (``n2-standard-6``) is refused before anything is created, not half-way through an apply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kubegce.spec.text import shown
+from kubegce.spec.validate import check_zone
+
+if TYPE_CHECKING:
+    from kubegce.cloud.gce.api import GceApi
+    from kubegce.spec.models import ClusterBundle
+
+
+def place_problems(api: GceApi, bundle: ClusterBundle) -> list[str]:
+    """What the API refuses among the bundle's zones and machine types (empty when all is well)."""
+    clients = api.clients
+    project = api.project
+    zones = {z.name for z in api.call(lambda: list(clients.zones.list(project=project)))}
+    problems: list[str] = []
+    cluster_zones = bundle.cluster.spec.zones
+    for z in cluster_zones:
+        if (p := check_zone(z, zones)) is not None:
+            problems.append(f"spec.zones: {_api_says(p, project)}")
+    checked: set[tuple[str, str]] = set()
+    for g in bundle.instance_groups:
+        group_zones = g.spec.zones or cluster_zones
+        for z in g.spec.zones:
+            if z not in cluster_zones and (p := check_zone(z, zones)) is not None:
+                problems.append(f"instancegroup {g.name} spec.zones: {_api_says(p, project)}")
+        zone = next((z for z in group_zones if z in zones), None)
+        machine = g.spec.machine_type
+        if zone is None or (machine, zone) in checked:
+            continue
+        checked.add((machine, zone))
+        if not _machine_type_exists(api, machine, zone):
+            problems.append(
+                f"instancegroup {g.name} spec.machineType: {shown(machine)} is not offered in zone {zone} "
+                f"(machineTypes.get in project {project}); `gcloud compute machine-types list --zones {zone}` "
+                "lists what is"
+            )
+    return problems
+
+
+def _api_says(problem: str, project: str) -> str:
+    return problem.replace("is not a GCE zone", f"is not a zone of project {project} (zones.list)")
+
+
+def _machine_type_exists(api: GceApi, machine: str, zone: str) -> bool:
+    clients = api.clients
+
+    def get() -> Any:
+        return clients.machine_types.get(project=api.project, zone=zone, machine_type=machine)
+
+    try:
+        api.call(get)
+    except clients.not_found:
+        return False
+    return True
