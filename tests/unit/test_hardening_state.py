@@ -254,6 +254,20 @@ def test_state_after_the_verb_end_to_end(tmp_path: Path, state: str) -> None:
     assert r.returncode == 0 and json.loads(r.stdout)[0]["metadata"]["name"] == NAME, r.stderr
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_endpoint_before_or_after_the_verb(where: str, state: str) -> None:
+    """`--endpoint` is a global option too: before the verb, or after it on a verb without its own."""
+    assert create().returncode == 0
+    flag = ["--endpoint", "127.0.0.1:1"]  # no scheme: refused, naming the option, before any call
+    argv = [*flag, "get", "clusters"] if where == "before" else ["get", "clusters", *flag]
+    r = run(*argv)
+    assert r.returncode != 0 and "--endpoint" in r.stderr and "no scheme" in r.stderr, r.stderr
+    assert "No such option" not in r.stderr and "Traceback" not in r.stderr
+    assert hoist_global_options(["get", "clusters", "--endpoint=http://h:1"]) == [
+        "--endpoint=http://h:1", "get", "clusters",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("url", ["gs://bad_bucket!!", "gs://A", "gs://" + "a" * 300])
 def test_bad_bucket_names(url: str) -> None:
     with pytest.raises(UserError, match="not a bucket name"):

@@ -81,8 +81,11 @@ class LazyGroup(click.Group):
 @click.option("--state", "state_url", envvar="KUBEGCE_STATE", metavar="URL",
               help="State store: file:///path or gs://bucket/prefix [env KUBEGCE_STATE; "
                    "default file://~/.kubegce/state].")  # fmt: skip
+@click.option("--endpoint", "endpoint", envvar="KUBEGCE_COMPUTE_ENDPOINT", metavar="URL",
+              help="Compute API endpoint for every verb, e.g. `kubegce emulator` [env KUBEGCE_COMPUTE_ENDPOINT]; "
+                   "verbs that talk to the API take it after the verb too.")  # fmt: skip
 @click.pass_context
-def cli(ctx: click.Context, state_url: str | None) -> None:
+def cli(ctx: click.Context, state_url: str | None, endpoint: str | None) -> None:
     """Self-managed Kubernetes on Google Compute Engine, on every GCE image.
 
     kubegce keeps cluster specs in a state store, picks for each instance group the boot channel
@@ -90,6 +93,12 @@ def cli(ctx: click.Context, state_url: str | None) -> None:
     Compute API, as Terraform, or as a dry-run plan.
     """
     ctx.obj = AppContext(state_url=state_url)
+    if endpoint:  # the verbs read it from the environment (their own --endpoint defaults to it)
+        import os
+
+        from kubegce.net import check_endpoint
+
+        os.environ["KUBEGCE_COMPUTE_ENDPOINT"] = check_endpoint(endpoint, "--endpoint / KUBEGCE_COMPUTE_ENDPOINT")
 
 
 @click.command("version")
@@ -115,11 +124,12 @@ def completion(shell: str) -> None:
     click.echo(cls(cli, {}, "kubegce", "_KUBEGCE_COMPLETE").source())
 
 
-GLOBAL_OPTIONS = ("--state",)
+GLOBAL_OPTIONS = ("--state", "--endpoint")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """kOps habit: `kubegce create cluster NAME --state URL` works like `kubegce --state URL create ...`.
+    """kOps habit: `kubegce create cluster NAME --state URL` works like `kubegce --state URL create ...`
+    (and `--endpoint` likewise).
 
     A global option written after the verb (as ``--state URL`` or ``--state=URL``) moves in front of it;
     ``--state-only`` and the like are other options and stay. Nothing moves after ``--``."""
