@@ -52,3 +52,34 @@ def test_every_verb_resolves_and_its_help_line_matches() -> None:
         command = cli.get_command(ctx, name)
         assert command is not None and command.name == name, name
         assert command.get_short_help_str(limit=200) == line, name
+
+
+def test_compute_clients_load_only_the_services_kubegce_uses() -> None:
+    """compute_v1's package __init__ imports ~100 clients; kubegce loads the ~20 it uses, by the piece."""
+    code = (
+        "import sys, json\n"
+        "from kubegce.cloud.gce.client import ComputeClients\n"
+        "c = ComputeClients.create('http://127.0.0.1:9')\n"
+        "assert c.compute.Operation.Status.DONE == 2104194\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(json.loads(r.stdout.splitlines()[-1]))
+    services = {m.split(".")[4] for m in modules if m.startswith("google.cloud.compute_v1.services.")}
+    assert {"networks", "instance_group_managers", "zone_operations", "zones"} <= services
+    assert "accelerator_types" not in services and len(services) < 30, sorted(services)
+
+
+def test_lazy_compute_serves_the_library_s_own_classes() -> None:
+    import importlib
+
+    from kubegce.cloud.gce.lib import LazyCompute
+
+    lazy = LazyCompute("google.cloud.compute_v1")
+    networks = importlib.import_module("google.cloud.compute_v1.services.networks")
+    assert lazy.NetworksClient is networks.NetworksClient
+    assert lazy.RegionInstanceGroupManagersClient.__name__ == "RegionInstanceGroupManagersClient"
+    assert lazy.Network is importlib.import_module("google.cloud.compute_v1.types.compute").Network
+    for missing in ("NoSuchThingClient", "NoSuchMessage"):
+        with pytest.raises(AttributeError):
+            getattr(lazy, missing)

@@ -42,7 +42,10 @@ class ComputeClients:
         try:
             from google.api_core import exceptions
             from google.api_core.client_options import ClientOptions
-            from google.cloud import compute_v1
+
+            from kubegce.cloud.gce.lib import load_compute
+
+            compute_v1 = load_compute()
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise UserError(f"google-cloud-compute is not installed ({exc}); pip install kubegce again") from None
         kwargs: dict[str, Any] = {}
