@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kubegce.cloud.executor import retry
@@ -27,6 +28,34 @@ class OperationError(Exception):
 
 class CollisionError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class OpState:
+    """What a wait needs of an operation, from either form the API client gives."""
+
+    name: str
+    scope: str  # "global", "regions/R" or "zones/Z"
+    status: str  # PENDING, RUNNING, DONE
+    errors: tuple[tuple[str, str], ...]  # (code, message)
+    http_status: int
+
+
+def op_state(op: Any) -> OpState:
+    if isinstance(op, dict):
+        zone, region = op.get("zone", ""), op.get("region", "")
+        status, name = str(op.get("status", "")), str(op.get("name", ""))
+        errors = tuple((str(e.get("code", "")), str(e.get("message", "")))
+                       for e in (op.get("error") or {}).get("errors", []))  # fmt: skip
+        http = int(op.get("httpErrorStatusCode") or 0)
+    else:  # google.cloud.compute_v1.Operation
+        zone, region, name = op.zone, op.region, op.name
+        status = op.status.name if hasattr(op.status, "name") else str(op.status)
+        errors = tuple((e.code, e.message) for e in op.error.errors) if op.error else ()
+        http = int(op.http_error_status_code or 0)
+    scope = f"zones/{zone.rsplit('/', 1)[-1]}" if zone else f"regions/{region.rsplit('/', 1)[-1]}" if region \
+        else "global"  # fmt: skip
+    return OpState(name, scope, status, errors, http)
 
 
 class GceApi:
@@ -125,26 +154,16 @@ class GceApi:
 
     # ------------------------------------------------------------------ operations
     def wait(self, op: Any, key: ResourceKey) -> None:
-        """Wait on the operation with the client for its scope (wait returns after ~2 min on GCE: loop)."""
-        done = self.clients.compute.Operation.Status.DONE
-        while op.status != done:
-            call: Callable[[], Any]
-            if op.zone:
-                call = functools.partial(
-                    self.clients.zone_operations.wait,
-                    project=self.project, zone=op.zone.rsplit("/", 1)[-1], operation=op.name,
-                )  # fmt: skip
-            elif op.region:
-                call = functools.partial(
-                    self.clients.region_operations.wait,
-                    project=self.project, region=op.region.rsplit("/", 1)[-1], operation=op.name,
-                )  # fmt: skip
-            else:
-                call = functools.partial(self.clients.global_operations.wait, project=self.project, operation=op.name)
-            op = self.call(call)
-        if op.error and op.error.errors:
-            first = op.error.errors[0]
-            raise OperationError(f"{key}: {first.code}: {first.message}", int(op.http_error_status_code or 0))
+        """Wait on an operation (a JSON dict from an insert, or the library's Operation from another
+        call) with one ``operations.wait`` long poll at a time, as JSON; GCE answers a wait after
+        about 2 minutes at most, so loop until DONE."""
+        current = op_state(op)
+        while current.status != "DONE":
+            path = f"projects/{self.project}/{current.scope}/operations/{current.name}/wait"
+            current = op_state(self.call(functools.partial(self.clients.rest, "POST", path)))
+        if current.errors:
+            code, message = current.errors[0]
+            raise OperationError(f"{key}: {code}: {message}", current.http_status)
 
     def mutate(self, key: ResourceKey, call: Callable[[], Any]) -> None:
         """Start a change (under the limiter) and wait for its operation (a long poll, no slot held)."""

@@ -42,6 +42,7 @@ class ApiBinding:
     collection: str  # REST collection: the path segment, and the emulator handler that serves it
     aggregated_field: str = ""  # field of the scoped list in aggregated results; "" for global kinds
     client_class: str = ""  # compute_v1 client type; default: from the collection (targetPools: TargetPoolsClient)
+    path: str = ""  # the URL's collection segment when it is not the collection (regional MIGs)
 
     @property
     def client_type(self) -> str:
@@ -56,9 +57,16 @@ class ApiBinding:
     def to_dict(self, clients: Any, obj: Any) -> dict[str, Any]:
         return dict(json.loads(getattr(clients.compute, self.message).to_json(obj)))
 
+    def url_path(self, where: dict[str, str]) -> str:
+        """The collection's REST path under compute/v1/ for a scope (``where``: project, region or zone)."""
+        scope = f"zones/{where['zone']}" if "zone" in where else f"regions/{where['region']}" if "region" in where \
+            else "global"  # fmt: skip
+        return f"projects/{where['project']}/{scope}/{self.path or self.collection}"
+
     def insert(self, clients: Any, where: dict[str, str], body: dict[str, Any]) -> Callable[[], Any]:
-        kwargs = {**where, f"{self.arg}_resource": self.to_message(clients, body)}
-        return lambda: self.service(clients).insert_unary(**kwargs, retry=None)
+        """POST the body as JSON (the hot call of an apply; see ComputeClients.rest): an operation dict."""
+        path = self.url_path(where)
+        return lambda: clients.rest("POST", path, body)
 
     def get(self, clients: Any, where: dict[str, str], name: str) -> Callable[[], Any]:
         return lambda: self.service(clients).get(**where, **{self.arg: name})

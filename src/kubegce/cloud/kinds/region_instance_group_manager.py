@@ -65,6 +65,7 @@ KIND = Kind(
         "AggregatedListInstanceGroupManagersRequest",
         "regionInstanceGroupManagers",
         "instance_group_managers",
+        path="instanceGroupManagers",
     ),  # fmt: skip
     terraform=TfRendering("google_compute_region_instance_group_manager", terraform),
     update=update,
