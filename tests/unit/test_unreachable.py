@@ -81,6 +81,8 @@ COMPUTE_VERBS = [
     ["get", "instances", CLUSTER],
     ["validate", "cluster", CLUSTER],
     ["delete", "cluster", CLUSTER, "--yes"],
+    ["rolling-update", "cluster", CLUSTER],
+    ["rolling-update", "cluster", CLUSTER, "--yes", "--cloudonly"],
     ["diagnose", "instance", "node-1", "--zone", "us-central1-a", "--project", "my-proj"],
     ["images", "probe", "debian-cloud/debian-12", "--project", "my-proj", "--zone", "us-central1-a"],
 ]
