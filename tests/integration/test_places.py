@@ -43,10 +43,10 @@ class _FakeApi:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        zones = [SimpleNamespace(name=z) for z in ("us-central1-a", "us-central1-b")]
+        zones = [{"name": z} for z in ("us-central1-a", "us-central1-b")]
         self.clients = SimpleNamespace(
-            zones=SimpleNamespace(list=lambda project: self._note("zones.list", zones)),
-            machine_types=SimpleNamespace(get=lambda **kw: self._note("machineTypes.get", kw)),
+            rest_pages=lambda path, params: self._note("zones.list", [{"items": zones}]),
+            rest=lambda method, path: self._note("machineTypes.get", {"name": path.rsplit("/", 1)[-1]}),
             not_found=LookupError,
         )
 

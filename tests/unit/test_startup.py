@@ -55,19 +55,38 @@ def test_every_verb_resolves_and_its_help_line_matches() -> None:
 
 
 def test_compute_clients_load_only_the_services_kubegce_uses() -> None:
-    """compute_v1's package __init__ imports ~100 clients; kubegce loads the ~20 it uses, by the piece."""
+    """No library client or message type is imported until one is used; then only that service."""
     code = (
         "import sys, json\n"
         "from kubegce.cloud.gce.client import ComputeClients\n"
         "c = ComputeClients.create('http://127.0.0.1:9')\n"
+        "before = sorted(m for m in sys.modules if m.startswith('google.cloud.compute_v1'))\n"
+        "c.instance_group_managers\n"
         "assert c.compute.Operation.Status.DONE == 2104194\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "print(json.dumps([before, sorted(sys.modules)]))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    modules = set(json.loads(r.stdout.splitlines()[-1]))
-    services = {m.split(".")[4] for m in modules if m.startswith("google.cloud.compute_v1.services.")}
-    assert {"networks", "instance_group_managers", "zone_operations", "zones"} <= services
-    assert "accelerator_types" not in services and len(services) < 30, sorted(services)
+    before, after = json.loads(r.stdout.splitlines()[-1])
+    assert before == []
+    services = {m.split(".")[4] for m in after if m.startswith("google.cloud.compute_v1.services.")}
+    assert "instance_group_managers" in services and "networks" not in services  # its operations client comes too
+    assert services <= {"instance_group_managers", "zone_operations"}
+
+
+def test_plan_against_the_emulator_imports_no_compute_types(tmp_path: object) -> None:
+    """A plan reads through JSON: google-cloud-compute's message types (~0.6 s) are never imported."""
+    import os
+
+    from kubegce.emulator.compute import FaultConfig
+    from kubegce.emulator.server import RunningEmulator
+
+    env = {**os.environ, "KUBEGCE_STATE": f"file://{tmp_path}"}
+    create = ["create", "cluster", "s.example.com", "--project", "my-proj", "--zones", "us-central1-a"]
+    subprocess.run([sys.executable, "-m", "kubegce", *create], env=env, check=True, capture_output=True)
+    with RunningEmulator(0, FaultConfig()) as emu:
+        modules = imported_after(["update", "cluster", "s.example.com", "--endpoint", emu.endpoint], env)
+    assert "kubegce.cloud.gce.places" in modules  # it did talk to the API
+    assert not {m for m in modules if m.startswith("google.cloud.compute_v1")}
 
 
 def test_lazy_compute_serves_the_library_s_own_classes() -> None:

@@ -26,17 +26,8 @@ def find(api: GceApi, cluster_name: str) -> Found:
     name_filter = f'name eq ".*{re.escape(cluster_slug(cluster_name)[:12])}.*"'
     found = Found()
     for k in REGISTRY.values():
-        items: list[tuple[str, Any]] = []
-        pager = api.call(k.api.list(api.clients, api.project, name_filter, PAGE_SIZE))
-        if k.api.aggregated_field:
-            for scope, scoped in pager:
-                if not scope.startswith(k.scope + "s/"):
-                    continue  # the aggregated list of zonal MIGs also holds the regional ones
-                items.extend((scope, r) for r in getattr(scoped, k.api.aggregated_field))
-        else:
-            items.extend(("global", r) for r in pager)
-        for scope, obj in items:
-            data = k.api.to_dict(api.clients, obj)
+        pages = api.call(k.api.list(api.clients, api.project, name_filter, PAGE_SIZE))
+        for scope, data in k.api.listed(pages, k.scope):
             key = ResourceKey(k.name, k.location_of(data, scope), data["name"])
             (found.owned if data.get("description") == api.marker else found.unowned)[key] = data
     return found

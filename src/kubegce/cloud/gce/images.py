@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.images.catalog import ImageInfo
@@ -17,17 +18,18 @@ class ComputeImageReader:
         return cls(ComputeClients.create(endpoint))
 
     @staticmethod
-    def _info(project: str, image: Any) -> ImageInfo:
-        return ImageInfo(project=project, name=image.name, family=image.family or "", licenses=tuple(image.licenses))
+    def _info(project: str, image: dict[str, Any]) -> ImageInfo:
+        return ImageInfo(project=project, name=str(image.get("name", "")), family=str(image.get("family") or ""),
+                         licenses=tuple(str(x) for x in image.get("licenses") or ()))  # fmt: skip
+
+    def _read(self, project: str, path: str) -> ImageInfo | None:
+        try:
+            return self._info(project, self.clients.rest("GET", f"projects/{project}/global/images/{path}"))
+        except self.clients.not_found:
+            return None
 
     def get_image(self, project: str, name: str) -> ImageInfo | None:
-        try:
-            return self._info(project, self.clients.images.get(project=project, image=name))
-        except self.clients.not_found:
-            return None
+        return self._read(quote(project, safe=""), quote(name, safe=""))
 
     def get_from_family(self, project: str, family: str) -> ImageInfo | None:
-        try:
-            return self._info(project, self.clients.images.get_from_family(project=project, family=family))
-        except self.clients.not_found:
-            return None
+        return self._read(quote(project, safe=""), f"family/{quote(family, safe='')}")

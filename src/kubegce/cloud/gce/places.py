@@ -10,6 +10,7 @@ not offer (``n2-standard-6``) is refused before anything is created, not half-wa
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from kubegce.spec.text import shown
 from kubegce.spec.validate import check_zone
@@ -23,7 +24,8 @@ def place_problems(api: GceApi, bundle: ClusterBundle) -> list[str]:
     """What the API refuses among the bundle's zones and machine types (empty when all is well)."""
     clients = api.clients
     project = api.project
-    zones = {z.name for z in api.call(lambda: list(clients.zones.list(project=project)))}
+    pages = api.call(lambda: clients.rest_pages(f"projects/{project}/zones", {"maxResults": 500}))
+    zones = {str(z.get("name")) for page in pages for z in page.get("items") or ()}
     problems: list[str] = []
     cluster_zones = bundle.cluster.spec.zones
     for z in cluster_zones:
@@ -57,7 +59,9 @@ def _machine_type_exists(api: GceApi, machine: str, zone: str) -> bool:
     clients = api.clients
 
     def get() -> Any:
-        return clients.machine_types.get(project=api.project, zone=zone, machine_type=machine)
+        return clients.rest(
+            "GET", f"projects/{api.project}/zones/{quote(zone, safe='')}/machineTypes/{quote(machine, safe='')}"
+        )
 
     try:
         api.call(get)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -55,6 +55,8 @@ class ApiBinding:
         return getattr(clients.compute, self.message).from_json(json.dumps(body), ignore_unknown_fields=True)
 
     def to_dict(self, clients: Any, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, dict):  # JSON calls answer dicts already
+            return obj
         return dict(json.loads(getattr(clients.compute, self.message).to_json(obj)))
 
     def url_path(self, where: dict[str, str]) -> str:
@@ -63,29 +65,48 @@ class ApiBinding:
             else "global"  # fmt: skip
         return f"projects/{where['project']}/{scope}/{self.path or self.collection}"
 
+    # The calls below go as JSON (ComputeClients.rest): an apply's inserts and deletes and a plan's
+    # reads skip the library's protobuf round trip. Patches and verbs use the library's clients.
     def insert(self, clients: Any, where: dict[str, str], body: dict[str, Any]) -> Callable[[], Any]:
-        """POST the body as JSON (the hot call of an apply; see ComputeClients.rest): an operation dict."""
+        """POST the body: an operation dict."""
         path = self.url_path(where)
         return lambda: clients.rest("POST", path, body)
 
     def get(self, clients: Any, where: dict[str, str], name: str) -> Callable[[], Any]:
-        return lambda: self.service(clients).get(**where, **{self.arg: name})
+        path = f"{self.url_path(where)}/{name}"
+        return lambda: clients.rest("GET", path)
 
     def delete(self, clients: Any, where: dict[str, str], name: str) -> Callable[[], Any]:
-        return lambda: self.service(clients).delete_unary(**where, **{self.arg: name}, retry=None)
+        path = f"{self.url_path(where)}/{name}"
+        return lambda: clients.rest("DELETE", path)
 
     def patch(self, clients: Any, where: dict[str, str], name: str, body: dict[str, Any]) -> Callable[[], Any]:
         kwargs = {**where, self.arg: name, f"{self.arg}_resource": self.to_message(clients, body)}
         return lambda: self.service(clients).patch_unary(**kwargs, retry=None)
 
-    def list(self, clients: Any, project: str, name_filter: str, page_size: int) -> Callable[[], Any]:
-        """One list call: an aggregated list (pages of (scope, scoped list)) or a plain one."""
-        request = getattr(clients.compute, self.list_request)(project=project, filter=name_filter,
-                                                              max_results=page_size)  # fmt: skip
-        service = self.service(clients)
+    def list(self, clients: Any, project: str, name_filter: str, page_size: int) -> Callable[[], Sequence[Any]]:
+        """Every page of one list call: an aggregated list (pages of ``items: {scope: {field: [...]}}``)
+        or a plain one (``items: [...]``)."""
+        params: dict[str, Any] = {"filter": name_filter, "maxResults": page_size}
         if self.aggregated_field:
-            return lambda: service.aggregated_list(request=request)
-        return lambda: service.list(request=request)
+            path = f"projects/{project}/aggregated/{self.path or self.collection}"
+        else:
+            path = f"projects/{project}/global/{self.path or self.collection}"
+        return lambda: clients.rest_pages(path, params)
+
+    def listed(self, pages: Sequence[dict[str, Any]], scope: str) -> Sequence[tuple[str, dict[str, Any]]]:
+        """(scope, resource) of every item in ``pages`` whose scope is of the kind's ``scope``."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        field = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), self.aggregated_field)  # the JSON name
+        for page in pages:
+            items = page.get("items") or {}
+            if not self.aggregated_field:
+                out.extend(("global", r) for r in items)
+                continue
+            for where, scoped in sorted(items.items()):
+                if where.startswith(scope + "s/"):
+                    out.extend((where, r) for r in scoped.get(field, []))
+        return out
 
 
 class TfContext(Protocol):

@@ -5,8 +5,6 @@ setTargetPools, resize. GCE lists regional groups in the instanceGroupManagers a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kubegce.cloud.kinds.base import ApiBinding, ApiContext, Kind, TfContext, TfRendering, UpdateRequest
@@ -46,19 +44,10 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class RegionalMigBinding(ApiBinding):
-    def list(self, clients: Any, project: str, name_filter: str, page_size: int) -> Callable[[], Any]:
-        """Regional groups come in the (zonal client's) aggregated list, under regions/... scopes."""
-        request = getattr(clients.compute, self.list_request)(project=project, filter=name_filter,
-                                                              max_results=page_size)  # fmt: skip
-        return lambda: clients.instance_group_managers.aggregated_list(request=request)
-
-
 KIND = Kind(
     name="region_instance_group_manager",
     scope="region",
-    api=RegionalMigBinding(
+    api=ApiBinding(  # listed in the zonal groups' aggregated list, under regions/...
         "region_instance_group_managers",
         "instance_group_manager",
         "InstanceGroupManager",
