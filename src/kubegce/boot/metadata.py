@@ -9,7 +9,7 @@ from kubegce.boot.render import NODE_CONFIG_KEY, BootPayload
 
 MAX_VALUE_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 512 * 1024
-KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,127}$")
+KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,127}")  # matched as a whole string
 
 
 class MetadataError(Exception):
@@ -46,7 +46,7 @@ def build_metadata(
 def check_limits(items: dict[str, str], *, where: str) -> None:
     total = 0
     for key, value in items.items():
-        if not KEY_RE.match(key):
+        if not KEY_RE.fullmatch(key):
             raise MetadataError(f"{where}: metadata key {key!r} must match [a-zA-Z0-9_-], under 128 bytes")
         size = len(value.encode())
         if size > MAX_VALUE_BYTES:

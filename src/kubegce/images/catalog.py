@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from kubegce.errors import UserError
+from kubegce.spec import yamlio
 
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 # A path a catalog entry puts on the node: absolute, only safe characters, no `..` segment. Such
@@ -26,11 +27,25 @@ NODE_PATH_FIELDS = ("bin_dir", "cni_bin_dir")
 
 # An image URL or selfLink: projects/P/global/images/NAME or .../images/family/FAMILY, optionally
 # behind the Compute API base. The one pattern for image URLs (catalog, emulator, diagnose).
+# Every pattern here is matched against the whole string (fullmatch, or search with `\Z`): `$`
+# would also match before a trailing newline, and such a value reaches URLs and the node.
+_SEGMENT = r"[^/\s]+"
 IMAGE_URL = re.compile(
-    r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?"
-    r"projects/(?P<project>[^/]+)/global/images/(?:family/(?P<family>[^/]+)|(?P<name>[^/]+))$"
+    r"(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?"
+    rf"projects/(?P<project>{_SEGMENT})/global/images/(?:family/(?P<family>{_SEGMENT})|(?P<name>{_SEGMENT}))"
 )
-IMAGE_URL_TAIL = re.compile(r"projects/(?P<project>[^/]+)/global/images/(?:family/(?P<family>[^/]+)|(?P<name>[^/]+))$")
+IMAGE_URL_TAIL = re.compile(
+    rf"(?:\A|/)projects/(?P<project>{_SEGMENT})/global/images/(?:family/(?P<family>{_SEGMENT})|(?P<name>{_SEGMENT}))\Z"
+)
+LICENSE_URL_TAIL = re.compile(rf"projects/({_SEGMENT})/global/licenses/({_SEGMENT})\Z")
+# Catalog entry fields that name Compute resources (they go into image URLs and family lookups).
+PROJECT_RE = re.compile(r"[a-z][-a-z0-9.:]{0,99}")
+RESOURCE_NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+IMAGE_PREFIX_RE = re.compile(r"[a-z][-a-z0-9]{0,62}")
+LICENSE_RE = re.compile(
+    rf"(?:(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta|alpha)/)?projects/{PROJECT_RE.pattern}"
+    rf"/global/licenses/)?{RESOURCE_NAME_RE.pattern}"
+)
 
 
 def parse_image_url(url: str) -> tuple[str, str | None, str | None] | None:
@@ -147,17 +162,20 @@ class ResolvedImage:
         return self.profile is not None
 
 
-_SHORT = re.compile(r"^(?P<project>[a-z][-a-z0-9.:]*)/(?:family/)?(?P<rest>[a-z][-a-z0-9]*)$")
-_FAMILY_ONLY = re.compile(r"^family/(?P<family>[a-z][-a-z0-9]*)$")
+_SHORT = re.compile(r"(?P<project>[a-z][-a-z0-9.:]*)/(?:family/)?(?P<rest>[a-z][-a-z0-9]*)")
+_FAMILY_ONLY = re.compile(r"family/(?P<family>[a-z][-a-z0-9]*)")
+_BARE_FAMILY = re.compile(r"[a-z][-a-z0-9]*")
 
 
 def _user_profiles(path: Path) -> list[ImageProfile]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(
-            f"image catalog {path}: cannot be read as YAML ({type(exc).__name__}); fix or remove the file"
-        ) from None
+    source = f"image catalog {path}"
+    try:  # read with the spec files' bounds (size, encoding, depth, aliases): the file is a user's
+        docs = yamlio.load_all(yamlio.read_text_file(path, source), source)
+    except UserError as exc:
+        raise UserError(f"{exc}; cannot be read as YAML: fix or remove the file") from None
+    if len(docs) > 1:
+        raise UserError(f"{source}: holds {len(docs)} YAML documents; write one mapping with an `entries:` list")
+    data = docs[0] if docs else None
     if data is None:
         return []
     entries = data.get("entries", []) if isinstance(data, dict) else None
@@ -184,6 +202,7 @@ def _profile(entry: Any, where: str, index: int) -> ImageProfile:
     missing = [m for m in _REQUIRED if m not in e]
     if missing:
         raise UserError(f"{at}: missing field(s) {', '.join(missing)}")
+    _check_names(at, e)
     pm = e.get("package_manager")
     if pm not in package_managers():
         raise UserError(f"{at}: package_manager must be one of {', '.join(package_managers())}")
@@ -198,6 +217,27 @@ def _profile(entry: Any, where: str, index: int) -> ImageProfile:
         return ImageProfile(**e)
     except TypeError as exc:
         raise UserError(f"{at}: {exc}") from None
+
+
+_NAME_FIELDS = (
+    ("project", PROJECT_RE, "a project id like rocky-linux-cloud"),
+    ("families", RESOURCE_NAME_RE, "image family names like rocky-linux-9"),
+    ("image_prefixes", IMAGE_PREFIX_RE, "image name prefixes like rocky-linux-9-"),
+    ("licenses", LICENSE_RE, "license names like rhel-9-server, or their projects/P/global/licenses/NAME URLs"),
+)
+
+
+def _check_names(at: str, entry: dict[str, Any]) -> None:
+    """The entry's Compute names, each matched as a whole string (no trailing newline)."""
+    for key, pattern, what in _NAME_FIELDS:
+        value = entry.get(key)
+        if value is None:
+            continue
+        values = [value] if key == "project" else list(value)
+        for i, v in enumerate(values):
+            if not (isinstance(v, str) and pattern.fullmatch(v)):
+                where = key if key == "project" else f"{key}[{i}]"
+                raise UserError(f"{at}: {where} must be {what}; got {str(v)[:80]!r}")
 
 
 _REQUIRED = ("project", "os", "version", "cloud_init", "guest_agent", "ignition", "package_manager", "read_only_root")
@@ -233,7 +273,7 @@ class Catalog:
 
     def by_license(self, licenses: tuple[str, ...]) -> ImageProfile | None:
         for lic in licenses:
-            m = re.search(r"projects/([^/]+)/global/licenses/([^/]+)$", lic)
+            m = LICENSE_URL_TAIL.search(lic)
             project, name = (m.group(1), m.group(2)) if m else (None, lic.rsplit("/", 1)[-1])
             for p in self.profiles:
                 if name in p.licenses and (project is None or project == p.project):
@@ -244,25 +284,25 @@ class Catalog:
         return next((p for p in self.profiles if family in p.families), None)
 
     def resolve(self, ref: str, reader: ImageReader | None = None) -> ResolvedImage:
-        ref = ref.strip()
+        ref = ref.strip(" ")  # a newline or tab in a reference is refused below, not trimmed
         project: str | None = None
         family: str | None = None
         name: str | None = None
-        if m := IMAGE_URL.match(ref):
+        if m := IMAGE_URL.fullmatch(ref):
             project, family, name = m.group("project"), m.group("family"), m.group("name")
-        elif m := _FAMILY_ONLY.match(ref):
+        elif m := _FAMILY_ONLY.fullmatch(ref):
             family = m.group("family")
-        elif m := _SHORT.match(ref):
+        elif m := _SHORT.fullmatch(ref):
             project, rest = m.group("project"), m.group("rest")
             if "/family/" in ref or self.by_family(project, rest):
                 family = rest
             else:
                 name = rest
-        elif re.match(r"^[a-z][-a-z0-9]*$", ref):
+        elif _BARE_FAMILY.fullmatch(ref):
             family = ref
         else:
             raise UserError(
-                f"image '{ref}' is not an image reference; write PROJECT/FAMILY "
+                f"image {ref[:80]!r} is not an image reference; write PROJECT/FAMILY "
                 "(rocky-linux-cloud/rocky-linux-9), PROJECT/IMAGE or a selfLink"
             )
         if project is None:

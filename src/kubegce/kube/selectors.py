@@ -14,7 +14,7 @@ from typing import Any
 Labels = Mapping[str, str]
 Requirement = Callable[[Labels], bool]
 
-_SET_RE = re.compile(r"^\s*([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_SET_RE = re.compile(r"\s*([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)\s*")  # matched as a whole string
 
 
 class SelectorError(ValueError):
@@ -65,7 +65,7 @@ def _split_top(text: str) -> list[str]:
 
 
 def _requirement(term: str) -> Requirement:
-    m = _SET_RE.match(term)
+    m = _SET_RE.fullmatch(term)
     if m:
         key, op = m.group(1), m.group(2)
         values = {v.strip() for v in m.group(3).split(",") if v.strip()}

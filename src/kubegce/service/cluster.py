@@ -17,7 +17,7 @@ from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import Catalog, ImageReader
 from kubegce.service.nodes import Log, publish_load_balancer_address, publish_node_objects, quiet
 from kubegce.spec.models import ClusterBundle
-from kubegce.spec.validate import region_of
+from kubegce.spec.validate import bundle_warnings, region_of
 from kubegce.state.base import StateStore
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.layout import cluster_key, group_key
@@ -51,10 +51,12 @@ def check_spec(bundle: ClusterBundle, catalog: Catalog, *, force: bool = False) 
     """Validate a spec and choose every group's boot channel (nothing is rendered); the warnings.
 
     Raises :class:`kubegce.errors.SpecError` with every problem. `create` and `edit` call this
-    before they store a spec; metadata size limits are checked when `update` renders it.
+    before they store a spec; metadata size limits are checked when `update` renders it. The
+    warnings include what is valid but probably not meant (:func:`bundle_warnings`), whichever way
+    the spec came in (flags, `-f`, an edit).
     """
     _, warnings = choose_channels(bundle, catalog, force=force)
-    return warnings
+    return bundle_warnings(bundle) + warnings
 
 
 def plan(bundle: ClusterBundle, catalog: Catalog, *, target: GceTarget | None = None,
@@ -78,7 +80,7 @@ def plan(bundle: ClusterBundle, catalog: Catalog, *, target: GceTarget | None = 
         reader = ComputeImageReader(target.clients)
     boot = render_cluster_boot(bundle, catalog, reader=reader, force=force, store=store)
     graph = build_graph(boot)
-    warnings = boot.warnings + asset_warnings(bundle)
+    warnings = bundle_warnings(bundle) + boot.warnings + asset_warnings(bundle)
     if store is not None and not store.nodes_can_read:
         warnings.append(
             f"state store {store.url} cannot be read by nodes: they will not find their join secrets; "

@@ -16,7 +16,6 @@ from kubegce.errors import SpecError, UserError
 from kubegce.spec.defaults import apply_defaults
 from kubegce.spec.models import CLUSTER_LABEL, Cluster, ClusterBundle, InstanceGroup
 from kubegce.spec.text import capped, shown, shown_key
-from kubegce.spec.validate import bundle_warnings
 from kubegce.spec.yamlio import load_all, read_text_file
 
 __all__ = [
@@ -177,6 +176,4 @@ def load_bundles(docs: list[dict[str, Any]], source: str) -> tuple[list[ClusterB
             f"{source}: instance groups {names} name no cluster in this file; "
             f"set metadata.labels['{CLUSTER_LABEL}'] to the cluster's name"
         )
-    for b in bundles:
-        warnings.extend(bundle_warnings(b))
     return bundles, warnings

@@ -278,8 +278,9 @@ def control_plane_count(bundle: ClusterBundle) -> int:
 
 
 def bundle_warnings(bundle: ClusterBundle) -> list[str]:
-    """What is valid but probably not meant. Callers print these as warnings (`create -f` gets them
-    from :func:`kubegce.spec.loader.load_bundles`)."""
+    """What is valid but probably not meant. The service returns these with its other warnings
+    (:func:`kubegce.service.cluster.check_spec` for create and edit, :func:`kubegce.service.cluster.plan`
+    for update), so every way a spec comes in is warned the same, once."""
     out = []
     count = control_plane_count(bundle)
     if count > 1 and count % 2 == 0:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from kubegce.errors import ConflictError, NotFoundError, SpecError, UserError
+from kubegce.spec import yamlio
 from kubegce.spec.loader import validation_problems
 from kubegce.spec.models import Cluster, ClusterBundle, InstanceGroup
 from kubegce.state.base import StateStore, conflict_error
@@ -33,6 +34,12 @@ class StoredBundle:
     cluster_generation: int
     group_generations: dict[str, int] = field(default_factory=dict)
     edited_group: InstanceGroup | None = None  # set by an edit of one group: what to write
+
+
+DAMAGED = (
+    "the object in the state store is damaged or was not written by kubegce; restore it from a backup "
+    "(gs:// object versions), or remove that key from the store by hand"
+)
 
 
 def _dump(model: Cluster | InstanceGroup) -> bytes:
@@ -74,8 +81,20 @@ class ClusterRepository:
     def _parse(
         model: type[Cluster] | type[InstanceGroup], data: bytes, where: str, problems: list[str]
     ) -> Cluster | InstanceGroup | None:
+        """A stored object read with the same bounds as a user's file (size, depth, aliases,
+        encoding): the store is not trusted more than a spec file, so a hostile or damaged
+        object gives a message naming its key, never a hang or a traceback."""
         try:
-            return model.model_validate(yaml.safe_load(data))
+            docs = yamlio.load_all(yamlio.decode_text(data, where), where)
+        except UserError as exc:
+            problems.append(f"{exc}; {DAMAGED}")
+            return None
+        if len(docs) != 1 or not isinstance(docs[0], dict):
+            found = f"{len(docs)} YAML documents" if len(docs) != 1 else f"a {type(docs[0]).__name__}"
+            problems.append(f"{where}: holds {found}, not one {model.__name__} mapping; {DAMAGED}")
+            return None
+        try:
+            return model.model_validate(docs[0])
         except ValidationError as exc:
             problems.extend(validation_problems(exc, model, where))
             return None

@@ -374,7 +374,7 @@ IMAGES = Images()
 def booted_image(st: ComputeState, instance: dict[str, Any]) -> dict[str, Any] | None:
     """The image resource an instance booted (custom images are looked up for their licenses)."""
     source = instance["disks"][0]["initializeParams"]["sourceImage"] if instance.get("disks") else ""
-    m = re.match(r"^projects/([^/]+)/global/images/(family/)?([^/]+)$", url_tail(source))
+    m = re.fullmatch(r"projects/([^/\s]+)/global/images/(family/)?([^/\s]+)", url_tail(source))
     if not m:
         return None
     try:

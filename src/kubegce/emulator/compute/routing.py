@@ -45,7 +45,7 @@ class ComputeApi:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path
         st = self.state
-        m = re.match(r"^/compute/v1/projects/([^/]+)/(.*)$", path)
+        m = re.fullmatch(r"/compute/v1/projects/([^/\s]+)/(.*)", path)
         if not m:
             if st.faults.latency_ms > 0:
                 time.sleep(st.faults.latency_ms / 1000.0)

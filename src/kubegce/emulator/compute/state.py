@@ -79,7 +79,7 @@ def now() -> str:
 
 def parse_ref(url: str) -> tuple[str, str, str, str] | None:
     """(project, scope_path, collection, name) of a resource URL."""
-    m = re.match(r"^projects/([^/]+)/(global|regions/[^/]+|zones/[^/]+)/([A-Za-z]+)/([^/]+)$", url_tail(url))
+    m = re.fullmatch(r"projects/([^/\s]+)/(global|regions/[^/\s]+|zones/[^/\s]+)/([A-Za-z]+)/([^/\s]+)", url_tail(url))
     return (m.group(1), m.group(2), m.group(3), m.group(4)) if m else None
 
 
