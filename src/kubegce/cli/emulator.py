@@ -12,8 +12,15 @@ from kubegce.errors import UserError
 
 @click.command("emulator")
 @click.option("--port", type=click.IntRange(0, 65535), default=8780, show_default=True, help="0 picks a free port.")
-@click.option("--latency", "latency_ms", type=float, default=0.0, show_default=True, help="Added to every call (ms).")
-@click.option("--op-ms", "--operation-ms", "operation_ms", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option(
+    "--latency",
+    "latency_ms",
+    type=click.FloatRange(0, 60_000),
+    default=0.0,
+    show_default=True,
+    help="Added to every call (ms).",
+)
+@click.option("--op-ms", "--operation-ms", "operation_ms", type=click.FloatRange(0, 3_600_000), default=0.0, show_default=True,
               help="How long a mutating operation stays RUNNING before DONE.")  # fmt: skip
 @click.option("--write-quota", metavar="N/WINDOW",
               help="Mutating calls per fixed window, e.g. 1500/60s or 150/5s; over it: 403 rateLimitExceeded.")  # fmt: skip
@@ -22,7 +29,9 @@ from kubegce.errors import UserError
               help="Share of calls answered with 429 or 503.")  # fmt: skip
 @click.option("--fail-call", "fail_calls", multiple=True, metavar="METHOD:N[:CODE]",
               help="Fail the Nth call of a method, e.g. instanceTemplates.insert:3:503.")  # fmt: skip
-@click.option("--boot-seconds", type=float, default=4.0, show_default=True, help="Simulated boot length.")
+@click.option(
+    "--boot-seconds", type=click.FloatRange(0, 3600), default=4.0, show_default=True, help="Simulated boot length."
+)
 @click.option("--boot-outcome", default="joined", show_default=True,
               help="Where simulated bootstraps stop: joined, started, prepared, installed, or fail:STEP.")  # fmt: skip
 @click.option("--state-file", type=click.Path(dir_okay=False), help="Keep the emulator's state in this file.")
@@ -39,18 +48,14 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
             boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
             serve_metadata: bool, kube_port: int, kubeconfig: str, verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
-    from kubegce.boot import protocol
+    from kubegce.emulator.admin import boot_outcome_problem
     from kubegce.emulator.compute import ComputeState, FaultConfig
     from kubegce.emulator.pace import QuotaSyntaxError, parse_quota
     from kubegce.emulator.server import EmulatorHTTPServer, parse_fail_call
 
-    steps = (*protocol.STEPS, *protocol.PSEUDO_STEPS)
-    kind, _, step = boot_outcome.partition(":")
-    if not (boot_outcome in protocol.PROGRESS_PHASES or (kind == "fail" and step in steps)):
-        raise UserError(
-            f"--boot-outcome {boot_outcome[:60]!r}: give one of {', '.join(protocol.PROGRESS_PHASES)} "
-            f"or fail:STEP with STEP one of {', '.join(steps)}"
-        )
+    problem = boot_outcome_problem(boot_outcome)
+    if problem is not None:
+        raise UserError(f"--boot-outcome {boot_outcome[:60]!r}: {problem}")
 
     try:
         parsed = [parse_fail_call(f) for f in fail_calls]

@@ -1,10 +1,5 @@
-"""HTTP front of the Compute emulator, on 127.0.0.1 only, with a small admin API for tests:
-
-GET  /_emulator/calls          call counts (reads, mutations, per method)
-POST /_emulator/calls/reset    zero the counts
-GET  /_emulator/quota          per-window counts of --write-quota / --read-quota
-POST /_emulator/faults         {"latencyMs", "failRate", "failCalls": [["method", N, code]], "operationMs"}
-"""
+"""HTTP front of the Compute emulator, on 127.0.0.1 only, with a small admin API for tests
+(``/_emulator/...``, checked like the public API: :mod:`kubegce.emulator.admin` lists it)."""
 
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from kubegce.emulator import admin
 from kubegce.emulator.cluster import SimulatedCluster
 from kubegce.emulator.compute import ComputeApi, ComputeState, FaultConfig
 
@@ -21,9 +17,16 @@ from kubegce.emulator.compute import ComputeApi, ComputeState, FaultConfig
 def parse_fail_call(text: str) -> tuple[str, int, int]:
     """`instanceTemplates.insert:3[:503]` -> ("instanceTemplates.insert", 3, 503)."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[1].isdigit():
-        raise ValueError(f"--fail-call {text!r}: write METHOD:N[:CODE], e.g. instanceTemplates.insert:3:503")
-    return parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else 503
+    usage = f"--fail-call {text[:80]!r}: write METHOD:N[:CODE], e.g. instanceTemplates.insert:3:503"
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) < 10 for p in parts[1:]):
+        raise ValueError(usage)
+    try:
+        ((method, nth, code),) = admin.fail_calls(
+            "--fail-call", [[parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else 503]]
+        )
+    except admin.AdminError as exc:
+        raise ValueError(f"{usage} ({exc.message.split('. ', 1)[-1]})") from None
+    return method, nth, code
 
 
 class BadRequest(Exception):
@@ -39,14 +42,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *args)
 
-    def _body(self) -> dict[str, Any] | None:
+    def _raw_body(self, limit: int | None) -> bytes:
         text = self.headers.get("Content-Length") or "0"
         if not text.isdigit() or len(text) > 9:
             raise BadRequest(f"Content-Length {text[:40]!r} is not a byte count")
         length = int(text)
-        if not length:
+        if limit is not None and length > limit:
+            raise BadRequest(f"the body is {length} bytes; at most {limit} here")
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _json_object(raw: bytes) -> dict[str, Any] | None:
+        if not raw:
             return None
-        raw = self.rfile.read(length)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -62,50 +70,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _handle(self, method: str) -> None:
+        is_admin = self.path.startswith("/_emulator/")
         try:
-            body = self._body()
+            raw = self._raw_body(admin.MAX_BODY_BYTES if is_admin else None)
         except BadRequest as exc:
-            self.close_connection = True  # the body's length is unknown: the stream cannot be reused
+            self.close_connection = True  # the body is left unread: the stream cannot be reused
             self._send(400, {"error": {"code": 400, "message": str(exc),
                                        "errors": [{"reason": "badRequest", "message": str(exc)}]}})  # fmt: skip
             return
-        if self.path.startswith("/_emulator/"):
-            self._send(*self._admin(method, body or {}))
+        if is_admin:
+            self._send(*admin.handle(self.server.state, method, self.path, raw))
             return
         try:
-            status, payload = self.server.api.handle(method, self.path, body)
+            status, payload = self.server.api.handle(method, self.path, self._json_object(raw))
         except Exception as exc:  # a bug in the emulator: answer like GCE's backendError, keep serving
             status, payload = 500, {"error": {"code": 500, "message": f"emulator error: {exc!r}",
                                               "errors": [{"reason": "backendError", "message": str(exc)}]}}  # fmt: skip
         self._send(status, payload)
         if method != "GET" and self.server.state_file is not None:
             self.server.state.save(self.server.state_file)
-
-    def _admin(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        st = self.server.state
-        if self.path == "/_emulator/calls" and method == "GET":
-            with st.lock:
-                return 200, st.calls.as_dict()
-        if self.path == "/_emulator/quota" and method == "GET":
-            return 200, st.quota_report()
-        if self.path == "/_emulator/metadata-servers" and method == "GET":
-            with st.lock:
-                return 200, {link.rsplit("/", 1)[-1]: srv.url for link, srv in st.metadata_servers.items()}
-        if self.path == "/_emulator/calls/reset" and method == "POST":
-            with st.lock:
-                st.calls.reset()
-            return 200, {}
-        if self.path == "/_emulator/faults" and method == "POST":
-            with st.lock:
-                f = st.faults
-                f.latency_ms = float(body.get("latencyMs", f.latency_ms))
-                f.fail_rate = float(body.get("failRate", f.fail_rate))
-                f.operation_ms = float(body.get("operationMs", f.operation_ms))
-                if "failCalls" in body:
-                    f.fail_calls = [(str(m), int(n), int(c)) for m, n, c in body["failCalls"]]
-                    st.calls.counts.clear()  # a failCall's Nth counts from here
-            return 200, {}
-        return 404, {"error": {"code": 404, "message": f"unknown admin path {self.path}"}}
 
     def do_GET(self) -> None:  # noqa: N802
         self._handle("GET")
