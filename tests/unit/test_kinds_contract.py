@@ -1,8 +1,8 @@
 """Every registered GCE resource kind is complete, and every kind the model emits is registered.
 
 A kind lives in one module of kubegce.cloud.kinds; this test fails when a registered kind lacks
-its scope, comparison, update rule, API binding, delete ordering, Terraform rendering or the
-emulator handler that serves it."""
+its scope, comparison, update rule, API binding, dependencies (from which delete ordering is
+derived), Terraform rendering or the emulator handler that serves it."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ import pytest
 from google.cloud import compute_v1
 
 from kubegce.boot.plans import render_cluster_boot
+from kubegce.cloud.executor import execute
 from kubegce.cloud.gce.client import ComputeClients
-from kubegce.cloud.kinds import REGISTRY, Kind, kind
+from kubegce.cloud.gce.tasks import tasks_for
+from kubegce.cloud.kinds import RANK, REGISTRY, Kind, delete_after, kind
 from kubegce.cloud.kinds.base import ApiBinding, TfRendering
 from kubegce.cloud.model import build_graph
+from kubegce.cloud.planner import Change, Plan
+from kubegce.cloud.resources import ResourceKey
 from kubegce.emulator.compute import HANDLERS
 from kubegce.images.catalog import Catalog
 from tests.conftest import make_bundle
@@ -49,9 +53,13 @@ def problems(k: Kind) -> list[str]:
                          None)  # fmt: skip
         if scoped is None or a.aggregated_field not in scoped.meta.fields:
             out.append(f"aggregated field {a.aggregated_field!r} is not in {a.list_request}'s scoped list")
-    for other in k.delete_after:
+    for other in k.depends_on:
         if other not in REGISTRY:
-            out.append(f"delete_after names {other!r}, which is not a registered kind")
+            out.append(f"depends_on names {other!r}, which is not a registered kind")
+        elif other == k.name:
+            out.append("depends_on names the kind itself")
+        elif k.name in REGISTRY and RANK[other] > RANK[k.name]:
+            out.append(f"depends_on names {other!r}, registered after it: the registry is the creation order")
     tf = k.terraform
     if not isinstance(tf, TfRendering) or not tf.type.startswith("google_") or not callable(tf.render):
         out.append("no Terraform rendering")
@@ -82,6 +90,10 @@ def test_an_incomplete_kind_is_caught() -> None:
         REGISTRY["address"], api=dataclasses.replace(REGISTRY["address"].api, aggregated_field="adresses")
     )
     assert any("scoped list" in p for p in problems(bad_field))
+    unknown_dep = dataclasses.replace(good, depends_on=("health_check",))
+    assert any("not a registered kind" in p for p in problems(unknown_dep))
+    late_dep = dataclasses.replace(REGISTRY["subnetwork"], depends_on=("network", "instance_template"))
+    assert any("creation order" in p for p in problems(late_dep))
     with pytest.raises(KeyError, match="not a registered GCE resource kind"):
         kind("health_check")
 
@@ -92,17 +104,106 @@ def test_terraform_types_and_collections_are_unique() -> None:
     assert len({k.api.client for k in REGISTRY.values()}) == len(REGISTRY)
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        {},
-        {"control_plane_count": 3, "zones": ["us-central1-a", "us-central1-b", "us-central1-c"]},
-        {"topology": "private", "zones": ["us-central1-a", "us-central1-b"]},
-    ],
-)
+MODEL_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"control_plane_count": 3, "zones": ["us-central1-a", "us-central1-b", "us-central1-c"]},
+    {"topology": "private", "zones": ["us-central1-a", "us-central1-b"]},
+    {"regional": True, "control_plane_count": 3, "zones": ["us-central1-a", "us-central1-b", "us-central1-c"]},
+]
+
+
+def model_graph(options: dict[str, Any]) -> Any:
+    options = dict(options)
+    regional = options.pop("regional", False)
+    bundle = make_bundle(**options)
+    for g in bundle.instance_groups:
+        if regional:
+            g.spec.zone_distribution = "regional"
+    return build_graph(render_cluster_boot(bundle, Catalog.load()))
+
+
+@pytest.mark.parametrize("options", MODEL_OPTIONS)
 def test_every_kind_the_model_emits_is_registered(options: dict[str, Any]) -> None:
-    graph = build_graph(render_cluster_boot(make_bundle(**options), Catalog.load()))
+    graph = model_graph(options)
     emitted = {r.kind for r in graph}
     assert emitted <= set(REGISTRY), emitted - set(REGISTRY)
     for r in graph:
         assert r.location == "global" if kind(r.kind).scope == "global" else r.location != "global", r.key
+
+
+@pytest.mark.parametrize("options", MODEL_OPTIONS)
+def test_every_reference_the_model_emits_is_declared(options: dict[str, Any]) -> None:
+    """A resource may depend only on resources of kinds its kind declares in depends_on: the
+    delete order derived from the declarations then never deletes a referenced resource first."""
+    graph = model_graph(options)
+    for r in graph:
+        for d in r.depends_on:
+            assert d.kind in kind(r.kind).depends_on, f"{r.key} references {d}: add {d.kind!r} to its depends_on"
+
+
+# --------------------------------------------------------------------------- delete ordering
+# What each kind's `delete_after` table said before the ordering was inverted (issue 10's
+# follow-up): the kinds whose deletes go before this kind's. The declarations must derive it.
+OLD_DELETE_AFTER: dict[str, set[str]] = {
+    "network": {"subnetwork", "router", "firewall", "instance_template", "instance_group_manager",
+                "region_instance_group_manager", "forwarding_rule"},
+    "subnetwork": {"router", "instance_template", "instance_group_manager", "region_instance_group_manager"},
+    "router": set(),
+    "firewall": set(),
+    "address": {"forwarding_rule"},
+    "target_pool": {"forwarding_rule", "instance_group_manager", "region_instance_group_manager"},
+    "forwarding_rule": set(),
+    "instance_template": {"instance_group_manager", "region_instance_group_manager"},
+    "instance_group_manager": set(),
+    "region_instance_group_manager": set(),
+}  # fmt: skip
+
+
+def test_derived_delete_order_matches_the_old_tables() -> None:
+    assert set(OLD_DELETE_AFTER) == set(REGISTRY)
+    for name in REGISTRY:
+        assert delete_after(name) == OLD_DELETE_AFTER[name], name
+
+
+class _RecordingApi:
+    """Enough of GceApi for tasks_for's deletes: records the order they run in."""
+
+    def __init__(self) -> None:
+        self.deleted: list[ResourceKey] = []
+
+    def delete(self, key: ResourceKey) -> None:
+        self.deleted.append(key)
+
+
+def _delete_order(names: list[str]) -> list[str]:
+    keys = [ResourceKey(n, "global" if kind(n).scope == "global" else "us-central1", f"x-{n}") for n in names]
+    api = _RecordingApi()
+    results = execute(tasks_for(api, Plan([Change("delete", k, actual={}) for k in keys], 0)), 1)  # type: ignore[arg-type]
+    assert all(r.ok for r in results)
+    return [k.kind for k in api.deleted]
+
+
+def test_deletes_run_in_the_derived_order() -> None:
+    order = _delete_order(sorted(REGISTRY))  # alphabetical in: the dependencies must reorder them
+    for name in REGISTRY:
+        for first in delete_after(name):
+            assert order.index(first) < order.index(name), (first, name, order)
+
+
+def test_a_new_kind_declares_its_own_ordering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A throwaway kind (a copy of the firewall's pieces) that references the network and the
+    target pool: registering it is its declaration plus one registry entry, no other kind edited,
+    and the network's and target pool's deletes wait for it."""
+    before = {name: k for name, k in REGISTRY.items()}
+    throwaway = dataclasses.replace(REGISTRY["firewall"], name="health_check_throwaway",
+                                    depends_on=("network", "target_pool"))  # fmt: skip
+    assert problems(throwaway) == []  # complete on its own (it borrows the firewall's handler and bindings)
+    monkeypatch.setitem(REGISTRY, throwaway.name, throwaway)
+    monkeypatch.setitem(RANK, throwaway.name, len(RANK))
+    assert problems(throwaway) == []
+    assert {name: k for name, k in REGISTRY.items() if name != throwaway.name} == before  # no other kind edited
+    assert throwaway.name in delete_after("network") and throwaway.name in delete_after("target_pool")
+    assert delete_after(throwaway.name) == frozenset()
+    order = _delete_order(["network", "target_pool", throwaway.name, "subnetwork"])
+    assert order.index(throwaway.name) < order.index("network")
+    assert order.index(throwaway.name) < order.index("target_pool")

@@ -1,5 +1,5 @@
-"""Turn a plan into executor tasks: applies follow the graph's dependencies, deletes follow each
-kind's delete-after ordering and wait for every apply."""
+"""Turn a plan into executor tasks: applies follow the graph's dependencies, deletes wait for the
+deletes of the kinds that depend on theirs (kinds.delete_after) and wait for every apply."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from kubegce.cloud.executor import Task
 from kubegce.cloud.gce.api import GceApi
-from kubegce.cloud.kinds import kind
+from kubegce.cloud.kinds import delete_after
 from kubegce.cloud.planner import Change, Plan
 
 
@@ -25,7 +25,7 @@ def tasks_for(api: GceApi, plan: Plan) -> list[Task]:
     deletes = [c for c in plan.changes if c.action == "delete"]
     applies = {t.key for t in tasks}
     for change in deletes:
-        after = kind(change.key.kind).delete_after
+        after = delete_after(change.key.kind)
         deps = {("delete", d.key) for d in deletes if d.key.kind in after} | applies
         tasks.append(Task(("delete", change.key), label(change), functools.partial(api.delete, change.key), deps))
     return tasks

@@ -23,5 +23,4 @@ KIND = Kind(
     api=ApiBinding("addresses", "address", "Address", "AggregatedListAddressesRequest", "addresses", "addresses"),
     terraform=TfRendering("google_compute_address", terraform),
     update=set_labels_update(),
-    delete_after=("forwarding_rule",),
 )

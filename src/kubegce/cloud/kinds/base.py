@@ -1,8 +1,8 @@
 """What kubegce knows about one GCE resource kind, in one value.
 
 A `Kind` holds the kind's scope, how a difference is applied (in place, or by replacing the
-resource), how the Compute API is called for it, which kinds must go before it on delete, how it
-is written as Terraform, and (by its REST collection) which emulator handler serves it.
+resource), how the Compute API is called for it, which kinds it references (so exist before it
+and are deleted after it), how it is written as Terraform, and (by its REST collection) which emulator handler serves it.
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ class Kind:
     terraform: TfRendering
     update: Update | None  # how a difference is applied in place; None: the resource is replaced
     compare: Compare = diff_fields  # the differences that matter, desired body against GCE's
-    delete_after: tuple[str, ...] = ()  # kinds whose deletes go first (they reference this one)
+    # the kinds this kind's resources reference: they are created before it and deleted after it
+    # (the reverse, "which deletes wait for this one", is derived: kinds.delete_after)
+    depends_on: tuple[str, ...] = ()
 
     @property
     def immutable(self) -> bool:

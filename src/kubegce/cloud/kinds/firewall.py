@@ -45,4 +45,5 @@ KIND = Kind(
     api=ApiBinding("firewalls", "firewall", "Firewall", "ListFirewallsRequest", "firewalls"),
     terraform=TfRendering("google_compute_firewall", terraform),
     update=patch_update(),
+    depends_on=("network",),
 )

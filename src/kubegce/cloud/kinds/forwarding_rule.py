@@ -30,4 +30,5 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering("google_compute_forwarding_rule", terraform),
     update=set_labels_update(patch_update()),  # labels: setLabels (PATCH cannot change them)
+    depends_on=("network", "address", "target_pool"),
 )

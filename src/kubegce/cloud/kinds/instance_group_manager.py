@@ -59,4 +59,5 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering("google_compute_instance_group_manager", terraform),
     update=update,
+    depends_on=("network", "subnetwork", "instance_template", "target_pool"),
 )

@@ -57,8 +57,5 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering(TF_TYPE, terraform),
     update=None,
-    delete_after=(
-        "instance_group_manager",
-        "region_instance_group_manager",
-    ),
+    depends_on=("network", "subnetwork"),
 )

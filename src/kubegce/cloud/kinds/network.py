@@ -20,13 +20,4 @@ KIND = Kind(
     api=ApiBinding("networks", "network", "Network", "ListNetworksRequest", "networks"),
     terraform=TfRendering("google_compute_network", terraform),
     update=patch_update(),
-    delete_after=(
-        "subnetwork",
-        "router",
-        "firewall",
-        "instance_template",
-        "instance_group_manager",
-        "region_instance_group_manager",
-        "forwarding_rule",
-    ),  # fmt: skip
 )

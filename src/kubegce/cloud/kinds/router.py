@@ -27,4 +27,5 @@ KIND = Kind(
     api=ApiBinding("routers", "router", "Router", "AggregatedListRoutersRequest", "routers", "routers"),
     terraform=TfRendering("google_compute_router", terraform),
     update=patch_update(),
+    depends_on=("network", "subnetwork"),
 )

@@ -23,5 +23,5 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering("google_compute_subnetwork", terraform),
     update=patch_update(fingerprint=True),
-    delete_after=("router", "instance_template", "instance_group_manager", "region_instance_group_manager"),
+    depends_on=("network",),
 )

@@ -22,5 +22,4 @@ KIND = Kind(
     ),  # fmt: skip
     terraform=TfRendering("google_compute_target_pool", terraform),
     update=patch_update(),
-    delete_after=("forwarding_rule", "instance_group_manager", "region_instance_group_manager"),
 )
