@@ -100,6 +100,48 @@ def test_a_stored_object_with_small_aliases_still_reads(tmp_path: Path) -> None:
     assert repo.get(NAME).bundle.cluster.spec.kubernetes_api_access == ["0.0.0.0/0"]
 
 
+DAMAGED_SECRETS = {
+    "not-json": b"\xff\x00garbage",
+    "a-list": b"[1, 2]",
+    "no-files": b'{"token": {"expires": "2030-01-01T00:00:00Z"}, "certificateKey": "k"}',
+    "files-not-strings": b'{"files": {"ca.crt": 5}, "token": {"expires": "2030-01-01T00:00:00Z"}, "certificateKey": "k"}',
+    "token-a-number": b'{"files": {}, "token": 5, "certificateKey": "k"}',
+    "bad-expiry": b'{"files": {}, "token": {"expires": "tomorrow"}, "certificateKey": "k"}',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("content", list(DAMAGED_SECRETS.values()), ids=list(DAMAGED_SECRETS))
+def test_a_damaged_secrets_object_gives_a_clear_error(state: str, content: bytes) -> None:
+    from kubegce.state.layout import cluster_secrets_key
+
+    repo = ClusterRepository(open_store(state))
+    repo.create(apply_defaults(make_bundle()))
+    key = cluster_secrets_key(NAME)
+    repo.store.write(key, content, if_generation=0, secret=True)
+    with pytest.raises(UserError, match="secrets cannot be read") as err:
+        repo.ensure_secrets(NAME)
+    assert key in str(err.value)
+    r = run("export", "kubeconfig", NAME, "--admin", "--out", str(Path(state[len("file://") :]).parent / "kc"))
+    assert r.returncode == 2 and key in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"[1]", b'{"text": "x"}', b'{"base64": "!!", "generation": 1}',
+                                     b'{"text": 5, "generation": 1, "updated_by": "a", "updated_at": "b"}'])  # fmt: skip
+def test_a_damaged_file_store_object_gives_a_clear_error(state: str, content: bytes) -> None:
+    repo = ClusterRepository(open_store(state))
+    repo.create(apply_defaults(make_bundle()))
+    path = Path(state[len("file://") :]) / (cluster_key(NAME) + ".obj")
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="is damaged") as err:
+        repo.get(NAME)
+    assert cluster_key(NAME) in str(err.value) and str(path) in str(err.value)
+    r = run("get", "cluster", NAME)
+    assert r.returncode == 2 and "is damaged" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    repo.store.delete(cluster_key(NAME))  # an unconditional delete still removes it
+    assert not path.exists()
+
+
 # --------------------------------------------------------------------------- warnings from the service
 def test_the_service_warns_about_an_even_control_plane_count() -> None:
     from kubegce.images.catalog import Catalog as C

@@ -160,8 +160,16 @@ class ClusterRepository:
 
     # ------------------------------------------------------------------ secrets and node objects
     def read_secrets(self, name: str) -> tuple[ClusterSecrets, int] | None:
-        obj = self.store.read(cluster_secrets_key(name))
-        return (ClusterSecrets.from_json(obj.data), obj.generation) if obj else None
+        key = cluster_secrets_key(name)
+        obj = self.store.read(key)
+        if obj is None:
+            return None
+        try:
+            return ClusterSecrets.from_json(obj.data), obj.generation
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise UserError(
+                f"state {key}: the cluster's secrets cannot be read ({type(exc).__name__}); {DAMAGED}"
+            ) from None
 
     def ensure_secrets(self, name: str) -> ClusterSecrets:
         """The cluster's secrets, generated on first use; a join token close to expiry is refreshed."""

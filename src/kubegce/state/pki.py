@@ -135,8 +135,16 @@ class ClusterSecrets:
 
     @classmethod
     def from_json(cls, data: bytes) -> ClusterSecrets:
+        """Raises ValueError when ``data`` is not a secrets object kubegce wrote (shape checked:
+        a damaged or hostile object must not fail later, deep in a command)."""
         raw = json.loads(data)
-        return cls({k: v.encode() for k, v in raw["files"].items()}, raw["token"], raw["certificateKey"])
+        files, token, cert_key = raw.get("files"), raw.get("token"), raw.get("certificateKey")
+        if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+                and isinstance(token, dict) and all(isinstance(v, str) for v in token.values())
+                and isinstance(token.get("expires"), str) and isinstance(cert_key, str)):  # fmt: skip
+            raise ValueError("not a kubegce secrets object")
+        dt.datetime.strptime(token["expires"], "%Y-%m-%dT%H:%M:%SZ")  # ValueError when malformed
+        return cls({k: v.encode() for k, v in files.items()}, token, cert_key)
 
     @property
     def token_ttl(self) -> dt.timedelta:

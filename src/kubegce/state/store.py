@@ -33,6 +33,10 @@ __all__ = [
 DEFAULT_STATE = "file://" + str(Path.home() / ".kubegce" / "state")
 
 
+class DamagedObject(UserError):
+    """A file in a file:// store that is not a state object kubegce wrote."""
+
+
 class FileStateStore:
     nodes_can_read = False
 
@@ -65,11 +69,26 @@ class FileStateStore:
     def read(self, key: str) -> Versioned | None:
         path = self._path(key)
         try:
-            env = json.loads(path.read_text())
+            text = path.read_bytes()
         except FileNotFoundError:
             return None
-        data = base64.b64decode(env["base64"]) if "base64" in env else env["text"].encode()
-        return Versioned(data, int(env["generation"]), env["updated_by"], env["updated_at"])
+        try:
+            env = json.loads(text)
+            if not isinstance(env, dict):
+                raise ValueError("not a JSON object")
+            data = base64.b64decode(env["base64"], validate=True) if "base64" in env else env["text"].encode()
+            return Versioned(data, int(env["generation"]), str(env["updated_by"]), str(env["updated_at"]))
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+        ) as exc:  # binascii.Error is a ValueError
+            raise DamagedObject(
+                f"state object {key} ({path}) is damaged: not a kubegce state file ({type(exc).__name__}); "
+                "restore it from a backup, or remove the file"
+            ) from None
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
         path = self._path(key)
@@ -104,7 +123,13 @@ class FileStateStore:
 
     def delete(self, key: str, *, if_generation: int | None = None) -> None:
         with self._locked():
-            current = self.read(key)
+            try:
+                current = self.read(key)
+            except DamagedObject:
+                if if_generation is not None:
+                    raise
+                self._path(key).unlink()  # an unconditional delete removes a damaged object too
+                return
             if current is None:
                 return
             if if_generation is not None and current.generation != if_generation:
