@@ -43,7 +43,9 @@ def test_help_imports_no_cloud_client_and_no_verb() -> None:
 def test_offline_verbs_import_no_cloud_client(args: list[str], tmp_path: object) -> None:
     import os
 
-    assert heavy(imported_after(args, {**os.environ, "KUBEGCE_STATE": f"file://{tmp_path}"})) == set()
+    modules = imported_after(args, {**os.environ, "KUBEGCE_STATE": f"file://{tmp_path}"})
+    assert heavy(modules) == set()
+    assert "cryptography" not in modules  # keys and certificates are made by the verbs that need them
 
 
 def test_every_verb_resolves_and_its_help_line_matches() -> None:

@@ -13,11 +13,10 @@ import secrets
 import string
 import tarfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # cryptography is imported where keys and certificates are made or read (~0.1 s)
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 CAS = {"ca": "kubernetes", "front-proxy-ca": "front-proxy-ca", "etcd/ca": "etcd-ca"}
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -33,16 +32,24 @@ def _now() -> dt.datetime:
 
 
 def _key() -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
 def _ca(common_name: str, years: int = 10) -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
@@ -76,6 +83,11 @@ def _ca(common_name: str, years: int = 10) -> tuple[bytes, bytes]:
 
 def client_certificate(ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str, organization: str,
                        ttl: dt.timedelta) -> tuple[bytes, bytes]:  # fmt: skip
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     assert isinstance(ca_key, rsa.RSAPrivateKey)
@@ -119,6 +131,8 @@ class ClusterSecrets:
 
     @classmethod
     def generate(cls) -> ClusterSecrets:
+        from cryptography.hazmat.primitives import serialization
+
         files: dict[str, bytes] = {}
         for path, cn in CAS.items():
             cert, key = _ca(cn)
@@ -165,6 +179,9 @@ class ClusterSecrets:
 
     def fingerprints(self) -> list[dict[str, str]]:
         """Names and sha256 fingerprints of public parts: never a secret value."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
         out = []
         for path, data in sorted(self.files.items()):
             if path.endswith(".crt"):
