@@ -159,15 +159,21 @@ def test_health_through_the_emulators_kubernetes_api(tmp_path: Any) -> None:
     client = KubeClient.from_url(server.url)
     try:
         get = kube_get_for(client)
-        assert kube_control_plane_problems(get, etcd_pods=False) == ["no control-plane node registered"]
+        assert kube_control_plane_problems(get) == ["no control-plane node registered"]
         for name in ("cp-a-1x2y", "cp-b-3z4w"):
             state.node_joined(name, {"node-role.kubernetes.io/control-plane": ""})
+            state.start_static_pods(name)
         state.node_joined("nodes-a-5v6u", {})
-        assert kube_control_plane_problems(get, etcd_pods=False) == []
-        state.set_node_ready("cp-b-3z4w", False)
-        assert kube_control_plane_problems(get, etcd_pods=False) == ["node cp-b-3z4w not Ready"]
-        # the emulator runs no static pods: with them required, the missing etcd members show
-        assert "0 etcd member pods for 2 control-plane nodes" in kube_control_plane_problems(get)
+        assert kube_control_plane_problems(get) == []
+        state.set_node_ready("cp-b-3z4w", False)  # its static pods are not Ready with it
+        assert kube_control_plane_problems(get) == ["node cp-b-3z4w not Ready", "etcd pod etcd-cp-b-3z4w not Ready",
+                                                    "kube-apiserver pod kube-apiserver-cp-b-3z4w not Ready"]  # fmt: skip
+        state.set_node_ready("cp-b-3z4w", True)
+        state.set_pod_ready("kube-system", "etcd-cp-a-1x2y", False)
+        assert kube_control_plane_problems(get) == ["etcd pod etcd-cp-a-1x2y not Ready"]
+        state.stop_static_pods("cp-a-1x2y")
+        assert kube_control_plane_problems(get) == ["no etcd pod on control-plane node cp-a-1x2y",
+                                                    "no kube-apiserver pod on control-plane node cp-a-1x2y"]  # fmt: skip
     finally:
         client.close()
         server.stop()

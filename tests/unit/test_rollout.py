@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubegce.cloud.rollout import Budget, Budgets, Member, next_step, parse_budget, resolve_budgets
+from kubegce.cloud.rollout import Budget, Budgets, Member, Zone, next_step, parse_budget, resolve_budgets, split_budgets
 from kubegce.errors import UserError
 
 
@@ -102,3 +103,73 @@ def test_surplus_after_a_stopped_run_is_removed() -> None:
     members = [Member(f"new-{i}", stale=False, ready=True) for i in range(4)]
     step = next_step(members, 3, Budgets(1, 0), 4)
     assert step.resize_to == 3
+
+
+def zone(n: int, *, new: int = 0, new_ready: bool = True, mig_target: int | None = None) -> Zone:
+    members = [Member(f"old-{i}", stale=True, ready=True) for i in range(n)]
+    members += [Member(f"new-{i}", stale=False, ready=new_ready) for i in range(new)]
+    return Zone(members, n if mig_target is None else mig_target, len(members))
+
+
+def test_the_group_budgets_are_split_over_the_zones_with_old_instances() -> None:
+    zones = {z: zone(10) for z in ("a", "b", "c")}
+    assert split_budgets(Budgets(5, 0), zones) == {"a": Budgets(2, 0), "b": Budgets(2, 0), "c": Budgets(1, 0)}
+    assert split_budgets(Budgets(1, 0), zones) == {"a": Budgets(1, 0)}  # one zone at a time
+    assert split_budgets(Budgets(0, 2), zones) == {"a": Budgets(0, 1), "b": Budgets(0, 1)}
+    # the zone with the most old instances first; a zone takes no more surge than it needs
+    zones = {"a": zone(1), "b": zone(4), "c": Zone([], 0, 0)}
+    assert split_budgets(Budgets(3, 0), zones) == {"b": Budgets(2, 0), "a": Budgets(1, 0)}
+    assert split_budgets(Budgets(9, 0), zones) == {"b": Budgets(4, 0), "a": Budgets(1, 0)}
+
+
+def test_a_surge_already_out_counts_against_the_group() -> None:
+    # a killed run left one new instance booting in zone b: b keeps its share, a gets the rest
+    zones = {"a": zone(4), "b": Zone(zone(4, new=1, new_ready=False).members, 4, 5)}
+    assert split_budgets(Budgets(2, 0), zones) == {"a": Budgets(1, 0), "b": Budgets(1, 0)}
+    assert split_budgets(Budgets(1, 0), zones) == {"b": Budgets(1, 0)}
+    # a zone with only new instances but one too many (a surplus) shrinks; it takes no new budget
+    zones = {"a": zone(4), "b": Zone([Member(f"n{i}", stale=False, ready=True) for i in range(3)], 2, 3)}
+    assert split_budgets(Budgets(1, 0), zones) == {"b": Budgets(1, 0)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(targets=st.lists(st.integers(0, 5), min_size=1, max_size=3), surge=st.integers(0, 5),
+       unavailable=st.integers(0, 3), seed=st.integers(0, 2**16))  # fmt: skip
+def test_zones_at_once_keep_the_group_invariants(targets: list[int], surge: int, unavailable: int, seed: int) -> None:
+    """Every zone with a share takes its steps interleaved at random with the others' until its
+    batch is deleted; after every single step the group is within target + surge instances and
+    target - unavailable Ready ones, and the roll converges."""
+    total = sum(targets)
+    if total == 0 or (surge == 0 and unavailable == 0):
+        return
+    budgets = Budgets(surge, min(unavailable, total))
+    groups = {f"z{i}": Group(t) for i, t in enumerate(targets)}
+    target = {f"z{i}": t for i, t in enumerate(targets)}
+    rng = random.Random(seed)
+    for _ in range(10 * total + 20):
+        shares = split_budgets(budgets, {z: Zone(list(g.members.values()), target[z], g.mig_target)
+                                         for z, g in groups.items()})  # fmt: skip
+        if not shares:
+            break
+        active = dict(shares)
+        for _ in range(1000):
+            if not active:
+                break
+            z = rng.choice(sorted(active))
+            g = groups[z]
+            step = next_step(list(g.members.values()), target[z], active[z], g.mig_target)
+            if step.done:
+                del active[z]
+                continue
+            g.apply(step)
+            if step.drain:
+                del active[z]
+            live = [m for g in groups.values() for m in g.members.values()]
+            assert len(live) <= total + budgets.surge
+            assert sum(m.ready for m in live) >= total - budgets.unavailable
+        assert not active
+    else:
+        pytest.fail("the roll did not converge")
+    for z, g in groups.items():
+        assert len(g.members) == target[z]
+        assert all(not m.stale and m.ready for m in g.members.values())

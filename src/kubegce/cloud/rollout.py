@@ -145,3 +145,59 @@ def next_step(members: list[Member], target: int, budgets: Budgets, mig_target: 
     if len(live) != target or mig_target != target:
         return Step(resize_to=target, why=f"group at {len(live)}, target {target}")
     return Step(done=True, why="every instance is on the current template")
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zonal MIG of a group as the split sees it: its members, the spec's size in this zone
+    and the MIG's current targetSize."""
+
+    members: list[Member]
+    target: int
+    mig_target: int
+
+
+def split_budgets(budgets: Budgets, zones: dict[str, Zone]) -> dict[str, Budgets]:
+    """Each zone's share of its group's budgets for the next batch; zones left out wait.
+
+    The zonal MIGs of a group roll at the same time, each with its own :func:`next_step` and its
+    share, so the shares must add up to no more than the group's budgets:
+
+    - a zone's surge share starts at what it already has out (instances above its size, e.g. a
+      killed run's surge), its unavailability share at the Ready instances it already lacks;
+    - the rest of the group's budgets goes one unit at a time, round after round, to the zones
+      that still have old instances, those with the most first (ties: zone order), a zone taking
+      surge only while it still needs new instances and unavailability only up to its old ones.
+
+    So a surge of 5 over three zones with old instances is 2, 2, 1, and a surge of 1 rolls one
+    zone at a time. A zone with no old instances that is not done yet (a surplus to shrink, a size
+    to restore) is in with what it has; a zone with old instances and no share waits.
+    """
+    live = {z: [m for m in info.members if not m.deleting] for z, info in zones.items()}
+    stale = {z: sum(1 for m in ms if m.stale) for z, ms in live.items()}
+    surge = {z: max(0, len(live[z]) - info.target) for z, info in zones.items()}
+    unavailable = {z: max(0, info.target - sum(1 for m in live[z] if m.ready)) for z, info in zones.items()}
+    surge_room = {z: max(0, info.target - sum(1 for m in live[z] if not m.stale)) for z, info in zones.items()}
+    order = sorted((z for z in zones if stale[z]), key=lambda z: (-stale[z], z))
+    surge_cap = {z: surge[z] + surge_room[z] for z in zones}
+    for share, left, cap in (
+        (surge, budgets.surge - sum(surge.values()), surge_cap),
+        (unavailable, budgets.unavailable - sum(unavailable.values()), stale),
+    ):
+        while left > 0:
+            took = False
+            for z in order:
+                if left > 0 and share[z] < cap[z]:
+                    share[z] += 1
+                    left -= 1
+                    took = True
+            if not took:
+                break
+    out: dict[str, Budgets] = {}
+    for z, info in zones.items():
+        if stale[z] and surge[z] + unavailable[z] == 0:
+            continue  # old instances, no share this batch: it waits for the others
+        if not stale[z] and next_step(info.members, info.target, Budgets(0, 0), info.mig_target).done:
+            continue
+        out[z] = Budgets(surge[z], unavailable[z])
+    return out

@@ -3,6 +3,7 @@ kubeconfig)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,10 @@ def kubernetes_ready(kubeconfig: str) -> dict[str, bool]:
     return ready
 
 
-def validate(target: GceTarget, kubeconfig: str | None = None) -> Report:
+def validate(target: GceTarget, kubeconfig: str | None = None, *, node_ready: Mapping[str, bool] | None = None
+             ) -> Report:  # fmt: skip
+    """The cluster's report. Node readiness: Kubernetes' (``node_ready``, read by the caller, e.g.
+    the rolling update through its own client; or read here with ``kubeconfig``), else the boot phase."""
     report = Report()
     found = target.find()
     migs = {
@@ -96,7 +100,7 @@ def validate(target: GceTarget, kubeconfig: str | None = None) -> Report:
         report.groups.append(status)
         if status.current != status.target:
             report.problems.append(f"{key.name} ({key.location}): {status.current} of {status.target} instances")
-    ready = kubernetes_ready(kubeconfig) if kubeconfig else None
+    ready = dict(node_ready) if node_ready is not None else kubernetes_ready(kubeconfig) if kubeconfig else None
     for v in views:
         if ready is not None:
             node = NodeStatus(v, ready.get(v.name, False), "kubernetes")

@@ -1,7 +1,12 @@
 """The simulated cluster behind the emulator: its Kubernetes API follows the Compute instances.
 
 A node registers (Ready) when its instance's simulated boot reports ``joined`` and disappears when
-its instance is deleted, as a cloud controller manager would remove it. Once worker nodes exist a
+its instance is deleted, as a cloud controller manager would remove it. A control-plane node also
+gets kubeadm's static pods (``kube-system/etcd-<node>``, ``kube-apiserver-<node>``, mirror pods,
+Ready). When an instance is recreated under the same name (a new instance id: the control-plane
+roll's ``recreateInstances``), its node turns NotReady and its static pods go, as when a kubelet
+stops; once the new boot joins, the node is Ready again (a cordon is kept) and the static pods
+are back. Once worker nodes exist a
 few workloads are added so drains have something to do: a ReplicaSet ``web`` (two pods per worker
 node at the time) guarded by a PodDisruptionBudget (``maxUnavailable: 1``) and a DaemonSet
 ``node-agent`` on every node. Same process as the Compute emulator, its own 127.0.0.1 port.
@@ -19,6 +24,10 @@ from kubegce.emulator.compute.state import ComputeState
 from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
 
 
+def is_control_plane(instance: dict[str, Any]) -> bool:
+    return any(str(t).endswith("control-plane") for t in (instance.get("tags") or {}).get("items", []))
+
+
 class SimulatedCluster:
     def __init__(self, compute: ComputeState, *, port: int = 0, interval_s: float = 0.1,
                  workloads: bool = True) -> None:  # fmt: skip
@@ -28,7 +37,7 @@ class SimulatedCluster:
         self.interval_s = interval_s
         self.workloads = workloads
         self.seeded = False
-        self.nodes: set[str] = set()
+        self.nodes: dict[str, str] = {}  # node name -> the instance id whose boot joined it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -51,23 +60,31 @@ class SimulatedCluster:
         return items.get(protocol.ATTR_PHASE) == protocol.JOINED
 
     def sync(self) -> None:
-        """Nodes for joined instances, none for deleted ones; the workloads once workers exist."""
+        """Nodes for joined instances, none for deleted ones, NotReady (static pods stopped) for
+        recreated ones until they join again; the workloads once workers exist."""
         st = self.compute
         with st.lock:
             instances = {k[3]: r for k, r in st.resources.items() if k[2] == "instances"}
-            joined = {name: r for name, r in instances.items() if name in self.nodes or self.joined(r)}
-        for name in sorted(self.nodes - set(instances)):
+            current = {name: str(r.get("id", "")) for name, r in instances.items()}
+            joined = {name: r for name, r in instances.items()
+                      if self.nodes.get(name) == current[name] or self.joined(r)}  # fmt: skip
+        for name in sorted(set(self.nodes) - set(instances)):
             self.kube.node_gone(name)
-            self.nodes.discard(name)
+            del self.nodes[name]
+        for name in sorted(instances):
+            if name in self.nodes and self.nodes[name] != current[name] and name not in joined:
+                self.kube.set_node_ready(name, False)  # recreated: its kubelet is down until the new boot joins
+                self.kube.stop_static_pods(name)
+                self.nodes[name] = ""
         for name, r in sorted(joined.items()):
-            if name in self.nodes:
+            if self.nodes.get(name) == current[name]:
                 continue
-            tags = (r.get("tags") or {}).get("items", [])
-            control_plane = any(str(t).endswith("control-plane") for t in tags)
+            control_plane = is_control_plane(r)
             self.kube.node_joined(name, {CONTROL_PLANE_LABEL: ""} if control_plane else {})
-            self.nodes.add(name)
-        workers = [n for n, r in joined.items() if not any(str(t).endswith("control-plane")
-                                                           for t in (r.get("tags") or {}).get("items", []))]  # fmt: skip
+            if control_plane:
+                self.kube.start_static_pods(name)
+            self.nodes[name] = current[name]
+        workers = [n for n, r in joined.items() if not is_control_plane(r)]
         if self.workloads and not self.seeded and workers:
             self.seeded = True
             self.kube.add_daemonset("node-agent")

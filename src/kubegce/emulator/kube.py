@@ -38,6 +38,7 @@ from kubegce.kube.selectors import SelectorError, parse_label_selector, selector
 KUBE_VERSION = "v1.30.4"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver")  # kubeadm's static pods the roll reads
 REPLACED_BY_NEW_NAME = ("ReplicaSet", "Deployment", "ReplicationController")
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 PDB_BLOCKED = "Cannot evict pod as it would violate the pod's disruption budget."
@@ -227,7 +228,7 @@ class _Owner:
 
     @property
     def api_version(self) -> str:
-        return "v1" if self.kind == "ReplicationController" else "apps/v1"
+        return "v1" if self.kind in ("ReplicationController", "Node") else "apps/v1"
 
 
 @dataclass
@@ -590,6 +591,58 @@ class KubeState:
             self._advance()
             if name in self._nodes:
                 self._remove_node(name)
+
+    def start_static_pods(
+        self, node: str, components: Iterable[str] = CONTROL_PLANE_COMPONENTS, *, ready: bool = True
+    ) -> list[str]:
+        """kubeadm's static pods on a control-plane node as its kubelet mirrors them into the API:
+        ``kube-system/<component>-<node>`` with labels ``component`` and ``tier: control-plane``,
+        the mirror annotation, owned by the Node. Any already there are replaced (a kubelet that
+        started again). Their Ready follows the node's and ``ready`` (see :meth:`set_pod_ready`)."""
+        with self._lock:
+            self._advance()
+            n = self._nodes[node]
+            self._drop_static_pods(node)
+            names = []
+            for component in components:
+                name = f"{component}-{node}"
+                self._pods[("kube-system", name)] = _Pod(
+                    namespace="kube-system",
+                    name=name,
+                    uid=str(uuid.uuid4()),
+                    created=_now(),
+                    labels={"component": component, "tier": "control-plane"},
+                    annotations={MIRROR_ANNOTATION: uuid.uuid4().hex},
+                    owner=_Owner("Node", node, n.uid),
+                    node=node,
+                    phase="Running",
+                    ready=ready,
+                    tolerations=[{"operator": "Exists", "effect": "NoExecute"}],
+                    started=_now(),
+                    rv=self._bump(),
+                )
+                names.append(name)
+            return names
+
+    def stop_static_pods(self, node: str) -> None:
+        """The node's kubelet stopped (its machine is being recreated): its mirror pods go."""
+        with self._lock:
+            self._advance()
+            self._drop_static_pods(node)
+
+    def _drop_static_pods(self, node: str) -> None:
+        for key, pod in list(self._pods.items()):
+            if pod.node == node and MIRROR_ANNOTATION in pod.annotations:
+                del self._pods[key]
+
+    def set_pod_ready(self, namespace: str, name: str, ready: bool) -> None:
+        """A pod's containers become (not) Ready, as a readiness probe would say."""
+        with self._lock:
+            self._advance()
+            pod = self._pod(namespace, name)
+            if pod.ready != ready:
+                pod.ready = ready
+                pod.rv = self._bump()
 
     def add_pod(
         self,

@@ -212,7 +212,9 @@ def drain(
         emit("cordoned")
     evicted: dict[str, str] = {}  # uid -> namespace/name
     blocked: dict[str, str] = {}  # namespace/name -> why
+    delay = min(0.05, poll_s)  # looks again soon after a change, then backs off to poll_s
     while True:
+        before = (len(evicted), len(blocked))
         remaining: dict[str, str] = {}
         for pod in pods_on(client, node):
             key = _key(pod)
@@ -247,7 +249,10 @@ def drain(
         now = clock()
         if now >= deadline:
             raise DrainTimeout(node, timeout_s, remaining)
-        sleep(max(0.0, min(poll_s, deadline - now)))
+        if (len(evicted), len(blocked)) != before:
+            delay = min(0.05, poll_s)
+        sleep(max(0.0, min(delay, deadline - now)))
+        delay = min(poll_s, delay * 2)
     result.seconds = clock() - start
     emit(
         "drained", message=f"{len(result.evicted)} evicted, {len(result.skipped)} left in place, {result.seconds:.1f}s"

@@ -1,16 +1,18 @@
 """The rolling update: replace every instance whose template is not its group's, safely.
 
-Per managed instance group the loop is: read what exists (one ``listManagedInstances`` per MIG,
-each new instance's boot phase from its guest attributes, node readiness and cordons from
-Kubernetes unless ``cloudonly``), ask :func:`kubegce.cloud.rollout.next_step`, act (resize, wait,
-cordon + drain + ``deleteInstances``), and after each deletion wait until the group is whole and
-Ready again (the ``validate cluster`` rule for a group) before the next batch. Nothing is
-remembered between steps, so a run killed anywhere and started again continues from what exists.
+A node group rolls batch by batch. Before each batch the group is read (one
+``listManagedInstances`` per zonal MIG, each running instance's boot phase from its guest
+attributes, node readiness and cordons from Kubernetes unless ``cloudonly``) and the group's
+budgets are split over its zones (:func:`kubegce.cloud.rollout.split_budgets`): the zones with a
+share roll at the same time, each asking :func:`kubegce.cloud.rollout.next_step` what to do
+(resize, wait, cordon + drain + ``deleteInstances``) until its batch is deleted. Then the cluster
+is validated with ``validate cluster``'s own logic (within ``--validation-timeout``) before the
+next batch. The shares add up to the group's budgets, so the group as a whole is never more than
+its surge above its target, nor more than its unavailability below it. Nothing is remembered
+between steps, so a run killed anywhere and started again continues from what exists.
 
-A group's zonal MIGs roll one after the other, so the group as a whole is never more than its
-surge above its target, nor more than its unavailability below it. Control-plane groups roll
-first, one instance at a time, through :func:`roll_control_planes` (the stateful path keeps
-their etcd disks; see docs/rolling-update.md).
+Control-plane groups roll first, one instance at a time, through :func:`roll_control_planes`
+(the stateful path keeps their etcd disks; see docs/rolling-update.md).
 
 ``force`` replaces every instance: the names that exist when the roll starts are written to the
 state store (:func:`kubegce.state.layout.rolling_marker_key`) so a rerun after a kill does not
@@ -27,7 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 from kubegce.boot import protocol
 from kubegce.cloud.names import gce_name, url_tail, zone_letter
-from kubegce.cloud.rollout import Budget, Budgets, Member, Step, next_step, resolve_budgets
+from kubegce.cloud.rollout import (
+    Budget,
+    Budgets,
+    Member,
+    Step,
+    Zone,
+    next_step,
+    resolve_budgets,
+    split_budgets,
+)
 from kubegce.errors import UserError
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.state.layout import rolling_marker_key
@@ -112,6 +123,23 @@ class GroupStatus:
     def as_dict(self) -> dict[str, Any]:
         return {"group": self.group, "status": self.status, "needUpdate": self.need_update, "ready": self.ready,
                 "min": self.min, "target": self.target, "max": self.max}  # fmt: skip
+
+
+class Backoff:
+    """Waits that start short and double up to ``cap``: what finishes fast (an emulator, a quick
+    drain) is seen at once, and a slow cloud is still polled no more often than every ``cap`` s."""
+
+    def __init__(self, cap: float, first: float = 0.05) -> None:
+        self.cap = cap
+        self.first = min(first, cap)
+        self.delay = self.first
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        sleep(self.delay)
+        self.delay = min(self.cap, self.delay * 2)
 
 
 class RollFailed(UserError):
@@ -299,21 +327,18 @@ class Roller:
             drain(self.kube, name, timeout_s=self.settings.drain_timeout_s)
 
     # ------------------------------------------------------------------ the loop
-    def roll_mig(self, group: InstanceGroup, zone: str, name: str, spec_target: int, budgets: Budgets) -> int:
-        """Roll one MIG to its template; returns how many instances were replaced."""
-        replaced = 0
+    def roll_batch(self, group: InstanceGroup, state: MigState, budgets: Budgets) -> int:
+        """One batch in one MIG with its share of the group's budgets: surge, wait until the new
+        instances are Ready, drain and delete old ones; returns how many it deleted (0: the MIG
+        needed no batch, only a resize or nothing)."""
         waiting_since: float | None = None
         last_why = ""
+        backoff = Backoff(self.settings.poll_s)
+        zone, name = state.zone, state.name
         while True:
-            state = self.read_mig(group, zone, name, spec_target)
-            if state is None:
-                self.log(f"{group.name}: MIG {name} in {zone} does not exist; run `kubegce update cluster "
-                         f"{self.bundle.cluster.name} --yes` first")  # fmt: skip
-                return replaced
-            step = next_step(self.members(state), spec_target, budgets, state.target_size)
+            step = next_step(self.members(state), state.spec_target, budgets, state.target_size)
             if step.done:
-                self._uncordon_fresh(state)
-                return replaced
+                return 0
             if step.failed:
                 raise self._failure(state, step)
             if step.wait_for:
@@ -328,23 +353,112 @@ class Roller:
                     )
                 if step.why != last_why:
                     self.log(f"{group.name} ({zone}): waiting: {step.why} ({', '.join(step.wait_for)})")
+                    backoff.reset()
                 last_why = step.why
-                self.sleep(self.settings.poll_s)
+                backoff.wait(self.sleep)
+            else:
+                waiting_since, last_why = None, ""
+                if step.resize_to is not None:
+                    self.log(f"{group.name} ({zone}): {step.why}: resize {state.target_size} -> {step.resize_to}")
+                    self.resize(state, step.resize_to)
+                elif step.drain:
+                    self.log(f"{group.name} ({zone}): {step.why}: {', '.join(step.drain)}")
+                    self.drain(list(step.drain))
+                    self.delete_instances(state, list(step.drain))
+                    if self.settings.post_drain_delay_s > 0:
+                        self.sleep(self.settings.post_drain_delay_s)
+                    return len(step.drain)
+                else:  # pragma: no cover
+                    raise UserError(f"internal: the rolling update has no action for step {step}")
+            got = self.read_mig(group, zone, name, state.spec_target)
+            if got is None:
+                raise UserError(f"{group.name}: MIG {name} in {zone} disappeared during the rolling update; run "
+                                f"`kubegce update cluster {self.bundle.cluster.name} --yes`, then roll again")  # fmt: skip
+            state = got
+
+    def read_group(self, group: InstanceGroup) -> dict[str, MigState]:
+        sizes = spec_sizes(group)
+        states: dict[str, MigState] = {}
+        for zone, name in mig_names(self.bundle, group):
+            state = self.read_mig(group, zone, name, sizes.get(zone, 0))
+            if state is None:
+                self.log(f"{group.name}: MIG {name} in {zone} does not exist; run `kubegce update cluster "
+                         f"{self.bundle.cluster.name} --yes` first")  # fmt: skip
                 continue
-            waiting_since, last_why = None, ""
-            if step.resize_to is not None:
-                self.log(f"{group.name} ({zone}): {step.why}: resize {state.target_size} -> {step.resize_to}")
-                self.resize(state, step.resize_to)
-                continue
-            if step.drain:
-                self.log(f"{group.name} ({zone}): {step.why}: {', '.join(step.drain)}")
-                self.drain(list(step.drain))
-                self.delete_instances(state, list(step.drain))
-                replaced += len(step.drain)
-                if self.settings.post_drain_delay_s > 0:
-                    self.sleep(self.settings.post_drain_delay_s)
-                continue
-            raise UserError(f"internal: the rolling update has no action for step {step}")  # pragma: no cover
+            states[zone] = state
+        return states
+
+    def roll_group(self, group: InstanceGroup) -> int:
+        """Roll a node group: batch after batch, the group's zonal MIGs at the same time, each with
+        its share of the group's budgets (:func:`kubegce.cloud.rollout.split_budgets`); after
+        every batch that deleted instances, the cluster is validated (:meth:`validate_cluster`)
+        before the next one."""
+        if group.spec.min_size == 0:
+            self.log(f"{group.name}: target 0, skipped")
+            return 0
+        budgets = resolve_budgets(self.settings.surge, self.settings.unavailable, group.spec.min_size, group.name)
+        replaced = 0
+        while True:
+            states = self.read_group(group)
+            zones = {z: Zone(self.members(st), st.spec_target, st.target_size) for z, st in states.items()}
+            shares = split_budgets(budgets, zones)
+            if not shares:
+                for st in states.values():
+                    self._uncordon_fresh(st)
+                return replaced
+            if len(shares) == 1:
+                ((zone, share),) = shares.items()
+                deleted = self.roll_batch(group, states[zone], share)
+            else:
+                deleted = self._concurrently(group, states, shares)
+            replaced += deleted
+            if deleted:
+                self.validate_cluster(group)
+
+    def _concurrently(self, group: InstanceGroup, states: dict[str, MigState], shares: dict[str, Budgets]) -> int:
+        """One batch in each of these MIGs at once; every batch ends before this returns (or raises
+        the first failure)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="kubegce-roll") as pool:
+            futures = [pool.submit(self.roll_batch, group, states[z], b) for z, b in sorted(shares.items())]
+            errors = [f.exception() for f in futures]
+        for err in errors:
+            if err is not None:
+                raise err
+        return sum(f.result() for f in futures)
+
+    def validate_cluster(self, group: InstanceGroup) -> None:
+        """`validate cluster` (its own logic, :func:`kubegce.diagnose.validate.validate`) until it
+        passes or --validation-timeout runs out: every group at its size, every instance's boot
+        joined and, unless --cloudonly, every node Ready in Kubernetes."""
+        from kubegce.diagnose.validate import validate
+
+        deadline = time.monotonic() + self.settings.validation_timeout_s
+        backoff = Backoff(self.settings.poll_s)
+        last: list[str] = []
+        while True:
+            ready = None
+            if self.kube is not None:
+                from kubegce.kube.drain import node_states
+
+                ready = {name: s.ready for name, s in node_states(self.kube).items()}
+            report = validate(self.target, node_ready=ready)
+            if report.ok:
+                return
+            if time.monotonic() >= deadline:
+                lines = "\n".join(f"  - {p}" for p in report.problems)
+                raise UserError(
+                    f"{group.name}: the cluster did not validate within --validation-timeout "
+                    f"({self.settings.validation_timeout_s:.0f}s) after the last batch, so the rolling update "
+                    f"stopped before the next one:\n{lines}\nFix what `kubegce validate cluster "
+                    f"{self.bundle.cluster.name}` reports (or allow more time), then run the rolling update again."
+                )
+            if report.problems != last:
+                self.log(f"{group.name}: validating the cluster: {'; '.join(report.problems)}")
+                last = report.problems
+                backoff.reset()
+            backoff.wait(self.sleep)
 
     def _uncordon_fresh(self, state: MigState) -> None:
         """A node on the current template left cordoned (a run stopped mid-drain) is uncordoned."""
@@ -367,17 +481,6 @@ class Roller:
             f"`kubegce update cluster {self.bundle.cluster.name} --yes`, then run the rolling update again."
         )
 
-    def roll_group(self, group: InstanceGroup) -> int:
-        if group.spec.min_size == 0:
-            self.log(f"{group.name}: target 0, skipped")
-            return 0
-        budgets = resolve_budgets(self.settings.surge, self.settings.unavailable, group.spec.min_size, group.name)
-        sizes = spec_sizes(group)
-        replaced = 0
-        for zone, name in mig_names(self.bundle, group):
-            replaced += self.roll_mig(group, zone, name, sizes.get(zone, 0), budgets)
-        return replaced
-
 
 def check_budgets(settings: Settings, groups: list[InstanceGroup]) -> None:
     """Refuse budgets that leave some group unable to move, before anything changes."""
@@ -389,8 +492,6 @@ def check_budgets(settings: Settings, groups: list[InstanceGroup]) -> None:
 def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
     """Replace a control-plane group's stale instances one at a time, keeping etcd: per MIG,
     :func:`kubegce.service.rolling_control_plane.roll_control_plane_group` with its stale members."""
-    import os
-
     from kubegce.service import rolling_control_plane as cp
 
     sizes = spec_sizes(group)
@@ -403,11 +504,9 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
         if not stale_names:
             continue
         kube_get = cp.kube_get_for(roller.kube) if roller.kube is not None else None
-        # the emulator's Kubernetes API runs no static pods: check etcd pods on a real cluster only
-        on_emulator = bool(os.environ.get("KUBEGCE_COMPUTE_ENDPOINT"))
         done = cp.roll_control_plane_group(
             roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
-            etcd_pods=not on_emulator, poll_s=roller.settings.poll_s, log=roller.log,
+            timeout_s=roller.settings.validation_timeout_s, poll_s=roller.settings.poll_s, log=roller.log,
         )  # fmt: skip
         count += len(done)
     return count

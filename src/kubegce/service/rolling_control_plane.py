@@ -29,6 +29,7 @@ from kubegce.boot import protocol
 from kubegce.cloud.gce.api import GceApi
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.resources import ResourceKey
+from kubegce.errors import UserError
 
 if TYPE_CHECKING:
     from kubegce.kube.client import KubeClient
@@ -36,17 +37,33 @@ if TYPE_CHECKING:
 KubeGet = Callable[[str], dict[str, Any]]  # GET a Kubernetes API path, the decoded JSON answer
 Log = Callable[[str], None]
 CONTROL_PLANE_SELECTOR = "node-role.kubernetes.io/control-plane"
+STATIC_POD_COMPONENTS = ("etcd", "kube-apiserver")  # kubeadm's static pods a healthy member runs
 
 
-class ControlPlaneRollError(Exception):
+class ControlPlaneRollError(UserError):
     """A control plane did not come back: names the instance, its phase and its error."""
 
-    def __init__(self, instance: str, phase: str, error: str) -> None:
+    def __init__(self, instance: str, phase: str, error: str, message: str = "") -> None:
         cause = f"; `kubegce diagnose` names the cause ({error})" if error else ""
-        super().__init__(f"control plane {instance} did not rejoin: phase {phase or 'none'}{cause}")
+        super().__init__(message or f"control plane {instance} did not rejoin: phase {phase or 'none'}{cause}")
         self.instance = instance
         self.phase = phase
         self.error = error
+
+
+class ControlPlaneUnhealthy(ControlPlaneRollError):
+    """The control plane did not become healthy in time (before or after a recreation): nothing
+    more is recreated. Names each problem (node or etcd/API server pod not Ready, boot phase)."""
+
+    def __init__(self, group: str, replacing: str, problems: list[str], timeout_s: float) -> None:
+        when = f"before recreating {replacing}" if replacing else "after the last recreation"
+        super().__init__(
+            replacing or group, "unhealthy", "; ".join(problems),
+            f"control-plane group {group} was not healthy {when} within {timeout_s:.0f}s (--validation-timeout): "
+            f"{'; '.join(problems)}. The rolling update stopped before recreating another member (etcd keeps "
+            "quorum only while the others are healthy); check with `kubectl -n kube-system get pods -l "
+            "tier=control-plane -o wide` and `kubegce validate cluster NAME`, then run the rolling update again",
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,6 @@ def roll_control_plane_group(
     *,
     instances: Sequence[str] | None = None,
     kube_get: KubeGet | None = None,
-    etcd_pods: bool = True,
     timeout_s: float = 900.0,
     poll_s: float = 2.0,
     log: Log | None = None,
@@ -83,14 +99,15 @@ def roll_control_plane_group(
 
     ``instances``: the member names to replace (default: every member); names no longer in the
     group are skipped. ``kube_get``: reads the cluster's Kubernetes API (``kube_get("/api/v1/nodes")``
-    returns the decoded JSON); without it (``--cloudonly``, the emulator without its Kubernetes
-    API) health is the members' boot phase; ``etcd_pods=False`` checks nodes only (an API that
-    serves no static pods, like the emulator's). Waits at most ``timeout_s`` per instance. Raises
-    :class:`ControlPlaneRollError` when a boot fails or does not rejoin in time; returns what it
+    returns the decoded JSON); with it, health also needs every control-plane node and every etcd
+    static pod Ready (a real API server and the emulator's serve them alike); without it
+    (``--cloudonly``) health is the members' boot phase. Waits at most ``timeout_s`` per instance.
+    Raises :class:`ControlPlaneRollError` when a boot fails or does not rejoin in time, and
+    :class:`ControlPlaneUnhealthy` when the control plane is not healthy in time; returns what it
     replaced, in order.
     """
     say = log or (lambda _m: None)
-    roller = _Roller(clients, project, zone, group, kube_get, etcd_pods, timeout_s, poll_s, say)
+    roller = _Roller(clients, project, zone, group, kube_get, timeout_s, poll_s, say)
     # A member mid-recreation (a killed run) is waited for first, never recreated twice.
     in_flight: set[str] = set()
     for m in roller.members():
@@ -125,8 +142,7 @@ def roll_control_plane_group(
 
 class _Roller:
     def __init__(self, clients: ComputeClients, project: str, zone: str, group: str, kube_get: KubeGet | None,
-                 etcd_pods: bool, timeout_s: float, poll_s: float, log: Log) -> None:  # fmt: skip
-        self.etcd_pods = etcd_pods
+                 timeout_s: float, poll_s: float, log: Log) -> None:  # fmt: skip
         self.clients = clients
         self.project = project
         self.zone = zone
@@ -196,6 +212,7 @@ class _Roller:
         every control-plane node and etcd pod Ready: a roll never starts on a degraded quorum."""
         deadline = time.monotonic() + self.timeout_s
         problems: list[str] = []
+        last: list[str] = []
         while time.monotonic() < deadline:
             problems = []
             for m in self.members():
@@ -204,13 +221,14 @@ class _Roller:
                 elif (phase := self.attributes(m.name).get(protocol.ATTR_PHASE, "")) != protocol.JOINED:
                     problems.append(f"{m.name} boot phase {phase or 'none'}")
             if not problems and self.kube_get is not None:
-                problems = kube_control_plane_problems(self.kube_get, etcd_pods=self.etcd_pods)
+                problems = kube_control_plane_problems(self.kube_get)
             if not problems:
                 return
+            if problems != last:
+                self.log(f"{self.group}: waiting for the control plane: {'; '.join(problems)}")
+                last = problems
             time.sleep(self.poll_s)
-        what = f" before recreating {replacing}" if replacing else ""
-        raise ControlPlaneRollError(replacing or self.group, "unhealthy",
-                                    f"control plane not healthy{what}: {'; '.join(problems)}")  # fmt: skip
+        raise ControlPlaneUnhealthy(self.group, replacing, problems, self.timeout_s)
 
 
 def _ready(obj: dict[str, Any]) -> bool:
@@ -218,26 +236,26 @@ def _ready(obj: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def kube_control_plane_problems(kube_get: KubeGet, *, etcd_pods: bool = True) -> list[str]:
+def kube_control_plane_problems(kube_get: KubeGet) -> list[str]:
     """What keeps the control plane from being healthy, as the Kubernetes API reports it: every
-    control-plane node Ready, and every etcd static pod (``component=etcd`` in kube-system)
-    Ready, one per control-plane node. Empty: healthy."""
+    control-plane node Ready, and on each of them kubeadm's ``etcd`` and ``kube-apiserver``
+    static pods (``component=...`` in kube-system) Ready. Empty: healthy."""
     nodes = kube_get(f"/api/v1/nodes?labelSelector={CONTROL_PLANE_SELECTOR}").get("items", [])
     problems = [f"node {n['metadata']['name']} not Ready" for n in nodes if not _ready(n)]
     if not nodes:
         problems.append("no control-plane node registered")
-    if not etcd_pods:
-        return problems
-    pods = kube_get("/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd").get("items", [])
-    problems += [f"etcd pod {p['metadata']['name']} not Ready" for p in pods if not _ready(p)]
-    if len(pods) < len(nodes):
-        problems.append(f"{len(pods)} etcd member pods for {len(nodes)} control-plane nodes")
+    for component in STATIC_POD_COMPONENTS:
+        pods = kube_get(f"/api/v1/namespaces/kube-system/pods?labelSelector=component%3D{component}").get("items", [])
+        problems += [f"{component} pod {p['metadata']['name']} not Ready" for p in pods if not _ready(p)]
+        on = {str(p.get("spec", {}).get("nodeName", "")) for p in pods}
+        problems += [f"no {component} pod on control-plane node {n['metadata']['name']}" for n in nodes
+                     if n["metadata"]["name"] not in on]  # fmt: skip
     return problems
 
 
 def kube_get_for(client: KubeClient) -> KubeGet:
     """The ``kube_get`` of a :class:`kubegce.kube.client.KubeClient` (a real API server from the
-    cluster's kubeconfig, or the emulator's): the two reads the health check makes."""
+    cluster's kubeconfig, or the emulator's): the reads the health check makes."""
 
     def get(path: str) -> dict[str, Any]:
         base, _, query = path.partition("?")
