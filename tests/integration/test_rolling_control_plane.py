@@ -177,3 +177,78 @@ def test_health_through_the_emulators_kubernetes_api(tmp_path: Any) -> None:
     finally:
         client.close()
         server.stop()
+
+
+@pytest.fixture
+def kube_cluster() -> Any:
+    """One control plane and its node group, with the simulated cluster's Kubernetes API; the
+    control plane's machine type changed (its instance is stale)."""
+    from kubegce.kube.client import KubeClient
+
+    with RunningEmulator(0, FaultConfig(operation_ms=0), boot_seconds=0.5, kube=True) as emu:
+        assert emu.cluster is not None
+        target = target_for(emu)
+        bundle = make_bundle(zones=ZONES[:1], control_plane_count=1)
+        assert all(r.ok for r in service.apply(target, service.plan(bundle, CATALOG, target=target)))
+        deadline = time.monotonic() + 10
+        while not any(n.startswith("control-plane") for n in emu.cluster.kube.snapshot().nodes):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cp_group = next(g for g in bundle.instance_groups if g.name == "control-plane")
+        cp_group.spec.machine_type = "e2-standard-4"
+        assert all(r.ok for r in service.apply(target, service.plan(bundle, CATALOG, target=target)))
+        client = KubeClient.from_url(emu.cluster.url)
+        try:
+            yield emu, target, bundle, client
+        finally:
+            client.close()
+
+
+def recreations(emu: RunningEmulator) -> int:
+    with emu.state.lock:
+        return emu.state.calls.counts.get("instanceGroupManagers.recreateInstances", 0)
+
+
+def test_the_roll_waits_for_the_etcd_pod_and_stops_when_it_stays_unready(kube_cluster: Any) -> None:
+    """The emulator's API serves kubeadm's static pods: an etcd pod that is not Ready holds the
+    control-plane roll (nothing is recreated) and, past --validation-timeout, stops it saying so."""
+    from kubegce.service import rolling
+    from kubegce.service.rolling_control_plane import ControlPlaneUnhealthy
+
+    emu, target, bundle, client = kube_cluster
+    kube = emu.cluster.kube
+    (cp,) = [n for n in kube.snapshot().nodes if n.startswith("control-plane")]
+    pods = {p.name: p for p in kube.snapshot().pods if p.namespace == "kube-system"}
+    assert pods[f"etcd-{cp}"].ready and pods[f"kube-apiserver-{cp}"].ready and pods[f"etcd-{cp}"].node == cp
+    kube.set_pod_ready("kube-system", f"etcd-{cp}", False)
+    groups = rolling.select_groups(bundle, ["control-plane"])
+    settings = rolling.Settings(validation_timeout_s=1.0, poll_s=0.1)
+    with pytest.raises(ControlPlaneUnhealthy) as err:
+        rolling.rolling_update(rolling.Roller(target, bundle, kube=client, settings=settings), groups)
+    assert str(err.value).startswith(
+        f"the control plane (MIG a-control-plane-demo-example-com) was not healthy before recreating {cp} within 1s "
+        f"(--validation-timeout): etcd pod etcd-{cp} not Ready."
+    )
+    assert recreations(emu) == 0
+
+    # Ready again a second into the next roll: the roll waited for it, then recreated the member;
+    # meanwhile the recreated node was NotReady in Kubernetes and came back with new static pods.
+    settings = rolling.Settings(validation_timeout_s=20.0, poll_s=0.1)
+    seen_not_ready = threading.Event()
+    done: dict[str, int] = {}
+    roll = threading.Thread(target=lambda: done.update(rolling.rolling_update(
+        rolling.Roller(target, bundle, kube=client, settings=settings), groups)))  # fmt: skip
+    roll.start()
+    time.sleep(1.0)
+    assert recreations(emu) == 0
+    kube.set_pod_ready("kube-system", f"etcd-{cp}", True)
+    while roll.is_alive():
+        node = kube.snapshot().nodes.get(cp)
+        if node is not None and not node.ready:
+            seen_not_ready.set()
+        time.sleep(0.02)
+    roll.join()
+    assert done == {"control-plane": 1} and recreations(emu) == 1
+    assert seen_not_ready.is_set()
+    after = {p.name: p for p in kube.snapshot().pods if p.namespace == "kube-system"}
+    assert after[f"etcd-{cp}"].ready and after[f"kube-apiserver-{cp}"].ready

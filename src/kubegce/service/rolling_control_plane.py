@@ -59,7 +59,7 @@ class ControlPlaneUnhealthy(ControlPlaneRollError):
         when = f"before recreating {replacing}" if replacing else "after the last recreation"
         super().__init__(
             replacing or group, "unhealthy", "; ".join(problems),
-            f"control-plane group {group} was not healthy {when} within {timeout_s:.0f}s (--validation-timeout): "
+            f"the control plane (MIG {group}) was not healthy {when} within {timeout_s:.0f}s (--validation-timeout): "
             f"{'; '.join(problems)}. The rolling update stopped before recreating another member (etcd keeps "
             "quorum only while the others are healthy); check with `kubectl -n kube-system get pods -l "
             "tier=control-plane -o wide` and `kubegce validate cluster NAME`, then run the rolling update again",
