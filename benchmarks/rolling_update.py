@@ -6,13 +6,17 @@ drained through the simulated cluster's Kubernetes API) and with a larger surge.
         [--boot-seconds 4] [--surge 1] [--surge 5] [--json]
 
 Each surge value gets its own emulator (in this process) and its own cluster. Prints, per run, the
-roll's wall time, instances replaced, and the Compute API calls it made.
+roll's wall time, instances replaced, the Compute API calls it made, and the machine's 1-minute
+load average at the start and the end of the roll (the figures depend on it: 2 cores shared).
+The zones of the group roll at the same time, each with its share of the group's surge
+(docs/rolling-update.md): with --max-surge 1 one zone at a time, with 5 all three.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +67,7 @@ def run(nodes: int, surge: str, latency_ms: float, operation_ms: float, boot_sec
         roller = rolling.Roller(target, bundle, kube=kube, store=repo.store, settings=settings)
         with emu.state.lock:
             emu.state.calls.reset()
+        load_start = os.getloadavg()[0]
         t0 = time.monotonic()
         done = rolling.rolling_update(roller, rolling.select_groups(bundle, ["nodes"]))
         elapsed = time.monotonic() - t0
@@ -72,7 +77,8 @@ def run(nodes: int, surge: str, latency_ms: float, operation_ms: float, boot_sec
         return {"nodes": nodes, "zones": len(ZONES), "surge": surge, "latency_ms": latency_ms,
                 "operation_ms": operation_ms, "boot_seconds": boot_seconds, "roll_s": round(elapsed, 1),
                 "replaced": done["nodes"], "stale_left": len(left), "reads": calls["reads"],
-                "mutations": calls["mutations"]}  # fmt: skip
+                "mutations": calls["mutations"], "load_start": round(load_start, 1),
+                "load_end": round(os.getloadavg()[0], 1)}  # fmt: skip
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ def command() -> None:
               help="Ready instances a group may lose.")  # fmt: skip
 @click.option("--drain-timeout", default="5m", show_default=True, help="Per node.")
 @click.option("--validation-timeout", default="15m", show_default=True,
-              help="How long new instances may take to become Ready.")  # fmt: skip
+              help="How long new instances, a control plane's health and the cluster's validation after "
+                   "each batch may take.")  # fmt: skip
 @click.option("--post-drain-delay", default="5s", show_default=True, help="Pause after each deleted batch.")
 @click.option("--force", is_flag=True, help="Replace every instance, even those on the current template.")
 @endpoint_option

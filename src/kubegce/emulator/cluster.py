@@ -73,8 +73,9 @@ class SimulatedCluster:
             del self.nodes[name]
         for name in sorted(instances):
             if name in self.nodes and self.nodes[name] != current[name] and name not in joined:
-                self.kube.set_node_ready(name, False)  # recreated: its kubelet is down until the new boot joins
-                self.kube.stop_static_pods(name)
+                if name in self.kube.snapshot().nodes:  # (unless someone deleted the Node object)
+                    self.kube.set_node_ready(name, False)  # recreated: its kubelet is down until the new boot joins
+                    self.kube.stop_static_pods(name)
                 self.nodes[name] = ""
         for name, r in sorted(joined.items()):
             if self.nodes.get(name) == current[name]:
