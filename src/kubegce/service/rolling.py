@@ -329,18 +329,26 @@ class Roller:
     # ------------------------------------------------------------------ the loop
     def roll_batch(self, group: InstanceGroup, state: MigState, budgets: Budgets) -> int:
         """One batch in one MIG with its share of the group's budgets: surge, wait until the new
-        instances are Ready, drain and delete old ones; returns how many it deleted (0: the MIG
-        needed no batch, only a resize or nothing)."""
+        instances are Ready, drain and delete old ones, until the MIG would start the next batch
+        (grow again) or is done; returns how many it deleted (0: the MIG needed no batch, only a
+        resize or nothing)."""
         waiting_since: float | None = None
         last_why = ""
         backoff = Backoff(self.settings.poll_s)
         zone, name = state.zone, state.name
+        deleted = 0
         while True:
-            step = next_step(self.members(state), state.spec_target, budgets, state.target_size)
-            if step.done:
-                return 0
+            members = self.members(state)
+            step = next_step(members, state.spec_target, budgets, state.target_size)
+            if step.done or (deleted and step.resize_to is not None and step.resize_to > state.target_size):
+                return deleted  # the next batch comes after the cluster validates
             if step.failed:
                 raise self._failure(state, step)
+            booting = tuple(sorted(m.name for m in members if not m.stale and not m.ready and not m.deleting))
+            if step.drain and booting:
+                # the batch's new instances are still booting: drain when they all are Ready, in one
+                # go (one deleteInstances, one --post-drain-delay), not one by one as each comes up
+                step = Step(wait_for=booting, why="new instances are not Ready yet")
             if step.wait_for:
                 now = time.monotonic()
                 waiting_since = waiting_since or now
@@ -365,9 +373,9 @@ class Roller:
                     self.log(f"{group.name} ({zone}): {step.why}: {', '.join(step.drain)}")
                     self.drain(list(step.drain))
                     self.delete_instances(state, list(step.drain))
+                    deleted += len(step.drain)
                     if self.settings.post_drain_delay_s > 0:
                         self.sleep(self.settings.post_drain_delay_s)
-                    return len(step.drain)
                 else:  # pragma: no cover
                     raise UserError(f"internal: the rolling update has no action for step {step}")
             got = self.read_mig(group, zone, name, state.spec_target)
