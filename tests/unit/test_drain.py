@@ -316,3 +316,18 @@ def test_selectors() -> None:
     expr = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}], "matchLabels": {"app": "web"}}
     assert selector_matches(expr, labels)
     assert not selector_matches({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, labels)
+
+
+@pytest.mark.parametrize("length", ["junk", "-1", "99999999999"])
+def test_kube_api_refuses_a_junk_content_length(server: KubeApiServer, state: KubeState, length: str) -> None:
+    """A bad Content-Length is a 400 Status, not a 500 (and the server keeps serving)."""
+    host, port = server.url.split("://", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                     "Content-Type: application/json\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"Content-Length" in answer
+    assert raw(server, "GET", "/api/v1/nodes")[0] == 200

@@ -50,6 +50,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+MAX_BODY = 4 * 1024 * 1024  # bytes of a request body (a Pod, an Eviction: far less)
+
+
 class StatusError(Exception):
     """An answer in Kubernetes' `Status` shape."""
 
@@ -1382,7 +1385,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit() or int(text) > MAX_BODY:
+            raise StatusError(400, "BadRequest", f"Content-Length {text[:40]!r}: a byte count up to {MAX_BODY}")
+        length = int(text)
         raw = self.rfile.read(length) if length else b""
         if not raw:
             return None

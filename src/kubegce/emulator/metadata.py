@@ -149,8 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.store
         if self.command == "PUT":
             if len(segments) == 4 and segments[:2] == ["instance", "guest-attributes"]:
-                length = int(self.headers.get("Content-Length") or 0)
-                value = self.rfile.read(length).decode(errors="replace")
+                text = self.headers.get("Content-Length") or "0"
+                if not text.isdigit() or int(text) > 64 * 1024:  # a guest attribute value is small
+                    self._reply(400, "bad Content-Length\n", "text/html")
+                    return 400
+                value = self.rfile.read(int(text)).decode(errors="replace")
                 with store.lock:
                     store.guest_attributes.setdefault(segments[2], {})[segments[3]] = value
                 self._reply(200, "")
