@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,7 +164,31 @@ def editor_command() -> list[str]:
 
 
 def _strip_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")).strip()
+    """The text without the comment block at its top (the header and any problems written there).
+
+    Only leading comment lines go: a '#' line further down may be inside a multi-line string (a
+    script in additionalUserData), and YAML itself ignores the comments that are comments."""
+    lines = text.splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
+        lines.pop(0)
+    return "".join(f"{line}\n" for line in lines)  # the last line's newline belongs to a `|` block
+
+
+def _read_edited(path: Path) -> str | None:
+    """What the editor left at ``path``, or None (after saying why) when it cannot be an edit."""
+    from kubegce.spec.yamlio import MAX_FILE_BYTES
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        info(f"cannot read the edited file ({exc.strerror or exc}): edit cancelled, nothing written")
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        info(f"the edited file is over {MAX_FILE_BYTES // 1024} KiB (a spec is a few KiB): edit cancelled, "
+             "nothing written")  # fmt: skip
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def edit_in_editor(what: str, model: Cluster | InstanceGroup,
@@ -174,7 +199,6 @@ def edit_in_editor(what: str, model: Cluster | InstanceGroup,
     invalid); the edit is reopened with the problems as comments. Returns True when written."""
     import subprocess
     import tempfile
-    from pathlib import Path
 
     import yaml
 
@@ -201,8 +225,11 @@ def edit_in_editor(what: str, model: Cluster | InstanceGroup,
             if done.returncode != 0:
                 info(f"the editor exited with status {done.returncode}: edit cancelled, nothing written")
                 return False
-            edited = _strip_comments(path.read_text(errors="replace"))
-            if not edited:
+            text = _read_edited(path)
+            if text is None:
+                return False
+            edited = _strip_comments(text)
+            if not edited.strip():
                 info("the file was emptied: edit cancelled, nothing written")
                 return False
             if edited == _strip_comments(original):
@@ -224,7 +251,7 @@ def edit_in_editor(what: str, model: Cluster | InstanceGroup,
                 return True
             for p in problems:
                 warn(p)
-            previous_attempt, body = edited, edited + "\n"
+            previous_attempt, body = edited, edited
 
 
 def _edit_cluster_in_editor(ctx: click.Context, name: str, force: bool) -> None:
