@@ -25,6 +25,7 @@ from kubegce.errors import UserError
 _HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
 _ENDPOINT = re.compile(rf"(?P<scheme>https?)://(?P<host>{_HOST})(?::(?P<port>\d{{1,5}}))?(?P<path>/[A-Za-z0-9._~/-]*)?")
 
+_USERINFO = re.compile(r"\A(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#@\s]*@")  # user:password@
 QUICK_ATTEMPTS = 3  # connection refused / DNS failure: tries before giving up
 QUICK_PAUSE_S = 0.5
 LONG_POLL_S = 150.0  # read timeout for operations.wait (GCE returns within about 2 minutes)
@@ -46,13 +47,17 @@ def check_endpoint(url: str, what: str) -> str:
     """The endpoint URL, without a trailing slash, or a UserError naming ``what`` and the fix."""
     text = url.strip()
     m = _ENDPOINT.fullmatch(text)
+    safe = _USERINFO.sub(r"\1***@", url)  # never echo a password given in the URL
+    shown = _cut(safe)
     if m is None:
         hint = ""
-        if "://" not in text:
+        if _USERINFO.search(text):
+            hint = " (no user:password@: the emulator needs none, the real API uses your Google credentials)"
+        elif "://" not in text:
             hint = f" (no scheme: write http://{_cut(text)} for the emulator, https:// for a real API)"
-        raise UserError(f"{what} {_cut(url)!r} is not an endpoint URL: write http(s)://HOST[:PORT]{hint}")
+        raise UserError(f"{what} {shown!r} is not an endpoint URL: write http(s)://HOST[:PORT]{hint}")
     if m.group("port") is not None and not 0 < int(m.group("port")) < 65536:
-        raise UserError(f"{what} {_cut(url)!r}: port {m.group('port')} is not between 1 and 65535")
+        raise UserError(f"{what} {shown!r}: port {m.group('port')} is not between 1 and 65535")
     return text.rstrip("/")
 
 

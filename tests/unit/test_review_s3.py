@@ -62,3 +62,59 @@ def test_hostile_editor_cancels_without_a_traceback(env: dict[str, str], tmp_pat
     assert "cancelled, nothing written" in r.stderr
     assert r.returncode == 0
     assert objects(env) == before
+
+
+# ---------------------------------------------------------------------- --state / --endpoint placement
+@pytest.mark.parametrize("argv", [
+    ["get", "clusters", "--state"],
+    ["get", "clusters", "--endpoint"],
+    ["edit", "cluster", CLUSTER, "--set", "--endpoint"],
+])  # fmt: skip
+def test_trailing_global_option_without_a_value(env: dict[str, str], argv: list[str]) -> None:
+    """It was moved in front of the verb and took the verb as its value ("No such command 'clusters'")."""
+    r = kubegce(env, *argv)
+    assert r.returncode == 2 and f"Option '{argv[-1]}' requires an argument" in r.stderr, r.stderr
+    assert "No such command" not in r.stderr
+
+
+def test_the_global_option_written_last_wins() -> None:
+    from kubegce.cli.main import hoist_global_options
+
+    argv = ["--endpoint", "http://a:1", "get", "instances", "x", "--endpoint", "http://b:2"]
+    assert hoist_global_options(argv) == ["--endpoint", "http://a:1", "--endpoint", "http://b:2", "get",
+                                          "instances", "x"]  # fmt: skip
+    assert hoist_global_options(["get", "clusters", "--", "--state", "x"]) == ["get", "clusters", "--", "--state", "x"]
+
+
+@pytest.mark.parametrize("argv", [["--endpoint=", "get", "instances", CLUSTER],
+                                  ["get", "instances", CLUSTER, "--endpoint", ""]])  # fmt: skip
+def test_an_empty_endpoint_is_refused(env: dict[str, str], argv: list[str]) -> None:
+    """`--endpoint="$EMULATOR"` with the variable unset must not quietly mean the real Compute API."""
+    env = {k: v for k, v in env.items() if k != "KUBEGCE_COMPUTE_ENDPOINT"}
+    r = kubegce(env, *argv)
+    assert r.returncode == 2 and "--endpoint is empty" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("url", ["http://admin:hunter22@127.0.0.1:8780", "admin:hunter22@127.0.0.1:8780"])
+def test_an_endpoint_password_is_not_echoed(url: str) -> None:
+    from kubegce.errors import UserError
+    from kubegce.net import check_endpoint
+
+    with pytest.raises(UserError, match="user:password") as info:
+        check_endpoint(url, "--endpoint")
+    assert "hunter22" not in str(info.value)
+
+
+# ---------------------------------------------------------------------- API errors no verb handles
+@pytest.mark.parametrize("fail", [("zones.list", 403), ("machineTypes.get", 403), ("networks.list", 404)])
+def test_an_api_refusal_while_planning_is_one_line(env: dict[str, str], fail: tuple[str, int]) -> None:
+    """A 403 on the first calls of a plan (wrong project, API not enabled, missing roles) was a traceback."""
+    from kubegce.emulator.compute import FaultConfig
+    from kubegce.emulator.server import RunningEmulator
+
+    with RunningEmulator(0, FaultConfig(fail_calls=[(fail[0], 1, fail[1])]), boot_seconds=1.0) as emu:
+        r = kubegce(env, "update", "cluster", CLUSTER, "--endpoint", emu.endpoint)
+        calls = emu.state.calls.counts
+    assert calls.get(fail[0]) == 1, calls  # the emulator names the call (zones.list was "unknown")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"the Google API refused a call: {fail[1]}" in r.stderr and "check spec.project" in r.stderr

@@ -93,6 +93,11 @@ def cli(ctx: click.Context, state_url: str | None, endpoint: str | None) -> None
     Compute API, as Terraform, or as a dry-run plan.
     """
     ctx.obj = AppContext(state_url=state_url)
+    if endpoint is not None and not endpoint:  # `--endpoint=` (an empty $VAR): never the real API by accident
+        raise UserError(
+            "--endpoint is empty: give the emulator's URL (e.g. http://127.0.0.1:8780), or leave --endpoint "
+            "out to use the real Compute API"
+        )
     if endpoint:  # the verbs read it from the environment (their own --endpoint defaults to it)
         import os
 
@@ -131,35 +136,55 @@ def hoist_global_options(args: list[str]) -> list[str]:
     """kOps habit: `kubegce create cluster NAME --state URL` works like `kubegce --state URL create ...`
     (and `--endpoint` likewise).
 
-    A global option written after the verb (as ``--state URL`` or ``--state=URL``) moves in front of it;
-    ``--state-only`` and the like are other options and stay. Nothing moves after ``--``."""
+    A global option written after the verb (as ``--state URL`` or ``--state=URL``) moves in front of it,
+    after any global options written before it, so the one written last wins; ``--state-only`` and
+    the like are other options and stay. Nothing moves after ``--``."""
     front: list[str] = []
     rest: list[str] = []
+    verb_at: int | None = None  # where the verb is in rest
     i = 0
-    seen_verb = False
     while i < len(args):
         arg = args[i]
         if arg == "--":
             rest.extend(args[i:])
             break
         name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS and seen_verb:
+        if name in GLOBAL_OPTIONS and verb_at is not None:
             if "=" in arg:
                 front.append(arg)
                 i += 1
-            else:
+            elif i + 1 < len(args):
                 front.extend(args[i : i + 2])
                 i += 2
+            else:  # moved in front of the verb, it would take the verb as its value
+                raise click.UsageError(f"Option '{arg}' requires an argument.")
             continue
-        if not arg.startswith("-") and not seen_verb:
-            seen_verb = True
+        if not arg.startswith("-") and verb_at is None:
+            verb_at = len(rest)
         elif name in GLOBAL_OPTIONS and "=" not in arg:  # before the verb: its value is not the verb
             rest.extend(args[i : i + 2])
             i += 2
             continue
         rest.append(arg)
         i += 1
-    return front + rest
+    at = len(rest) if verb_at is None else verb_at
+    return rest[:at] + front + rest[at:]
+
+
+def google_api_error(exc: BaseException) -> str | None:
+    """One line for an error a Google API answered that no verb handled (a 403 on the first call of
+    a plan: a wrong project, the API not enabled, missing roles), or None for other exceptions."""
+    gexc = sys.modules.get("google.api_core.exceptions")  # loaded when a cloud verb ran
+    if gexc is None or not isinstance(exc, gexc.GoogleAPICallError):
+        return None
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    first = first if len(first) <= 300 else first[:300] + "..."
+    hint = {
+        401: "the credentials were refused: run `gcloud auth application-default login`",
+        403: "check spec.project, that the Compute Engine API is enabled in it, and your account's roles there",
+        404: "check spec.project (does the project exist?) and the zone and names in the spec",
+    }.get(int(exc.code or 0), "re-run; if it persists, check the project and the endpoint")
+    return f"the Google API refused a call: {first}; {hint}"
 
 
 def main() -> None:
@@ -178,5 +203,11 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:
+        message = google_api_error(exc)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
         sys.exit(1)
     sys.exit(0)
