@@ -97,6 +97,8 @@ class ComputeApi:
         segs = rest.split("/")
         if segs[0] == "aggregated":
             return f"{segs[1]}.aggregatedList"
+        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] == "machineTypes"):
+            return "machineTypes.get" if len(segs) > 2 else "zones.get" if len(segs) == 2 else "zones.list"
         segs = segs[1:] if segs[0] == "global" else segs[2:]
         if not segs:
             return "unknown"
