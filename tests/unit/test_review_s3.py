@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -118,3 +120,102 @@ def test_an_api_refusal_while_planning_is_one_line(env: dict[str, str], fail: tu
     assert calls.get(fail[0]) == 1, calls  # the emulator names the call (zones.list was "unknown")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"the Google API refused a call: {fail[1]}" in r.stderr and "check spec.project" in r.stderr
+
+
+# ---------------------------------------------------------------------- the JSON path's error shapes
+@pytest.fixture(scope="module")
+def answering() -> Iterator[tuple[str, dict[str, tuple[int, str, bytes]]]]:
+    """A server that answers every call with ``answer["now"]``: (status, content type, body)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer: dict[str, tuple[int, str, bytes]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code, ctype, body = answer["now"]
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    server.shutdown()
+    server.server_close()
+
+
+def _gce_error(code: int, reason: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "errors": [{"message": message, "domain": "global", "reason": reason}]}}).encode()  # fmt: skip
+
+
+SAME_AS_THE_LIBRARY = {
+    "400 text": (400, "text/plain", b"bad request"),
+    "502 html": (502, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "409 alreadyExists": (409, "application/json", _gce_error(409, "alreadyExists", "already exists")),
+    "403 rateLimitExceeded": (403, "application/json", _gce_error(403, "rateLimitExceeded", "Rate Limit Exceeded")),
+    "404 empty": (404, "application/json", b""),
+}
+
+
+@pytest.mark.parametrize("shape", SAME_AS_THE_LIBRARY.values(), ids=SAME_AS_THE_LIBRARY.keys())
+def test_json_path_errors_are_the_librarys(answering: tuple[str, dict[str, tuple[int, str, bytes]]],
+                                           shape: tuple[int, str, bytes]) -> None:  # fmt: skip
+    from kubegce.cloud.gce.client import ComputeClients
+
+    url, answer = answering
+    answer["now"] = shape
+    clients = ComputeClients.create(url)
+    with pytest.raises(Exception) as by_json:
+        clients.rest("POST", "projects/p/global/networks", {"name": "n"})
+    with pytest.raises(Exception) as by_library:
+        clients.kinds["networks"].insert_unary(project="p", network_resource=clients.compute.Network(name="n"),
+                                               retry=None)  # fmt: skip
+    assert type(by_json.value) is type(by_library.value)
+    assert str(by_json.value) == str(by_library.value)
+    assert getattr(by_json.value, "errors", None) == getattr(by_library.value, "errors", None)
+
+
+@pytest.mark.parametrize("shape", [(200, "application/json", b""), (200, "text/html", b"<html>login</html>" * 999),
+                                   (200, "application/json", b"[1, 2]"), (204, "application/json", b"")])  # fmt: skip
+def test_json_path_non_object_answers_are_api_errors(answering: tuple[str, dict[str, tuple[int, str, bytes]]],
+                                                     shape: tuple[int, str, bytes]) -> None:  # fmt: skip
+    """An empty or HTML 2xx (a proxy's page) was requests' JSONDecodeError; a list said 'None POST ...'."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from kubegce.cloud.gce.client import ComputeClients
+
+    url, answer = answering
+    answer["now"] = shape
+    with pytest.raises(GoogleAPICallError) as info:
+        ComputeClients.create(url).rest("POST", "projects/p/global/networks", {"name": "n"})
+    text = str(info.value)
+    assert text.startswith(f"{shape[0]} POST {url}/compute/v1/projects/p/global/networks: the answer is ")
+    assert "not a JSON object" in text and "login" not in text and len(text) < 300
+
+
+def test_an_operation_that_ends_in_error_reads_the_same_from_either_form() -> None:
+    from kubegce.cloud.gce.api import GceApi, OperationError, op_state
+    from kubegce.cloud.gce.lib import load_compute
+    from kubegce.cloud.resources import ResourceKey
+
+    op = {"name": "operation-1", "zone": "https://x/compute/v1/projects/p/zones/us-central1-a", "status": "DONE",
+          "error": {"errors": [{"code": "QUOTA_EXCEEDED", "message": "Quota 'CPUS' exceeded."}]},
+          "httpErrorStatusCode": 403}  # fmt: skip
+    library = load_compute().Operation.from_json(json.dumps(op))
+    assert op_state(op) == op_state(library)
+    api = GceApi(cast(Any, None), "p", "marker", "c")
+    key = ResourceKey("instance_group_manager", "us-central1-a", "a-nodes")
+    for form in (op, library):
+        with pytest.raises(OperationError) as info:
+            api.wait(form, key)
+        assert str(info.value) == f"{key}: QUOTA_EXCEEDED: Quota 'CPUS' exceeded." and info.value.code == 403

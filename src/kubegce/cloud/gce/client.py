@@ -124,12 +124,21 @@ class ComputeClients:
             raise from_http_response(response)  # type: ignore[no-untyped-call]
         try:
             answer = response.json()
-        except ValueError:
-            raise self.api_error(
-                f"{method} {path}: the API answered HTTP {response.status_code} without JSON"
-            ) from None
+        except ValueError:  # an empty body, or a proxy's HTML page
+            answer = None
+            what = f"not JSON ({response.headers.get('Content-Type') or 'no type'}, {len(response.content)} bytes)"
+        else:
+            what = f"a JSON {type(answer).__name__}"
         if not isinstance(answer, dict):
-            raise self.api_error(f"{method} {path}: the API answered {type(answer).__name__}, not an object")
+            from google.api_core.exceptions import from_http_status
+
+            # shaped like from_http_response's errors ("200 POST URL: ..."; a bare api_error read "None ...")
+            raise from_http_status(  # type: ignore[no-untyped-call]
+                response.status_code,
+                f"{method} {response.url}: the answer is {what}, not a JSON object; is {self.endpoint or GOOGLE_API} "
+                "the Compute API?",
+                response=response,
+            )
         return answer
 
     def rest_pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
