@@ -219,3 +219,20 @@ def test_an_operation_that_ends_in_error_reads_the_same_from_either_form() -> No
         with pytest.raises(OperationError) as info:
             api.wait(form, key)
         assert str(info.value) == f"{key}: QUOTA_EXCEEDED: Quota 'CPUS' exceeded." and info.value.code == 403
+
+
+def test_apply_progress_prints_api_errors_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error text holding '[/x]' made rich raise MarkupError mid-apply; '[bold]' was styled; a huge
+    error page was printed whole."""
+    from kubegce.cli.progress import ConsoleProgress
+    from kubegce.cloud.executor import TaskResult
+
+    progress = ConsoleProgress(2)
+    hostile = "400 POST u: Invalid value for field [/compute] and [bold]x[/bold]\n" + "<p>page</p>" * 10_000
+    results = [TaskResult("a", "create network/n", False, hostile), TaskResult("b", "create x/[red]", False, "[/]")]
+    for r in results:
+        progress.finished(r)
+    progress.summary(results)
+    err = capsys.readouterr().err
+    assert "[/compute] and [bold]x[/bold] <p>page</p>" in err and "create x/[red]: [/]" in err
+    assert len(err) < 3000

@@ -8,9 +8,21 @@ import threading
 import time
 
 from rich.console import Console
+from rich.markup import escape
 
 from kubegce.cloud.executor import Task, TaskResult
 from kubegce.service import ApplyProgress
+
+MAX_ERROR_CHARS = 500
+
+
+def shown_error(error: str) -> str:
+    """An error as one printable line: never read as markup (an API message may hold '[/x]', which
+    rich would refuse mid-apply), and cut (a proxy's error page is not worth a screen)."""
+    text = " ".join(error.split())
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + f"... ({len(error)} characters)"
+    return escape(text)
 
 
 class ConsoleProgress(ApplyProgress):
@@ -41,18 +53,20 @@ class ConsoleProgress(ApplyProgress):
 
     def started(self, task: Task) -> None:
         with self.lock:
-            self._line(f"[dim]…[/dim] {task.label}")
+            self._line(f"[dim]…[/dim] {escape(task.label)}")
 
     def finished(self, result: TaskResult) -> None:
         with self.lock:
             self.done += 1
             if result.ok:
-                self._line(f"[green]✓[/green] {result.label} [dim]({result.seconds:.1f}s) "
+                self._line(f"[green]✓[/green] {escape(result.label)} [dim]({result.seconds:.1f}s) "
                                    f"[{self.done}/{self.total}][/dim]")  # fmt: skip
             else:
                 self.failed += 1
                 mark = "[yellow]-[/yellow]" if result.skipped else "[red]✗[/red]"
-                self._line(f"{mark} {result.label}: {result.error} [dim][{self.done}/{self.total}][/dim]")
+                self._line(
+                    f"{mark} {escape(result.label)}: {shown_error(result.error)} [dim][{self.done}/{self.total}][/dim]"
+                )
 
     def summary(self, results: list[TaskResult]) -> None:
         ok = sum(1 for r in results if r.ok)
@@ -66,4 +80,4 @@ class ConsoleProgress(ApplyProgress):
             self.console.print(f"waited {self.pace.quota_wait_s:.1f}s for quota (summed over calls); "
                                f"{self.pace.throttled} calls throttled (rateLimitExceeded, retried)")  # fmt: skip
         for r in failed:
-            self.console.print(f"[red]error[/red] {r.label}: {r.error}")
+            self.console.print(f"[red]error[/red] {escape(r.label)}: {shown_error(r.error)}")
