@@ -236,3 +236,19 @@ def test_apply_progress_prints_api_errors_literally(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "[/compute] and [bold]x[/bold] <p>page</p>" in err and "create x/[red]: [/]" in err
     assert len(err) < 3000
+
+
+@pytest.mark.parametrize("verb", [["get", "clusters"], ["get", "ig"], ["edit", "cluster"], ["delete", "cluster"],
+                                  ["update", "cluster"], ["replace", "-f"]])  # fmt: skip
+def test_a_huge_cluster_name_is_refused_in_one_short_line(env: dict[str, str], tmp_path: Path,
+                                                          verb: list[str]) -> None:  # fmt: skip
+    """A 5,000-character name reached the file system: OSError ENAMETOOLONG, a traceback."""
+    name = "x" * 5000
+    if verb[0] == "replace":
+        doc = tmp_path / "huge.yaml"
+        got = kubegce(env, "get", "cluster", CLUSTER, "-o", "yaml").stdout
+        doc.write_text(got.replace(f"name: {CLUSTER}", f"name: {name}", 1))
+        name = str(doc)
+    r = kubegce(env, *verb, name)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert len(r.stderr) < 600, r.stderr

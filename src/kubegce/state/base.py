@@ -68,8 +68,19 @@ def whoami() -> str:
 def checked_key(key: str) -> str:
     """A key every store accepts: relative, and never climbing out of the store's prefix."""
     if key.startswith("/") or ".." in key.split("/"):
-        raise UserError(f"invalid state key {key!r}")
+        raise UserError(f"invalid state key {_cut(key)!r}")
+    sizes = [len(part.encode("utf-8", "surrogatepass")) for part in key.split("/")]
+    if max(sizes) > MAX_KEY_PART_BYTES or sizes[-1] > MAX_KEY_PART_BYTES - 4:  # the last part gets ".obj"
+        # a name no create accepts (cluster names are at most 253); a file system refuses it (ENAMETOOLONG)
+        raise UserError(f"invalid state key {_cut(key)!r}: a name is at most {MAX_KEY_PART_BYTES - 4} bytes")
     return key
+
+
+MAX_KEY_PART_BYTES = 255  # NAME_MAX of common file systems
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def conflict_error(key: str, current: Versioned | None) -> ConflictError:
