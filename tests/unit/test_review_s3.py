@@ -252,3 +252,17 @@ def test_a_huge_cluster_name_is_refused_in_one_short_line(env: dict[str, str], t
     r = kubegce(env, *verb, name)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
     assert len(r.stderr) < 600, r.stderr
+
+
+@pytest.mark.parametrize("argv", [["version"], ["completion", "bash"], ["get", "clusters", "--help"],
+                                  ["get", "clusters"]])  # fmt: skip
+def test_a_bad_endpoint_in_the_environment_does_not_break_offline_verbs(env: dict[str, str],
+                                                                       argv: list[str]) -> None:  # fmt: skip
+    """`kubegce completion bash` in a shell's start-up file failed when KUBEGCE_COMPUTE_ENDPOINT had a typo."""
+    r = kubegce({**env, "KUBEGCE_COMPUTE_ENDPOINT": "127.0.0.1:8780"}, *argv)
+    assert r.returncode == 0 and "error" not in r.stderr, r.stderr
+
+
+def test_a_bad_endpoint_in_the_environment_still_stops_cloud_verbs(env: dict[str, str]) -> None:
+    r = kubegce({**env, "KUBEGCE_COMPUTE_ENDPOINT": "127.0.0.1:8780"}, "get", "instances", CLUSTER)
+    assert r.returncode == 2 and "KUBEGCE_COMPUTE_ENDPOINT '127.0.0.1:8780'" in r.stderr and "no scheme" in r.stderr

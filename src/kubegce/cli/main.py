@@ -98,7 +98,10 @@ def cli(ctx: click.Context, state_url: str | None, endpoint: str | None) -> None
             "--endpoint is empty: give the emulator's URL (e.g. http://127.0.0.1:8780), or leave --endpoint "
             "out to use the real Compute API"
         )
-    if endpoint:  # the verbs read it from the environment (their own --endpoint defaults to it)
+    from_env = ctx.get_parameter_source("endpoint") == click.core.ParameterSource.ENVIRONMENT
+    if endpoint and not from_env:  # the verbs read it from the environment (their own --endpoint defaults to it)
+        # (a value from the environment is checked by the verbs that call the API: a typo in the
+        # shell's KUBEGCE_COMPUTE_ENDPOINT must not break `version`, `completion` or `--help`)
         import os
 
         from kubegce.net import check_endpoint
