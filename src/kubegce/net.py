@@ -14,6 +14,7 @@ Timeouts come from the environment so tests can make them short:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -74,7 +75,7 @@ def _seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise UserError(f"{name}={_cut(raw)!r}: write a number of seconds, e.g. 10") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:  # nan or inf: no timeout at all, the hang this is here to end
         raise UserError(f"{name}={_cut(raw)!r}: write a positive number of seconds")
     return value
 

@@ -266,3 +266,14 @@ def test_a_bad_endpoint_in_the_environment_does_not_break_offline_verbs(env: dic
 def test_a_bad_endpoint_in_the_environment_still_stops_cloud_verbs(env: dict[str, str]) -> None:
     r = kubegce({**env, "KUBEGCE_COMPUTE_ENDPOINT": "127.0.0.1:8780"}, "get", "instances", CLUSTER)
     assert r.returncode == 2 and "KUBEGCE_COMPUTE_ENDPOINT '127.0.0.1:8780'" in r.stderr and "no scheme" in r.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "NaN"])
+def test_timeouts_must_be_finite(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """KUBEGCE_READ_TIMEOUT=nan (or inf) meant no timeout: a silent endpoint hung for ever."""
+    from kubegce.errors import UserError
+    from kubegce.net import timeouts
+
+    monkeypatch.setenv("KUBEGCE_READ_TIMEOUT", value)
+    with pytest.raises(UserError, match="KUBEGCE_READ_TIMEOUT"):
+        timeouts()
