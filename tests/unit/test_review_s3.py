@@ -277,3 +277,28 @@ def test_timeouts_must_be_finite(monkeypatch: pytest.MonkeyPatch, value: str) ->
     monkeypatch.setenv("KUBEGCE_READ_TIMEOUT", value)
     with pytest.raises(UserError, match="KUBEGCE_READ_TIMEOUT"):
         timeouts()
+
+
+def test_a_replace_that_loses_half_way_says_what_it_already_wrote(env: dict[str, str]) -> None:
+    """A conflict after the group was written said only 'changed since you read it; re-run' (exit 3),
+    which reads as 'nothing written'."""
+    from kubegce.errors import ConflictError
+    from kubegce.images.catalog import Catalog
+    from kubegce.service import replace_clusters
+    from kubegce.spec.loader import load_bundles, parse_documents
+    from kubegce.state.clusters import ClusterRepository
+    from kubegce.state.store import open_store
+
+    out = kubegce(env, "get", "cluster", CLUSTER, "-o", "yaml").stdout
+    changed = out.replace("maxSize: 2", "maxSize: 5").replace("kubernetesVersion: 1.33.2", "kubernetesVersion: 1.33.4")
+    bundles, _ = load_bundles(parse_documents(changed, "x"), "x")
+    repo = ClusterRepository(open_store(env["KUBEGCE_STATE"]))
+    real_save_cluster = repo.save_cluster
+
+    def someone_writes_first(stored):  # type: ignore[no-untyped-def]
+        assert kubegce(env, "edit", "cluster", CLUSTER, "--set", "spec.kubernetesVersion=1.33.3").returncode == 0
+        real_save_cluster(stored)
+
+    repo.save_cluster = someone_writes_first  # type: ignore[method-assign]
+    with pytest.raises(ConflictError, match=f"already replaced before that: instancegroup {CLUSTER}/nodes"):
+        replace_clusters(repo, bundles, Catalog.load(None))

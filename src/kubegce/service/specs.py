@@ -3,7 +3,7 @@ detection: every write is conditional on the generation read, so a concurrent ch
 
 from __future__ import annotations
 
-from kubegce.errors import NotFoundError, UserError
+from kubegce.errors import ConflictError, NotFoundError, UserError
 from kubegce.images.catalog import Catalog
 from kubegce.service.cluster import check_spec
 from kubegce.spec.defaults import apply_defaults
@@ -43,15 +43,24 @@ def replace_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], cata
         warnings.extend(check_spec(new, catalog, force=force))
         merged.append((stored, new, {g.name for g in bundle.instance_groups}))
     changed: list[str] = []
-    for stored, new, named in merged:
-        name = new.cluster.name
-        old_groups = {g.name: g for g in stored.bundle.instance_groups}
-        for g in new.instance_groups:
-            if g.name in named and old_groups.get(g.name) != g:
-                repo.save_group(stored, g)
-                changed.append(f"instancegroup {name}/{g.name}")
-        if new.cluster != stored.bundle.cluster:
-            stored.bundle = new
-            repo.save_cluster(stored)
-            changed.append(f"cluster {name}")
+    try:
+        for stored, new, named in merged:
+            name = new.cluster.name
+            old_groups = {g.name: g for g in stored.bundle.instance_groups}
+            for g in new.instance_groups:
+                if g.name in named and old_groups.get(g.name) != g:
+                    repo.save_group(stored, g)
+                    changed.append(f"instancegroup {name}/{g.name}")
+            if new.cluster != stored.bundle.cluster:
+                stored.bundle = new
+                repo.save_cluster(stored)
+                changed.append(f"cluster {name}")
+    except ConflictError as exc:
+        if not changed:
+            raise
+        # one object at a time: say what is already in, so "re-run" does not read as "nothing written"
+        raise ConflictError(
+            f"{exc}; already replaced before that: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}. "
+            "Re-run `kubegce replace -f` with the same files to finish"
+        ) from None
     return warnings, changed
