@@ -302,3 +302,21 @@ def test_a_replace_that_loses_half_way_says_what_it_already_wrote(env: dict[str,
     repo.save_cluster = someone_writes_first  # type: ignore[method-assign]
     with pytest.raises(ConflictError, match=f"already replaced before that: instancegroup {CLUSTER}/nodes"):
         replace_clusters(repo, bundles, Catalog.load(None))
+
+
+def test_get_instancegroups_yaml_is_read_back_by_replace(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 11 section 3: `get instancegroups NAME -o yaml` documents are accepted back by `replace -f`
+    (it said 'no Cluster document found'); each names its cluster by label, as kOps's do."""
+    groups = kubegce(env, "get", "instancegroups", CLUSTER, "-o", "yaml").stdout
+    assert groups.count(f"kubegce.io/cluster: {CLUSTER}") == 2
+    r = subprocess.run([sys.executable, "-m", "kubegce", "replace", "-f", "-"], input=groups, capture_output=True,
+                       text=True, env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and "no change" in r.stderr, r.stderr
+    (tmp_path / "ig.yaml").write_text(groups.replace("maxSize: 2", "maxSize: 4"))
+    r = kubegce(env, "replace", "-f", str(tmp_path / "ig.yaml"))
+    assert r.returncode == 0 and f"replaced instancegroup {CLUSTER}/nodes" in r.stderr, r.stderr
+    stored = kubegce(env, "get", "cluster", CLUSTER, "-o", "yaml").stdout
+    assert "maxSize: 4" in stored and "kubegce.io/cluster" not in stored  # the label is not stored
+    (tmp_path / "other.yaml").write_text(groups.replace(CLUSTER, "other.example.com"))
+    r = kubegce(env, "replace", "-f", str(tmp_path / "other.yaml"))
+    assert r.returncode == 4 and "'other.example.com' not found" in r.stderr, r.stderr

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from kubegce.cli.common import endpoint_option, next_step, repository
 from kubegce.cli.output import emit, info, output_option
 from kubegce.spec.defaults import apply_defaults
+from kubegce.spec.models import CLUSTER_LABEL, InstanceGroup
 
 
 def emit_documents(models: Sequence[BaseModel]) -> None:
@@ -18,6 +19,11 @@ def emit_documents(models: Sequence[BaseModel]) -> None:
 
     docs = [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in models]
     click.echo(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True).rstrip())
+
+
+def _labelled(group: InstanceGroup, cluster: str) -> InstanceGroup:
+    labels = {**group.metadata.labels, CLUSTER_LABEL: cluster}
+    return group.model_copy(update={"metadata": group.metadata.model_copy(update={"labels": labels})})
 
 
 @click.group("get")
@@ -66,8 +72,8 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
     """List a cluster's instance groups."""
     stored = repository(ctx).get(cluster)
     groups = stored.bundle.instance_groups
-    if output == "yaml":
-        emit_documents(groups)
+    if output == "yaml":  # each labelled with its cluster, so `replace -f` reads them back alone (as kOps)
+        emit_documents([_labelled(g, cluster) for g in groups])
         return
     data = [g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in groups]
     rows = [
