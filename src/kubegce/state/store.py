@@ -145,6 +145,9 @@ class FileStateStore:
 
 def open_store(url: str | None) -> StateStore:
     url = url or os.environ.get("KUBEGCE_STATE") or DEFAULT_STATE
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        shown = repr(url[:60]) + ("..." if len(url) > 60 else "")
+        raise UserError(f"state store {shown}: a control character (a newline?) in the URL; write it on one line")
     if url.startswith("file://"):
         return FileStateStore(Path(url[len("file://") :]).expanduser())
     if url.startswith("gs://"):

@@ -23,6 +23,7 @@ from kubegce.errors import UserError
 from kubegce.net import check_endpoint, guard_session
 
 GOOGLE_API = "https://compute.googleapis.com"
+MAX_PAGES = 1000  # of one list call (500 items each): a server whose page tokens never end is refused
 
 # clients kubegce uses besides one per registered kind: attribute -> compute_v1 client type
 _EXTRA_CLIENTS = {
@@ -104,7 +105,7 @@ class ComputeClients:
                     "or point --endpoint / KUBEGCE_COMPUTE_ENDPOINT at `kubegce emulator`"
                 ) from None
             kwargs = {"credentials": credentials}
-        local = bool(endpoint) and ("://127." in str(endpoint) or "://localhost" in str(endpoint))
+        local = bool(endpoint) and any(f"://{h}" in str(endpoint) for h in ("127.", "localhost", "[::1]"))
         session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
         tune_session(session, endpoint, local=local)
         return cls(endpoint=endpoint, not_found=exceptions.NotFound, api_error=exceptions.GoogleAPICallError,
@@ -144,7 +145,12 @@ class ComputeClients:
     def rest_pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every page of a list call (``nextPageToken``), in order."""
         pages = [self.rest("GET", path, params=params)]
+        seen: set[str] = set()
         while token := pages[-1].get("nextPageToken"):
+            if not isinstance(token, str) or token in seen or len(pages) >= MAX_PAGES:
+                raise self.api_error(f"GET {path}: the API's page tokens do not end (page {len(pages)}); is "
+                                     f"{self.endpoint or GOOGLE_API} the Compute API?")  # fmt: skip
+            seen.add(token)
             pages.append(self.rest("GET", path, params={**params, "pageToken": token}))
         return pages
 

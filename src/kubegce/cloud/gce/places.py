@@ -25,7 +25,7 @@ def place_problems(api: GceApi, bundle: ClusterBundle) -> list[str]:
     clients = api.clients
     project = api.project
     pages = api.call(lambda: clients.rest_pages(f"projects/{project}/zones", {"maxResults": 500}))
-    zones = {str(z.get("name")) for page in pages for z in page.get("items") or ()}
+    zones = {str(z.get("name")) for page in pages for z in page.get("items") or () if isinstance(z, dict)}
     problems: list[str] = []
     cluster_zones = bundle.cluster.spec.zones
     for z in cluster_zones:
