@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -28,11 +28,21 @@ from kubegce.spec.loader import validation_problems
 from kubegce.spec.models import Cluster, InstanceGroup
 from kubegce.state.clusters import ClusterRepository, StoredBundle
 
+M = TypeVar("M", Cluster, InstanceGroup)
+
 PATCH_ATTEMPTS = 12
 
 _set = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a field (repeatable).")
 _unset = click.option("--unset", "unsets", multiple=True, metavar="PATH", help="Remove a field (repeatable).")
 _force = click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
+
+
+def _validated(model: type[M], doc: Any, where: str) -> M:
+    """The document as ``model``, or a SpecError naming each problem under ``where``."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise SpecError(validation_problems(exc, model, where)) from None
 
 
 def _edited(model: Cluster | InstanceGroup, sets: tuple[str, ...], unsets: tuple[str, ...]) -> dict[str, Any]:
@@ -43,10 +53,7 @@ def _edited(model: Cluster | InstanceGroup, sets: tuple[str, ...], unsets: tuple
 def _patch_cluster(stored: StoredBundle, sets: tuple[str, ...], unsets: tuple[str, ...]) -> None:
     name = stored.bundle.cluster.name
     doc = _edited(stored.bundle.cluster, sets, unsets)
-    try:
-        cluster = Cluster.model_validate(doc)
-    except ValidationError as exc:
-        raise SpecError(validation_problems(exc, Cluster, f"cluster {name}")) from None
+    cluster = _validated(Cluster, doc, f"cluster {name}")
     stored.bundle = apply_defaults(stored.bundle.model_copy(update={"cluster": cluster}))
 
 
@@ -56,10 +63,7 @@ def _patch_group(stored: StoredBundle, group: str, sets: tuple[str, ...], unsets
         names = ", ".join(g.name for g in stored.bundle.instance_groups)
         raise NotFoundError(f"instance group {group!r} not in cluster {stored.bundle.cluster.name}; groups: {names}")
     doc = _edited(current, sets, unsets)
-    try:
-        updated = InstanceGroup.model_validate(doc)
-    except ValidationError as exc:
-        raise SpecError(validation_problems(exc, InstanceGroup, f"instancegroup {group}")) from None
+    updated = _validated(InstanceGroup, doc, f"instancegroup {group}")
     # no defaults here: the group is validated (with the whole cluster) exactly as it is stored
     groups = [updated if g.name == group else g for g in stored.bundle.instance_groups]
     stored.bundle = stored.bundle.model_copy(update={"instance_groups": groups})
@@ -259,10 +263,7 @@ def _edit_cluster_in_editor(ctx: click.Context, name: str, force: bool) -> None:
     stored = repo.get(name)
 
     def accept(doc: dict[str, Any]) -> Callable[[], None]:
-        try:
-            cluster = Cluster.model_validate(doc)
-        except ValidationError as exc:
-            raise SpecError(validation_problems(exc, Cluster, f"cluster {name}")) from None
+        cluster = _validated(Cluster, doc, f"cluster {name}")
         if cluster.name != name:
             raise UserError(f"metadata.name: a cluster cannot be renamed ({name!r} -> {cluster.name!r}); put it back")
         bundle = apply_defaults(stored.bundle.model_copy(update={"cluster": cluster}))
@@ -287,10 +288,7 @@ def _edit_group_in_editor(ctx: click.Context, cluster: str, group: str, force: b
         raise NotFoundError(f"instance group {group!r} not in cluster {cluster}; groups: {names}")
 
     def accept(doc: dict[str, Any]) -> Callable[[], None]:
-        try:
-            updated = InstanceGroup.model_validate(doc)
-        except ValidationError as exc:
-            raise SpecError(validation_problems(exc, InstanceGroup, f"instancegroup {group}")) from None
+        updated = _validated(InstanceGroup, doc, f"instancegroup {group}")
         if updated.name != group:
             raise UserError(f"metadata.name: an instance group cannot be renamed ({group!r} -> {updated.name!r})")
         groups = [updated if g.name == group else g for g in stored.bundle.instance_groups]
