@@ -106,3 +106,23 @@ def test_limiter_pause_blocks_new_calls_until_it_passes() -> None:
     lim.release()
     assert 0.09 <= waited <= 1.0
     assert lim.stats.quota_wait_s > 0
+
+
+def test_a_success_already_on_the_wire_does_not_end_probing() -> None:
+    """Calls admitted before a refusal that succeed afterwards say nothing about the next window:
+    after the pause, still one probe at a time (this let a burst of refusals through)."""
+    clock = Clock()
+    lim = AdaptiveLimiter(initial=8, cap=8, pause_base_s=1.0, rng=random.Random(1), clock=clock)
+    early = [lim.acquire() for _ in range(4)]
+    lim.release(early[0], throttled=True)  # the quota ran out
+    for t in early[1:]:
+        lim.release(t)  # admitted before the refusal, answered after it
+    clock.now = 100.0  # past the pause
+    probe = lim.acquire()
+    second = threading.Thread(target=lim.acquire)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # no second call while the probe is out
+    lim.release(probe)  # the probe, admitted after the refusal, succeeds: probing ends
+    second.join(2)
+    assert not second.is_alive()

@@ -12,7 +12,9 @@ here starts wide and adapts (AIMD, as TCP does):
   refusals counts once) and pauses *every* new call until a jittered backoff has passed: the
   window must refill, and hammering it only burns the next one;
 - after a pause, one call probes the quota alone: until a call succeeds again, no second call
-  goes out, so a window that has not refilled yet costs one refused call, not a burst.
+  goes out, so a window that has not refilled yet costs one refused call, not a burst. Only a
+  call admitted after the last refusal ends probing: a success that was already on the wire when
+  the quota ran out says nothing about the next window.
 
 Throttling is never a failure: the retry loop calls again after the pause. The limiter keeps count
 of throttled calls and of the time callers spent waiting for quota, for the progress summary.
@@ -57,14 +59,16 @@ class AdaptiveLimiter:
         self._last_cut = -1e18
         self._probing = False  # refused and not yet admitted again: one call at a time
         self._consecutive = 0  # throttle bursts without a success in between: grows the pause
+        self._admitted = 0  # tickets: the sequence number of each admitted call
+        self._refused_after = 0  # the last ticket admitted when a call was last refused
         self.stats = PaceStats(limit=self._limit)
 
     @property
     def limit(self) -> int:
         return max(self.floor, int(self._limit))
 
-    def acquire(self) -> None:
-        """Block until a slot is free and no quota pause is in force."""
+    def acquire(self) -> int:
+        """Block until a slot is free and no quota pause is in force; the call's ticket."""
         with self._cond:
             self.stats.waiting += 1
             try:
@@ -81,15 +85,22 @@ class AdaptiveLimiter:
             finally:
                 self.stats.waiting -= 1
             self._in_flight += 1
+            self._admitted += 1
             self.stats.in_flight = self._in_flight
             self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+            return self._admitted
 
-    def release(self, *, throttled: bool = False) -> None:
+    def release(self, ticket: int | None = None, *, throttled: bool = False) -> None:
+        """End a call. A success admitted before the last refusal (an older ``ticket``) frees its
+        slot and changes nothing else."""
         with self._cond:
             self._in_flight -= 1
             self.stats.in_flight = self._in_flight
             if throttled:
                 self._on_throttle()
+                self._refused_after = self._admitted
+            elif ticket is not None and ticket <= self._refused_after:
+                pass  # it was on the wire before the quota ran out
             else:
                 self._consecutive = 0
                 self._probing = False
@@ -111,7 +122,7 @@ class AdaptiveLimiter:
 
     def call(self, fn: Callable[[], object], is_throttle: Callable[[BaseException], bool]) -> object:
         """Run ``fn`` holding a slot; a throttle error is recorded and re-raised for the retry loop."""
-        self.acquire()
+        ticket = self.acquire()
         throttled = False
         try:
             return fn()
@@ -119,4 +130,4 @@ class AdaptiveLimiter:
             throttled = is_throttle(exc)
             raise
         finally:
-            self.release(throttled=throttled)
+            self.release(ticket, throttled=throttled)
