@@ -229,6 +229,7 @@ def test_the_roll_waits_for_the_etcd_pod_and_stops_when_it_stays_unready(kube_cl
         f"the control plane (MIG a-control-plane-demo-example-com) was not healthy before recreating {cp} within 1s "
         f"(--validation-timeout): etcd pod etcd-{cp} not Ready."
     )
+    assert f"`kubegce validate cluster {bundle.cluster.name}`" in str(err.value)
     assert recreations(emu) == 0
 
     # Ready again a second into the next roll: the roll waited for it, then recreated the member;

@@ -515,6 +515,7 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
         done = cp.roll_control_plane_group(
             roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
             timeout_s=roller.settings.validation_timeout_s, poll_s=roller.settings.poll_s, log=roller.log,
+            cluster=roller.bundle.cluster.name,
         )  # fmt: skip
         count += len(done)
     return count

@@ -55,14 +55,15 @@ class ControlPlaneUnhealthy(ControlPlaneRollError):
     """The control plane did not become healthy in time (before or after a recreation): nothing
     more is recreated. Names each problem (node or etcd/API server pod not Ready, boot phase)."""
 
-    def __init__(self, group: str, replacing: str, problems: list[str], timeout_s: float) -> None:
+    def __init__(self, group: str, replacing: str, problems: list[str], timeout_s: float,
+                 cluster: str = "NAME") -> None:  # fmt: skip
         when = f"before recreating {replacing}" if replacing else "after the last recreation"
         super().__init__(
             replacing or group, "unhealthy", "; ".join(problems),
             f"the control plane (MIG {group}) was not healthy {when} within {timeout_s:.0f}s (--validation-timeout): "
             f"{'; '.join(problems)}. The rolling update stopped before recreating another member (etcd keeps "
             "quorum only while the others are healthy); check with `kubectl -n kube-system get pods -l "
-            "tier=control-plane -o wide` and `kubegce validate cluster NAME`, then run the rolling update again",
+            f"tier=control-plane -o wide` and `kubegce validate cluster {cluster}`, then run the rolling update again",
         )  # fmt: skip
 
 
@@ -94,6 +95,7 @@ def roll_control_plane_group(
     timeout_s: float = 900.0,
     poll_s: float = 2.0,
     log: Log | None = None,
+    cluster: str = "NAME",
 ) -> list[Replaced]:
     """Recreate the control planes of MIG ``group`` in ``zone`` one at a time.
 
@@ -108,6 +110,7 @@ def roll_control_plane_group(
     """
     say = log or (lambda _m: None)
     roller = _Roller(clients, project, zone, group, kube_get, timeout_s, poll_s, say)
+    roller.cluster = cluster  # named in messages
     # A member mid-recreation (a killed run) is waited for first, never recreated twice.
     in_flight: set[str] = set()
     for m in roller.members():
@@ -153,6 +156,7 @@ class _Roller:
         self.log = log
         self.api = GceApi(clients, project, "", group)
         self.key = ResourceKey("instance_group_manager", group, zone)
+        self.cluster = "NAME"
 
     def members(self) -> list[Member]:
         c = self.clients.compute
@@ -228,7 +232,7 @@ class _Roller:
                 self.log(f"{self.group}: waiting for the control plane: {'; '.join(problems)}")
                 last = problems
             time.sleep(self.poll_s)
-        raise ControlPlaneUnhealthy(self.group, replacing, problems, self.timeout_s)
+        raise ControlPlaneUnhealthy(self.group, replacing, problems, self.timeout_s, self.cluster)
 
 
 def _ready(obj: dict[str, Any]) -> bool:
