@@ -185,10 +185,10 @@ class GceApi:
     def get(self, key: ResourceKey) -> dict[str, Any] | None:
         k = kind(key.kind)
         try:
-            obj = self.call(k.api.get(self.clients, k.where(self.project, key.location), key.name))
+            found: dict[str, Any] = self.call(k.api.get(self.clients, k.where(self.project, key.location), key.name))
         except self._gexc.NotFound:
             return None
-        return k.api.to_dict(self.clients, obj)
+        return found  # the JSON get answers the resource as a dict
 
     def delete(self, key: ResourceKey) -> None:
         k = kind(key.kind)

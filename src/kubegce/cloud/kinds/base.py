@@ -54,11 +54,6 @@ class ApiBinding:
     def to_message(self, clients: Any, body: dict[str, Any]) -> Any:
         return getattr(clients.compute, self.message).from_json(json.dumps(body), ignore_unknown_fields=True)
 
-    def to_dict(self, clients: Any, obj: Any) -> dict[str, Any]:
-        if isinstance(obj, dict):  # JSON calls answer dicts already
-            return obj
-        return dict(json.loads(getattr(clients.compute, self.message).to_json(obj)))
-
     def url_path(self, where: dict[str, str]) -> str:
         """The collection's REST path under compute/v1/ for a scope (``where``: project, region or zone)."""
         scope = f"zones/{where['zone']}" if "zone" in where else f"regions/{where['region']}" if "region" in where \
