@@ -43,16 +43,17 @@ def problems(k: Kind) -> list[str]:
         return [*out, "no API binding"]
     if a.client in CLIENT_FIELDS:
         out.append(f"client name {a.client!r} hides a ComputeClients field")
-    for type_name in (a.client_type, a.message, a.list_request):
+    for type_name in (a.client_type, a.message):
         if not hasattr(compute_v1, type_name):
             out.append(f"compute_v1 has no type {type_name!r}")
     if (k.scope == "global") != (a.aggregated_field == ""):
         out.append("an aggregated field is wanted exactly for regional and zonal kinds")
     elif a.aggregated_field:
-        scoped = getattr(compute_v1, a.list_request.removeprefix("AggregatedList").removesuffix("Request") + "ScopedList",
-                         None)  # fmt: skip
+        segment = a.path or a.collection  # the JSON list reads projects/P/aggregated/<segment>
+        scoped_name = segment[:1].upper() + segment[1:] + "ScopedList"
+        scoped = getattr(compute_v1, scoped_name, None)
         if scoped is None or a.aggregated_field not in scoped.meta.fields:
-            out.append(f"aggregated field {a.aggregated_field!r} is not in {a.list_request}'s scoped list")
+            out.append(f"aggregated field {a.aggregated_field!r} is not in {segment}'s scoped list ({scoped_name})")
     for other in k.depends_on:
         if other not in REGISTRY:
             out.append(f"depends_on names {other!r}, which is not a registered kind")

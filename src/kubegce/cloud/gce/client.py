@@ -25,16 +25,9 @@ from kubegce.net import check_endpoint, guard_session
 GOOGLE_API = "https://compute.googleapis.com"
 MAX_PAGES = 1000  # of one list call (500 items each): a server whose page tokens never end is refused
 
-# clients kubegce uses besides one per registered kind: attribute -> compute_v1 client type
-_EXTRA_CLIENTS = {
-    "images": "ImagesClient",
-    "instances": "InstancesClient",
-    "global_operations": "GlobalOperationsClient",
-    "region_operations": "RegionOperationsClient",
-    "zone_operations": "ZoneOperationsClient",
-    "zones": "ZonesClient",
-    "machine_types": "MachineTypesClient",
-}
+# library clients kubegce uses besides one per registered kind (the rest goes as JSON):
+# attribute -> compute_v1 client type
+_EXTRA_CLIENTS = {"instances": "InstancesClient"}
 
 
 @dataclass

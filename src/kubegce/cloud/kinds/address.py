@@ -20,7 +20,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="address",
     scope="region",
-    api=ApiBinding("addresses", "address", "Address", "AggregatedListAddressesRequest", "addresses", "addresses"),
+    api=ApiBinding("addresses", "address", "Address", "addresses", "addresses"),
     terraform=TfRendering("google_compute_address", terraform),
     update=set_labels_update(),
 )

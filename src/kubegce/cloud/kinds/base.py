@@ -38,7 +38,6 @@ class ApiBinding:
     client: str  # name of its client on ComputeClients (clients.<client>)
     arg: str  # name of the resource argument in get/delete/patch calls ("<arg>_resource" for bodies)
     message: str  # compute_v1 message type
-    list_request: str  # compute_v1 list request type (an AggregatedList... one for scoped kinds)
     collection: str  # REST collection: the path segment, and the emulator handler that serves it
     aggregated_field: str = ""  # field of the scoped list in aggregated results; "" for global kinds
     client_class: str = ""  # compute_v1 client type; default: from the collection (targetPools: TargetPoolsClient)

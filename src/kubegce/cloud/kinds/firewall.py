@@ -42,7 +42,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="firewall",
     scope="global",
-    api=ApiBinding("firewalls", "firewall", "Firewall", "ListFirewallsRequest", "firewalls"),
+    api=ApiBinding("firewalls", "firewall", "Firewall", "firewalls"),
     terraform=TfRendering("google_compute_firewall", terraform),
     update=patch_update(),
     depends_on=("network",),

@@ -24,7 +24,6 @@ KIND = Kind(
         "forwarding_rules",
         "forwarding_rule",
         "ForwardingRule",
-        "AggregatedListForwardingRulesRequest",
         "forwardingRules",
         "forwarding_rules",
     ),  # fmt: skip

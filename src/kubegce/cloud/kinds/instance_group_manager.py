@@ -53,7 +53,6 @@ KIND = Kind(
         "instance_group_managers",
         "instance_group_manager",
         "InstanceGroupManager",
-        "AggregatedListInstanceGroupManagersRequest",
         "instanceGroupManagers",
         "instance_group_managers",
     ),  # fmt: skip

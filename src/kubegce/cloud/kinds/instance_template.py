@@ -52,7 +52,6 @@ KIND = Kind(
         "instance_templates",
         "instance_template",
         "InstanceTemplate",
-        "ListInstanceTemplatesRequest",
         "instanceTemplates",
     ),  # fmt: skip
     terraform=TfRendering(TF_TYPE, terraform),

@@ -17,7 +17,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="network",
     scope="global",
-    api=ApiBinding("networks", "network", "Network", "ListNetworksRequest", "networks"),
+    api=ApiBinding("networks", "network", "Network", "networks"),
     terraform=TfRendering("google_compute_network", terraform),
     update=patch_update(),
 )

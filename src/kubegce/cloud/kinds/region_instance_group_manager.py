@@ -51,7 +51,6 @@ KIND = Kind(
         "region_instance_group_managers",
         "instance_group_manager",
         "InstanceGroupManager",
-        "AggregatedListInstanceGroupManagersRequest",
         "regionInstanceGroupManagers",
         "instance_group_managers",
         path="instanceGroupManagers",

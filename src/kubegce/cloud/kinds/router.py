@@ -24,7 +24,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="router",
     scope="region",
-    api=ApiBinding("routers", "router", "Router", "AggregatedListRoutersRequest", "routers", "routers"),
+    api=ApiBinding("routers", "router", "Router", "routers", "routers"),
     terraform=TfRendering("google_compute_router", terraform),
     update=patch_update(),
     depends_on=("network", "subnetwork"),

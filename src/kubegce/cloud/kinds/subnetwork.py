@@ -18,9 +18,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="subnetwork",
     scope="region",
-    api=ApiBinding(
-        "subnetworks", "subnetwork", "Subnetwork", "AggregatedListSubnetworksRequest", "subnetworks", "subnetworks"
-    ),  # fmt: skip
+    api=ApiBinding("subnetworks", "subnetwork", "Subnetwork", "subnetworks", "subnetworks"),  # fmt: skip
     terraform=TfRendering("google_compute_subnetwork", terraform),
     update=patch_update(fingerprint=True),
     depends_on=("network",),

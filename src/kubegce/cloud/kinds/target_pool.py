@@ -17,9 +17,7 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
 KIND = Kind(
     name="target_pool",
     scope="region",
-    api=ApiBinding(
-        "target_pools", "target_pool", "TargetPool", "AggregatedListTargetPoolsRequest", "targetPools", "target_pools"
-    ),  # fmt: skip
+    api=ApiBinding("target_pools", "target_pool", "TargetPool", "targetPools", "target_pools"),  # fmt: skip
     terraform=TfRendering("google_compute_target_pool", terraform),
     update=patch_update(),
 )
