@@ -15,13 +15,19 @@ import tarfile
 from importlib import resources
 from pathlib import Path
 
-from kubegce.boot.kubeadm import FLAGS_ALLOWED_WITH_CONFIG
 from kubegce.boot.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
 
 LAB_DIR = "/opt/kubegce-lab"
 MIRROR_URL = f"file://{LAB_DIR}/mirror"
 SECRETS_URL = f"file://{LAB_DIR}/secrets.tar"
 STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd")
+# The host tools kubeadm's preflight looks for on PATH (checks_linux.go addExecChecks) that the lab's
+# Debian minbase root lacks; the images have them or the bootstrap installs them (host_packages), and
+# the lab's package manager stand-in installs nothing: record-only stand-ins (docs/boot-lab.md).
+HOST_TOOL_STAND_INS = ("iptables", "conntrack", "ebtables", "ethtool", "socat")
+# The strict stand-ins the mirror serves as these binaries (templates/*_stand_in.py, run with the
+# root's python3 and python3-yaml, which cloud-init's package brings in every lab profile).
+PYTHON_STAND_INS = {"kubeadm": "kubeadm_stand_in.py", "kubelet": "kubelet_stand_in.py"}
 PACKAGE_MANAGER_STAND_INS = ("apt-get", "dnf", "zypper")  # templates/apt-get-stand-in.sh
 FAKE_MANIFEST = (
     b"# kubegce boot lab: stand-in pod network manifest, with the CNI hostPath of calico's and cilium's\n"
@@ -62,9 +68,14 @@ def _sha(data: bytes) -> str:
 
 
 def stand_in_script() -> bytes:
-    """The stand-in (see templates/stand-in.sh), with kubeadm's --config flag rule filled in."""
-    allowed = " ".join(sorted(FLAGS_ALLOWED_WITH_CONFIG)).encode()
-    return lab_template("stand-in.sh").replace(b"@KUBEADM_FLAGS_ALLOWED_WITH_CONFIG@", allowed)
+    """The record-only stand-in (see templates/stand-in.sh)."""
+    return lab_template("stand-in.sh")
+
+
+def strict_stand_in(binary: str, kubernetes_version: str) -> bytes:
+    """The strict stand-in for ``binary`` (kubeadm or kubelet) of this Kubernetes version."""
+    version = kubernetes_version.lstrip("v").encode()
+    return lab_template(PYTHON_STAND_INS[binary]).replace(b"@KUBERNETES_VERSION@", version)
 
 
 def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
@@ -85,8 +96,9 @@ def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
     _write(root, f"{base}/{cni}.sha256", f"{_sha(cni_data)}  {cni}\n".encode())
     base = f"{m}/kubernetes/release/v{kubernetes_version}/bin/linux/{arch}"
     for b in ("kubelet", "kubeadm", "kubectl"):
-        _write(root, f"{base}/{b}", fake, 0o755)
-        _write(root, f"{base}/{b}.sha256", _sha(fake).encode())
+        data = strict_stand_in(b, kubernetes_version) if b in PYTHON_STAND_INS else fake
+        _write(root, f"{base}/{b}", data, 0o755)
+        _write(root, f"{base}/{b}.sha256", _sha(data).encode())
     for name in ("calico", "cilium", "gcp-cloud-controller-manager"):
         _write(root, f"{m}/manifests/{name}.yaml", FAKE_MANIFEST)
 
@@ -97,7 +109,7 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
     if not (root / LAB_DIR.lstrip("/") / "mirror").exists():
         write_mirror(root, kubernetes_version, arch)
         stand_in = stand_in_script()
-        for cmd in STAND_INS:
+        for cmd in STAND_INS + HOST_TOOL_STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
         for cmd in PACKAGE_MANAGER_STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", lab_template("apt-get-stand-in.sh"), 0o755)
