@@ -226,9 +226,9 @@ def edit_in_editor(what: str, model: Cluster | InstanceGroup,
                 raise UserError(
                     f"cannot run the editor {command_[0]!r}: {exc.strerror or exc}; set $KUBE_EDITOR or $EDITOR"
                 ) from None
-            if done.returncode != 0:
-                info(f"the editor exited with status {done.returncode}: edit cancelled, nothing written")
-                return False
+            if done.returncode != 0:  # kubectl edit: "there was a problem with the editor", exit 1
+                raise UserError(f"the editor {command_[0][:80]!r} exited with status {done.returncode}: edit "
+                                "cancelled, nothing written", exit_code=1)  # fmt: skip
             text = _read_edited(path)
             if text is None:
                 return False

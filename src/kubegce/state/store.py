@@ -143,13 +143,30 @@ class FileStateStore:
         return sorted(str(p.relative_to(self.root))[: -len(".obj")] for p in base.rglob("*.obj") if p.is_file())
 
 
+def _file_path(url: str) -> str:
+    """The path of a file:// URL: absolute (file:///path) or in the home folder (file://~/path).
+    ``file://tmp/x`` names the host ``tmp``, not the folder /tmp/x: refused with the fix."""
+    path = url[len("file://") :]
+    if path.startswith("/") or path == "~" or path.startswith("~/"):
+        return path
+    host = path.partition("/")[0]
+    shown = repr(url[:80]) + ("..." if len(url) > 80 else "")
+    if not path:
+        raise UserError(f"state store {shown}: no path; write file:///path (three slashes: file:// and /path)")
+    fix = f"file:///{path}"
+    raise UserError(
+        f"state store {shown}: {host[:40]!r} is read as a host name, and a file:// store has none; "
+        f"write {fix[:90]!r} (three slashes: file:// and /path) for the folder /{path[:80]}"
+    )
+
+
 def open_store(url: str | None) -> StateStore:
     url = url or os.environ.get("KUBEGCE_STATE") or DEFAULT_STATE
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         shown = repr(url[:60]) + ("..." if len(url) > 60 else "")
         raise UserError(f"state store {shown}: a control character (a newline?) in the URL; write it on one line")
     if url.startswith("file://"):
-        return FileStateStore(Path(url[len("file://") :]).expanduser())
+        return FileStateStore(Path(_file_path(url)).expanduser())
     if url.startswith("gs://"):
         from kubegce.state.gcs import GcsStateStore
 
