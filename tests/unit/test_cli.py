@@ -36,7 +36,7 @@ def test_create_get_edit_update(state: str, tmp_path: Path) -> None:
     assert json.loads(r.stdout)[0]["metadata"]["name"] == "demo.example.com"
     r = run("get", "instancegroups", "demo.example.com")
     assert "control-plane" in r.stdout and "nodes" in r.stdout
-    r = run("edit", "cluster", "demo.example.com", "--set", "spec.kubernetesVersion=1.34.1")
+    r = run("edit", "cluster", "demo.example.com", "--set", "spec.kubernetesVersion=1.37.0")
     assert r.returncode == 0, r.stderr
     r = run("edit", "instancegroup", "demo.example.com", "nodes", "--set", "spec.maxSize=10")
     assert r.returncode == 0, r.stderr

@@ -60,12 +60,12 @@ def objects(env: dict[str, str]) -> dict[str, bytes]:
 
 
 def test_edit_cluster_in_editor_saves_a_valid_change(env: dict[str, str]) -> None:
-    r = edit(env, [{"replace": ["kubernetesVersion: 1.33.2", "kubernetesVersion: 1.34.1"]}], "cluster", CLUSTER)
+    r = edit(env, [{"replace": ["kubernetesVersion: 1.36.4", "kubernetesVersion: 1.37.0"]}], "cluster", CLUSTER)
     assert r.returncode == 0, r.stderr
     assert f"cluster {CLUSTER} updated" in r.stderr and f"kubegce update cluster {CLUSTER}" in r.stderr
     got = subprocess.run([sys.executable, "-m", "kubegce", "get", "cluster", CLUSTER, "-o", "yaml"],
                          capture_output=True, text=True, env=env)  # fmt: skip
-    assert "kubernetesVersion: 1.34.1" in got.stdout
+    assert "kubernetesVersion: 1.37.0" in got.stdout
 
 
 def test_invalid_edit_reopens_with_the_errors_as_comments(env: dict[str, str]) -> None:

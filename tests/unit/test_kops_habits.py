@@ -61,12 +61,12 @@ def test_replace_refuses_a_concurrent_change(state: str) -> None:
     create()
     out = run("get", "cluster", CLUSTER, "-o", "yaml").stdout
     repo = ClusterRepository(open_store(state))
-    bundles, _ = load_bundles(parse_documents(out.replace("1.33.2", "1.34.1"), "x"), "x")
+    bundles, _ = load_bundles(parse_documents(out.replace("1.36.4", "1.37.0"), "x"), "x")
     real_get = repo.get
 
     def get_then_someone_writes(name: str):  # type: ignore[no-untyped-def]
         stored = real_get(name)
-        assert run("edit", "cluster", CLUSTER, "--set", "spec.kubernetesVersion=1.33.3").returncode == 0
+        assert run("edit", "cluster", CLUSTER, "--set", "spec.kubernetesVersion=1.36.3").returncode == 0
         return stored
 
     repo.get = get_then_someone_writes  # type: ignore[method-assign]

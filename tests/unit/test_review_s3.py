@@ -290,13 +290,13 @@ def test_a_replace_that_loses_half_way_says_what_it_already_wrote(env: dict[str,
     from kubegce.state.store import open_store
 
     out = kubegce(env, "get", "cluster", CLUSTER, "-o", "yaml").stdout
-    changed = out.replace("maxSize: 2", "maxSize: 5").replace("kubernetesVersion: 1.33.2", "kubernetesVersion: 1.33.4")
+    changed = out.replace("maxSize: 2", "maxSize: 5").replace("kubernetesVersion: 1.36.4", "kubernetesVersion: 1.36.2")
     bundles, _ = load_bundles(parse_documents(changed, "x"), "x")
     repo = ClusterRepository(open_store(env["KUBEGCE_STATE"]))
     real_save_cluster = repo.save_cluster
 
     def someone_writes_first(stored):  # type: ignore[no-untyped-def]
-        assert kubegce(env, "edit", "cluster", CLUSTER, "--set", "spec.kubernetesVersion=1.33.3").returncode == 0
+        assert kubegce(env, "edit", "cluster", CLUSTER, "--set", "spec.kubernetesVersion=1.36.3").returncode == 0
         real_save_cluster(stored)
 
     repo.save_cluster = someone_writes_first  # type: ignore[method-assign]

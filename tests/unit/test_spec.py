@@ -32,7 +32,7 @@ def test_default_bundle_is_valid() -> None:
         (lambda b: setattr(b.cluster.spec, "project", "X"), "spec.project"),
         (lambda b: setattr(b.cluster.spec, "zones", ["us-central1"]), "spec.zones[0]"),
         (lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.33"), "spec.kubernetesVersion"),
-        (lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.20.1"), "1.20 is not supported"),
+        (lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.20.1"), "1.20 is not a Kubernetes minor kubegce runs; use 1.35 to 1.37"),
         (lambda b: setattr(b.cluster.spec.networking, "pod_cidr", "10.0.0.0/12"), "overlaps"),
         (lambda b: setattr(b.cluster.spec.networking, "service_cidr", "not-a-cidr"), "spec.networking.serviceCIDR"),
         (lambda b: setattr(b.instance_groups[1].spec, "max_size", 0), "spec.maxSize: 0 is below spec.minSize"),
@@ -94,7 +94,7 @@ def test_kops_import_maps_gce_fields_and_warns_once() -> None:
     (b,) = bundles
     s = b.cluster.spec
     assert s.project == "my-gce-project"
-    assert s.kubernetes_version == "1.32.4"
+    assert s.kubernetes_version == "1.35.8"
     assert s.ssh_access == ["10.0.0.0/8"]
     assert s.service_account == "nodes@my-gce-project.iam.gserviceaccount.com"
     assert s.networking.pod_cidr == "100.96.0.0/11" and s.networking.service_cidr == "100.64.0.0/13"
@@ -120,7 +120,7 @@ def test_kops_import_cloudprovider_object_and_private_subnets() -> None:
     text = (FIXTURES / "ubuntu-cloudconfig.yaml").read_text()
     (b,), _ = load_bundles(parse_documents(text, "k.yaml"), "k.yaml")
     assert b.cluster.spec.project == "other-project"
-    assert b.cluster.spec.kubernetes_version == "1.33.1"
+    assert b.cluster.spec.kubernetes_version == "1.36.4"
     assert b.cluster.spec.networking.plugin == "cilium"
     assert b.cluster.spec.topology == "private"
     assert b.cluster.spec.subnets[0].cidr == "10.10.0.0/20"

@@ -1,10 +1,22 @@
-"""kubeadm configuration for each role. Secrets are not in it: nodes get the join token, CA and
-certificate key from the state store (`fetch_secrets`), which writes the files referenced here.
+"""kubeadm configuration for each role. Secrets are not in it: nodes get the join token and the
+cluster's CAs from the state store (`fetch_secrets`), which writes the files referenced here.
 
-kubeadm refuses `--certificate-key` beside `--config` ("can not mix '--config' with arguments");
-a control plane's config therefore carries CERTIFICATE_KEY_PLACEHOLDER where the key goes
-(InitConfiguration.certificateKey, JoinConfiguration.controlPlane.certificateKey), and the
-bootstrap writes the key in on the node, into a 0600 file."""
+What real kubeadm and the kubelet would refuse is kept out at render time (checked against
+kubernetes/kubernetes v1.35 source):
+
+- no ``certificateKey``: control planes get the shared CAs and the service-account key from their
+  secrets bundle, so `kubeadm join --control-plane` needs no uploaded certificates (which expire
+  after two hours: cmd/kubeadm/app/constants/constants.go, ``DefaultCertTokenDuration``), and
+  `kubeadm init` uploads none;
+- the kubelet's ``cloud-provider=external`` only when the cloud-controller-manager is installed:
+  with it, the kubelet registers every node with the
+  ``node.cloudprovider.kubernetes.io/uninitialized`` taint that only a CCM removes
+  (pkg/kubelet/kubelet_node_status.go);
+- ``node-labels`` only of the keys the kubelet accepts (spec validation refuses the others:
+  :func:`kubegce.spec.validate.kubelet_label_problem`);
+- ``imageRepository`` from ``spec.assets.containerRegistry``, so an air-gapped cluster pulls the
+  control-plane images (and containerd the sandbox image) from its own registry.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +24,12 @@ from typing import Any
 
 import yaml
 
+from kubegce.boot.versions import DEFAULT_REGISTRY
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import VERSION_RE
 
 BOOTSTRAP_KUBECONFIG = "/etc/kubegce/bootstrap.kubeconfig"
-CERTIFICATE_KEY_PLACEHOLDER = "@KUBEGCE_CERTIFICATE_KEY@"
+ETCD_DATA_DIR = "/var/lib/etcd"  # kubeadm's default; lib/etcd.sh binds it from the etcd disk
 # Flags kubeadm accepts beside --config (its ValidateMixedArguments): these, and any --skip-*.
 FLAGS_ALLOWED_WITH_CONFIG = frozenset(
     {"config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir", "upload-certs",
@@ -43,10 +56,17 @@ def _taints(taints: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def _kubelet_args(api: str, labels: dict[str, str]) -> Any:
-    args = {"cloud-provider": "external"}
-    if labels:
-        args["node-labels"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+def kubelet_args(bundle: ClusterBundle, group: InstanceGroup) -> dict[str, str]:
+    """The kubelet flags kubeadm writes into kubeadm-flags.env for this group, by name."""
+    args: dict[str, str] = {}
+    if bundle.cluster.spec.cloud_controller_manager:
+        args["cloud-provider"] = "external"
+    if group.spec.node_labels:
+        args["node-labels"] = ",".join(f"{k}={v}" for k, v in sorted(group.spec.node_labels.items()))
+    return args
+
+
+def _kubelet_args(api: str, args: dict[str, str]) -> Any:
     if api.endswith("v1beta4"):
         return [{"name": k, "value": v} for k, v in args.items()]
     return args
@@ -55,12 +75,13 @@ def _kubelet_args(api: str, labels: dict[str, str]) -> Any:
 def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpoint: str) -> str:
     s = bundle.cluster.spec
     api = api_version_for(s.kubernetes_version)
-    registration = {
-        "kubeletExtraArgs": _kubelet_args(api, group.spec.node_labels),
+    registration: dict[str, Any] = {
         "taints": _taints(group.spec.taints)
         if group.spec.taints or group.spec.role == Role.NODE
         else [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
     }
+    if args := kubelet_args(bundle, group):
+        registration["kubeletExtraArgs"] = _kubelet_args(api, args)
     docs: list[dict[str, Any]] = []
     if group.spec.role == Role.CONTROL_PLANE:
         docs.append(
@@ -69,22 +90,24 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
                 "kind": "InitConfiguration",
                 "nodeRegistration": registration,
                 "localAPIEndpoint": {"bindPort": API_PORT},
-                "certificateKey": CERTIFICATE_KEY_PLACEHOLDER,
             }
         )
-        docs.append(
-            {
-                "apiVersion": api,
-                "kind": "ClusterConfiguration",
-                "clusterName": bundle.cluster.name,
-                "kubernetesVersion": f"v{s.kubernetes_version.lstrip('v')}",
-                "controlPlaneEndpoint": f"{api_endpoint}:{API_PORT}",
-                "networking": {
-                    "podSubnet": s.networking.pod_cidr,
-                    "serviceSubnet": s.networking.service_cidr,
-                },
-            }
-        )
+        cluster: dict[str, Any] = {
+            "apiVersion": api,
+            "kind": "ClusterConfiguration",
+            "clusterName": bundle.cluster.name,
+            "kubernetesVersion": f"v{s.kubernetes_version.lstrip('v')}",
+            "controlPlaneEndpoint": f"{api_endpoint}:{API_PORT}",
+            "networking": {
+                "podSubnet": s.networking.pod_cidr,
+                "serviceSubnet": s.networking.service_cidr,
+            },
+            "etcd": {"local": {"dataDir": ETCD_DATA_DIR}},
+        }
+        registry = (s.assets.container_registry or "").rstrip("/")
+        if registry and registry != DEFAULT_REGISTRY:
+            cluster["imageRepository"] = registry
+        docs.append(cluster)
     join: dict[str, Any] = {
         "apiVersion": api,
         "kind": "JoinConfiguration",
@@ -92,9 +115,6 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
         "discovery": {"file": {"kubeConfigPath": BOOTSTRAP_KUBECONFIG}},
     }
     if group.spec.role == Role.CONTROL_PLANE:
-        join["controlPlane"] = {
-            "localAPIEndpoint": {"bindPort": API_PORT},
-            "certificateKey": CERTIFICATE_KEY_PLACEHOLDER,
-        }
+        join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
     docs.append(join)
     return yaml.safe_dump_all(docs, sort_keys=False)

@@ -19,12 +19,7 @@ from importlib import resources
 from kubegce.boot import protocol
 from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.kubeadm import render_kubeadm_config
-from kubegce.boot.versions import (
-    CNI_PLUGINS_VERSION,
-    CONTAINERD_VERSION,
-    RUNC_VERSION,
-    asset_urls,
-)
+from kubegce.boot.versions import asset_urls, components
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
 
@@ -103,6 +98,7 @@ def render_node_config(
         if profile is None and m.host_packages
     ]
     kubeadm = render_kubeadm_config(bundle, group, api_endpoint)
+    parts = components(s.kubernetes_version, s.assets.container_registry)
     values: list[tuple[str, str | int | list[str]]] = [
         ("KUBEGCE_CLUSTER_NAME", bundle.cluster.name),
         ("KUBEGCE_INSTANCE_GROUP", group.name),
@@ -115,9 +111,11 @@ def render_node_config(
         ("KUBEGCE_ELECTION_URL", election_url if control_planes > 1 else ""),
         ("KUBEGCE_ELECTION_UPLOAD_URL", election_upload_url if control_planes > 1 else ""),
         ("KUBEGCE_KUBERNETES_VERSION", s.kubernetes_version.lstrip("v")),
-        ("KUBEGCE_CONTAINERD_VERSION", CONTAINERD_VERSION),
-        ("KUBEGCE_RUNC_VERSION", RUNC_VERSION),
-        ("KUBEGCE_CNI_VERSION", CNI_PLUGINS_VERSION),
+        ("KUBEGCE_CONTAINERD_VERSION", parts.containerd),
+        ("KUBEGCE_CONTAINERD_CONFIG_VERSION", parts.containerd_config_version),
+        ("KUBEGCE_SANDBOX_IMAGE", parts.pause_image),
+        ("KUBEGCE_RUNC_VERSION", parts.runc),
+        ("KUBEGCE_CNI_VERSION", parts.cni_plugins),
         ("KUBEGCE_KUBERNETES_URL", urls.kubernetes),
         ("KUBEGCE_CONTAINERD_URL", urls.containerd),
         ("KUBEGCE_RUNC_URL", urls.runc),

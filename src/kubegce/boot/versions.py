@@ -1,15 +1,56 @@
-"""Pinned component versions and where nodes download them (an assets mirror serves the same paths)."""
+"""Pinned component versions and where nodes download them (an assets mirror serves the same paths).
+
+The versions that depend on the Kubernetes minor (containerd, runc, CNI plugins, the pause image)
+are data in :mod:`kubegce.spec.releases`; :func:`components` picks them for a cluster. Binaries are
+verified on the node against the checksum files each project publishes beside them (sha256); pod
+network and CCM manifests against the sha256 pinned in the spec (`spec.assets.manifestSha256`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-CONTAINERD_VERSION = "1.7.27"
-RUNC_VERSION = "1.2.6"
-CNI_PLUGINS_VERSION = "1.6.2"
-CALICO_VERSION = "3.29.3"
-CILIUM_VERSION = "1.17.4"
+from kubegce.spec import releases
+
+DEFAULT_REGISTRY = "registry.k8s.io"
+# The newest supported minor's components (the lab's mirror and docs name these by default).
+CONTAINERD_VERSION = releases.DEFAULT.containerd
+RUNC_VERSION = releases.DEFAULT.runc
+CNI_PLUGINS_VERSION = releases.DEFAULT.cni_plugins
+CALICO_VERSION = "3.30.3"
+CILIUM_VERSION = "1.18.3"
 GCP_CCM_VERSION = "33.1.1"
+
+
+@dataclass(frozen=True)
+class Components:
+    """What a node of one Kubernetes version installs, and the images its runtime is told about."""
+
+    kubernetes: str
+    containerd: str
+    containerd_config_version: int
+    runc: str
+    cni_plugins: str
+    registry: str  # kubeadm's imageRepository; registry.k8s.io unless spec.assets.containerRegistry
+    pause_image: str
+
+
+def pause_image(kubernetes_version: str, registry: str | None = None) -> str:
+    """The sandbox image kubeadm expects for this version (its PauseVersion), from ``registry``."""
+    return f"{(registry or DEFAULT_REGISTRY).rstrip('/')}/pause:{releases.for_version(kubernetes_version).pause}"
+
+
+def components(kubernetes_version: str, registry: str | None = None) -> Components:
+    minor = releases.for_version(kubernetes_version)
+    return Components(
+        kubernetes=kubernetes_version.lstrip("v"),
+        containerd=minor.containerd,
+        containerd_config_version=minor.containerd_config_version,
+        runc=minor.runc,
+        cni_plugins=minor.cni_plugins,
+        registry=(registry or DEFAULT_REGISTRY).rstrip("/"),
+        pause_image=pause_image(kubernetes_version, registry),
+    )
 
 
 @dataclass(frozen=True)

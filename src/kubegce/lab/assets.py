@@ -15,7 +15,7 @@ import tarfile
 from importlib import resources
 from pathlib import Path
 
-from kubegce.boot.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
+from kubegce.boot.versions import components
 
 LAB_DIR = "/opt/kubegce-lab"
 MIRROR_URL = f"file://{LAB_DIR}/mirror"
@@ -81,6 +81,8 @@ def strict_stand_in(binary: str, kubernetes_version: str) -> bytes:
 def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
     fake = stand_in_script()
     m = f"{LAB_DIR}/mirror"
+    parts = components(kubernetes_version)  # the versions the rendered config names for this version
+    CONTAINERD_VERSION, RUNC_VERSION, CNI_PLUGINS_VERSION = parts.containerd, parts.runc, parts.cni_plugins  # noqa: N806
     ctd = f"containerd-{CONTAINERD_VERSION}-linux-{arch}.tar.gz"
     ctd_data = _tar({f"bin/{b}": fake for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
     base = f"{m}/containerd/releases/download/v{CONTAINERD_VERSION}"

@@ -16,7 +16,7 @@ def create_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], catal
     """Validate every bundle, then store each as a new cluster; the warnings."""
     warnings: list[str] = []
     for bundle in bundles:  # validates everything before writing anything
-        warnings.extend(check_spec(bundle, catalog, force=force))
+        warnings.extend(check_spec(bundle, catalog, force=force, new_cluster=True))
     for bundle in bundles:
         warnings.extend(repo.create(bundle))
     return warnings

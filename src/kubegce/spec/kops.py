@@ -18,6 +18,7 @@ from kubegce.spec.kops_fields import (
     KOPS_INSTANCE_GROUP_SPEC_FIELDS,
     KOPS_NETWORKING,
 )
+from kubegce.spec.kubelet_labels import kubelet_refuses
 from kubegce.spec.models import API_VERSION, CLUSTER_LABEL
 from kubegce.spec.text import capped, shown, shown_key
 
@@ -243,6 +244,15 @@ def _group(meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: l
                 "nodeLabels", "taints", "cloudLabels"):  # fmt: skip
         if key in spec:
             out[key] = spec[key]
+    if isinstance(out.get("nodeLabels"), dict):
+        # kOps's kops-controller sets labels the kubelet may not (kops.k8s.io/instancegroup,
+        # node-role.kubernetes.io/...); kubegce's nodes register with the kubelet's own flag only.
+        kept = {k: v for k, v in out["nodeLabels"].items() if not kubelet_refuses(str(k))}
+        for k in sorted(str(k) for k in out["nodeLabels"] if k not in kept):
+            unmapped.append(
+                f"InstanceGroup spec.nodeLabels[{shown(k)}] (set by kops-controller; the kubelet refuses it)"
+            )
+        out["nodeLabels"] = kept
     if spec.get("additionalUserData"):
         out["bootstrap"] = {"additionalUserData": spec["additionalUserData"]}
     for k in sorted(str(k) for k in spec if k in KOPS_INSTANCE_GROUP_SPEC_FIELDS and k not in _IG_MAPPED):

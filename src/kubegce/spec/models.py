@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from kubegce.defaults import DEFAULT_IMAGE, DEFAULT_NODE_MACHINE_TYPE
+from kubegce.spec import releases
 
 API_VERSION = "kubegce.io/v1alpha1"
 CLUSTER_LABEL = "kubegce.io/cluster"
-DEFAULT_KUBERNETES_VERSION = "1.33.2"
+DEFAULT_KUBERNETES_VERSION = releases.DEFAULT_VERSION
 
 
 class SpecModel(BaseModel):
@@ -70,6 +71,9 @@ class AssetsSpec(SpecModel):
     """Where nodes download binaries and manifests. A mirror serves the upstream paths."""
 
     mirror: str | None = None
+    # kOps's spec.assets.containerRegistry: where every Kubernetes image (kubeadm's imageRepository,
+    # containerd's sandbox image) is pulled from instead of registry.k8s.io
+    container_registry: str | None = None
     # sha256 of the pod network and cloud-controller-manager manifests; nodes refuse unpinned ones
     manifest_sha256: dict[str, str] = Field(default_factory=dict)
 

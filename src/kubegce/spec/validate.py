@@ -15,7 +15,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Iterable
 
-from kubegce.spec import gce_machines, gce_zones
+from kubegce.spec import gce_machines, gce_zones, kubelet_labels, releases
 from kubegce.spec.fields import (
     did_you_mean,
     image_problem,
@@ -39,8 +39,12 @@ GCE_LABEL_VALUE_RE = re.compile(r"\A[a-z0-9_-]{0,63}\Z")
 K8S_NAME_RE = re.compile(r"\A([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]\Z")
 K8S_PREFIX_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 K8S_VALUE_RE = re.compile(r"\A(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?\Z")
+# HOST[:PORT][/PATH]: what kubeadm's imageRepository and an image reference take (lowercase path
+# components, as the distribution reference grammar has them); it reaches YAML and TOML on nodes.
+REGISTRY_RE = re.compile(
+    r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*\Z"
+)
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-MIN_MINOR, MAX_MINOR = 30, 34
 MACHINE_FAMILIES = tuple(gce_machines.SERIES)
 MAX_GCE_LABELS = 64
 
@@ -125,13 +129,41 @@ def _check_k8s_labels(field: str, labels: dict[str, str], problems: list[str]) -
 
 
 def check_version(version: str) -> str | None:
+    """None when kubegce knows ``version``'s minor (supported, or out of support but still run by
+    clusters: spec/releases.py); otherwise why not, with the range to use."""
     m = VERSION_RE.fullmatch(version)
     if not m:
-        return f"{shown(version)} is not a Kubernetes version; write it like 1.33.2"
-    minor = int(m.group(1))
-    if not MIN_MINOR <= minor <= MAX_MINOR:
-        return f"1.{minor} is not supported; use 1.{MIN_MINOR} to 1.{MAX_MINOR}"
+        return f"{shown(version)} is not a Kubernetes version; write it like {releases.DEFAULT_VERSION}"
+    if releases.minor_of(version) is None:
+        return (
+            f"1.{int(m.group(1))} is not a Kubernetes minor kubegce runs; use {releases.supported_range()} "
+            f"(e.g. {releases.DEFAULT_VERSION}; checked against upstream on {releases.CHECKED})"
+        )
     return None
+
+
+def end_of_life_note(version: str) -> str | None:
+    """Why ``version`` (a known one) is past upstream's end of life and how to move on, or None."""
+    minor = releases.minor_of(version)
+    if minor is None or minor.supported:
+        return None
+    path = ", then ".join(f"1.{n}" for n in range(minor.minor + 1, releases.OLDEST_SUPPORTED.minor + 1))
+    return (
+        f"Kubernetes 1.{minor.minor} reached end of life on {minor.end_of_life} (supported: "
+        f"{releases.supported_range()}, as of {releases.CHECKED}); upgrade one minor at a time: {path} "
+        "(edit cluster --set spec.kubernetesVersion=..., then rolling-update cluster --yes, for each)"
+    )
+
+
+def new_cluster_problems(bundle: ClusterBundle) -> list[str]:
+    """What a new cluster may not have that a stored one may keep: a minor past end of life."""
+    if end_of_life_note(bundle.cluster.spec.kubernetes_version) is None:
+        return []
+    return [
+        f"spec.kubernetesVersion: 1.{releases.for_version(bundle.cluster.spec.kubernetes_version).minor} is past "
+        f"upstream's end of life; new clusters run {releases.supported_range()}: use e.g. "
+        f"{releases.DEFAULT_VERSION}"
+    ]
 
 
 def check_machine_type(value: str) -> str | None:
@@ -219,6 +251,12 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
         problems.append(f"spec.sshPublicKey: {problem}")
     if s.assets.mirror is not None and (problem := mirror_problem(s.assets.mirror)):
         problems.append(f"spec.assets.mirror: {problem}")
+    registry = s.assets.container_registry
+    if registry is not None and (len(registry) > 200 or not REGISTRY_RE.fullmatch(registry)):
+        problems.append(
+            f"spec.assets.containerRegistry: {shown(registry)} is not a registry; write HOST[:PORT][/PATH] "
+            "in lowercase, e.g. registry.example.com:5000/k8s (no scheme), as kubeadm's imageRepository takes it"
+        )
     for key, problem in manifest_sha256_problems(s.assets.manifest_sha256):
         problems.append(f"spec.assets.manifestSha256.{shown_key(key)}: {problem}")
 
@@ -282,6 +320,8 @@ def bundle_warnings(bundle: ClusterBundle) -> list[str]:
     (:func:`kubegce.service.cluster.check_spec` for create and edit, :func:`kubegce.service.cluster.plan`
     for update), so every way a spec comes in is warned the same, once."""
     out = []
+    if note := end_of_life_note(bundle.cluster.spec.kubernetes_version):
+        out.append(f"spec.kubernetesVersion: {note}")
     count = control_plane_count(bundle)
     if count > 1 and count % 2 == 0:
         out.append(
@@ -326,6 +366,9 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
                 "add it to the cluster's spec.zones"
             )
     _check_k8s_labels(f"{p} spec.nodeLabels", s.node_labels, problems)
+    for key in s.node_labels:
+        if kubelet_labels.kubelet_refuses(key):
+            problems.append(f"{p} spec.nodeLabels.{shown_key(key)}: {kubelet_labels.refusal_reason(key)}")
     for i, t in enumerate(s.taints):
         if problem := check_taint(t):
             problems.append(f"{p} spec.taints[{i}]: {shown(t)} {problem}")

@@ -225,9 +225,11 @@ def role_bundle(secrets_: ClusterSecrets, role: str, cluster_name: str, server: 
         for path, data in secrets_.files.items():
             members[f"etc/kubernetes/pki/{path}"] = data
         members["etc/kubegce/join-token"] = secrets_.token["token"].encode()
-        members["etc/kubegce/certificate-key"] = secrets_.certificate_key.encode()
-    else:
-        members["etc/kubernetes/pki/ca.crt"] = secrets_.files["ca.crt"]
+    # A worker gets no /etc/kubernetes/pki/ca.crt: kubeadm join's preflight refuses an existing
+    # CA file on a node that is not a control plane (FileAvailable--etc-kubernetes-pki-ca.crt,
+    # cmd/kubeadm/app/preflight/checks.go v1.35) and writes it itself from discovery (the CA is
+    # in the bootstrap kubeconfig). Nor does any role get the certificate key any more: nothing
+    # uploads certificates (boot/kubeadm.py).
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in sorted(members.items()):

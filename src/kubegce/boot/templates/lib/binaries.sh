@@ -73,11 +73,29 @@ runc_sha256() {
     "$KUBEGCE_RUNC_URL/v${KUBEGCE_RUNC_VERSION}/runc.sha256sum" | awk -v f="runc.$1" '$2 == f {print $1}'
 }
 
-configure_services() {
-  # Runs on every boot where /etc does not survive (COS); otherwise once.
-  mkdir -p /etc/containerd /etc/systemd/system/kubelet.service.d /etc/kubernetes/manifests
-  cat >/etc/containerd/config.toml <<EOF
+containerd_config() {
+  # containerd 1.x reads config version 2 (the CRI plugin is io.containerd.grpc.v1.cri); 2.x
+  # reads version 3, where the CRI plugin is split into io.containerd.cri.v1.images and
+  # io.containerd.cri.v1.runtime (containerd's docs/cri/config.md, v1.7 and v2.2). The sandbox
+  # image is the pause image kubeadm expects for this Kubernetes version, from the cluster's registry.
+  if [[ "$KUBEGCE_CONTAINERD_CONFIG_VERSION" == 3 ]]; then
+    cat <<EOF
+version = 3
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "$KUBEGCE_SANDBOX_IMAGE"
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+  BinaryName = "$KUBEGCE_BIN_DIR/runc"
+[plugins."io.containerd.cri.v1.runtime".cni]
+  bin_dirs = ["$KUBEGCE_CNI_BIN_DIR"]
+EOF
+  else
+    cat <<EOF
 version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$KUBEGCE_SANDBOX_IMAGE"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
@@ -86,28 +104,49 @@ version = 2
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "$KUBEGCE_CNI_BIN_DIR"
 EOF
+  fi
+}
+
+configure_services() {
+  # Runs on every boot where /etc does not survive (COS); otherwise once. The units follow
+  # upstream's: containerd's containerd.service (v1.7 and v2.2: Type=notify, so units ordered
+  # after it start once its socket serves) and kubeadm's kubelet.service and 10-kubeadm.conf
+  # (kubernetes/release, cmd/krel/templates/latest/kubelet and kubeadm).
+  mkdir -p /etc/containerd /etc/systemd/system/kubelet.service.d /etc/kubernetes/manifests
+  containerd_config >/etc/containerd/config.toml
   cat >/etc/systemd/system/containerd.service <<EOF
 [Unit]
-Description=containerd (installed by kubegce)
-After=network-online.target
+Description=containerd container runtime (installed by kubegce)
+Documentation=https://containerd.io
+After=network.target network-online.target local-fs.target dbus.service
+Wants=network-online.target
 [Service]
 ExecStartPre=-/sbin/modprobe overlay
 ExecStart=$KUBEGCE_BIN_DIR/containerd
+Type=notify
 Delegate=yes
 KillMode=process
 Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
 LimitNOFILE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
 [Install]
 WantedBy=multi-user.target
 EOF
   cat >/etc/systemd/system/kubelet.service <<EOF
 [Unit]
-Description=kubelet (installed by kubegce)
-After=containerd.service
+Description=kubelet: the Kubernetes node agent (installed by kubegce)
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
 [Service]
 ExecStart=$KUBEGCE_BIN_DIR/kubelet
 Restart=always
-RestartSec=5
+StartLimitInterval=0
+RestartSec=10
 [Install]
 WantedBy=multi-user.target
 EOF

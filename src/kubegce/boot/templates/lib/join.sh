@@ -15,20 +15,11 @@ fetch_secrets() {
 }
 
 write_kubeadm_config() {
-  # kubeadm takes no --certificate-key beside --config: a control plane's rendered config holds a
-  # placeholder where the key from its secrets bundle goes, written here into a 0600 file.
-  local rendered key=""
+  # The rendered config holds no secret (no certificate key: control planes have the shared CAs
+  # from their bundle); it is written 0600 all the same, as kubeadm's own files are.
+  local rendered
   rendered=$(printf '%s' "$KUBEGCE_KUBEADM_CONFIG_B64" | base64 -d)
-  if [[ "$rendered" == *@KUBEGCE_CERTIFICATE_KEY@* ]]; then
-    if [[ -r /etc/kubegce/certificate-key ]]; then key=$(</etc/kubegce/certificate-key); fi
-    if [[ ! "$key" =~ ^[0-9a-f]{64}$ ]]; then
-      echo "no certificate key in this control plane's secrets bundle (/etc/kubegce/certificate-key)" >&2
-      return 1
-    fi
-    rendered=${rendered//@KUBEGCE_CERTIFICATE_KEY@/$key}
-  fi
   (umask 077 && printf '%s\n' "$rendered" >/etc/kubegce/kubeadm.yaml.partial)
-  chmod 0600 /etc/kubegce/kubeadm.yaml.partial
   mv -f /etc/kubegce/kubeadm.yaml.partial /etc/kubegce/kubeadm.yaml
 }
 
@@ -52,11 +43,11 @@ kubeadm_join() {
     elect_first_control_plane
     echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
   fi
-  # The control-plane bundle from the state store holds the join token and the certificate key:
-  # the key is in the 0600 kubeadm.yaml (a control plane's join finds it there too), the token
-  # an argument; neither is in anything kubegce rendered nor on the console.
+  # The control-plane bundle from the state store holds the join token and the shared CAs; the
+  # token is an argument, in nothing kubegce rendered nor on the console. No certificates are
+  # uploaded (kubeadm's uploaded copies expire after two hours; later control planes would fail).
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
-    kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print
+    kubeadm init --config /etc/kubegce/kubeadm.yaml --skip-token-print
     kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
       log "join token already present"
   else
