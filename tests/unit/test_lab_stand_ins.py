@@ -340,6 +340,18 @@ def test_control_plane_join_checks_etcd_data_dir_ports_and_manifests(node: Node)
     assert Node(node.root / "w").kubeadm("join", join_doc()).returncode == 0
 
 
+def test_an_older_kubeadms_join_needs_an_empty_manifests_dir(tmp_path: Path) -> None:
+    old, new = Node(tmp_path / "old", version="1.31.14"), Node(tmp_path / "new")
+    for node in (old, new):
+        node.write("/etc/kubernetes/manifests/extra.yaml", "kind: Pod\n")
+    doc = join_doc(api="kubeadm.k8s.io/v1beta4")
+    refused(
+        old.kubeadm("join", doc),
+        "\t[ERROR DirAvailable--etc-kubernetes-manifests]: /etc/kubernetes/manifests is not empty",
+    )
+    assert new.kubeadm("join", doc).returncode == 0
+
+
 def test_join_needs_a_discovery_and_a_join_configuration(node: Node) -> None:
     doc = join_doc()
     doc["discovery"] = {}

@@ -353,7 +353,9 @@ class Preflight:
             print(w, file=sys.stderr)
         if self.errors:
             raise Refused("[preflight] Some fatal errors occurred:\n" + "\n".join(self.errors) + "\n[preflight] If you "
-                          "know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")  # fmt: skip
+                          "know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\n"
+                          "error execution phase preflight: preflight checks failed\n"
+                          "To see the stack trace of this error execute with --v=5 or higher")  # fmt: skip
 
     # checks_unix.go IsPrivilegedUserCheck
     def root(self) -> None:
@@ -501,7 +503,7 @@ def start_kubelet(registration: dict[str, Any]) -> None:
     PATH is run once with the command line systemd would give it (the bootstrap's 10-kubeadm.conf);
     a kubelet that exits non-zero is what real kubeadm reports after its wait times out."""
     args = kubelet_args(registration)
-    write(f"{KUBELET_DIR}/kubeadm-flags.env", f"KUBELET_KUBEADM_ARGS={shlex.quote(' '.join(args))}\n", 0o644)
+    write(f"{KUBELET_DIR}/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{" ".join(args)}"\n', 0o644)
     if not os.path.exists(path(f"{KUBELET_DIR}/config.yaml")):
         write(f"{KUBELET_DIR}/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
               "cgroupDriver: systemd\n", 0o644)  # fmt: skip
@@ -614,6 +616,8 @@ def join(flags: dict[str, str], own_minor: int) -> None:
     ca_cert = str(join_cfg.get("caCertPath") or DEFAULT_CA_CERT_PATH)
     if not skips_preflight(flags, join_cfg):
         # checks.go JoinNodeChecks (with addCommonChecks; kubeadm passes no Kubernetes version here)
+        if own_minor < 32:  # an older JoinNodeChecks had it; the v1.32-era checks.go has it no more
+            pre.dir_available(MANIFESTS_DIR)
         pre.file_available(KUBELET_CONF)
         pre.file_available(BOOTSTRAP_KUBELET_CONF)
         common_checks(pre, "")

@@ -52,7 +52,7 @@ REMOVED_FLAGS = frozenset({
     "docker-endpoint", "image-pull-progress-deadline", "experimental-dockershim-root-directory",
     "non-masquerade-cidr", "dynamic-config-dir",
 })  # fmt: skip
-BOOL_FLAGS = frozenset({"fail-swap-on", "register-node", "rotate-certificates", "v", "exit-on-lock-contention"})
+BOOL_FLAGS = frozenset({"fail-swap-on", "register-node", "rotate-certificates", "exit-on-lock-contention"})
 # apimachinery/pkg/util/validation: IsQualifiedName and IsValidLabelValue
 NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
