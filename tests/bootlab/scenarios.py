@@ -10,6 +10,7 @@ from typing import Any
 from kubegce.lab.assets import LAB_DIR
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, render_node_metadata
+from kubegce.spec import releases
 from kubegce.spec.models import BootChannel, Role, UserDataPart
 
 IMAGES = {
@@ -44,13 +45,22 @@ def run(profile: str, *, image: str | None = None, channel: str = "auto", parts:
         return Outcome(m.serial_log(result), metadata, image, result.guest_attributes)
 
 
-def kept_etcd_disk(address: str, version: str = "1.33.2") -> dict[str, str]:
+ETCD_RECORD = "/mnt/disks/kubegce-etcd/kubegce/member.env"  # lib/etcd.sh's etcd_record (no block device: boot disk)
+KEPT_FILES = {  # what kubeadm left on the disk that a restored member needs (lib/etcd.sh restore_etcd_member)
+    "/etc/kubernetes/kubelet.conf": "# boot lab stand-in for the kubelet's kubeconfig\n",
+    "/etc/kubernetes/manifests/etcd.yaml": "# boot lab stand-in: etcd's static pod\n",
+    "/etc/kubernetes/manifests/kube-apiserver.yaml": "# boot lab stand-in: the API server's static pod\n",
+    "/var/lib/kubelet/config.yaml": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+}
+
+
+def kept_etcd_disk(address: str, version: str = releases.DEFAULT_VERSION) -> dict[str, str]:
     """What a recreated control plane finds on its kept etcd disk: the member's record (the
-    address it advertised) and its /etc/kubernetes (lib/etcd.sh). The lab's instance is 10.0.16.2."""
+    address it advertised), its /etc/kubernetes and /var/lib/kubelet (lib/etcd.sh). The lab's
+    instance is 10.0.16.2."""
     return {
-        "/var/lib/etcd/kubegce/member.env": f"ADVERTISE_ADDRESS={address}\nKUBERNETES_VERSION={version}\n"
-        "FIRST_CONTROL_PLANE=1\n",
-        "/etc/kubernetes/kubelet.conf": "# boot lab stand-in for the kubelet's kubeconfig\n",
+        ETCD_RECORD: f"ADVERTISE_ADDRESS={address}\nKUBERNETES_VERSION={version}\nFIRST_CONTROL_PLANE=1\n",
+        **KEPT_FILES,
     }
 
 
@@ -69,7 +79,7 @@ def strip_boot_keys(md: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in md.items() if k not in ("startup-script", "user-data")}
 
 
-MIRROR = f"{LAB_DIR}/mirror/kubernetes/release/v1.33.2/bin/linux/amd64/kubelet.sha256"
+MIRROR = f"{LAB_DIR}/mirror/kubernetes/release/v{releases.DEFAULT_VERSION}/bin/linux/amd64/kubelet.sha256"
 SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
     "ok-agent-only": ("ok", lambda: run("agent-only")),
     "ok-cloud-init-user-data": ("ok", lambda: run("cloud-init+agent", channel="user-data")),

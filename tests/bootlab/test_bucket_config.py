@@ -76,8 +76,11 @@ def test_node_fetches_config_and_secrets_from_the_bucket(tmp_path: Path) -> None
                                              "/etc/kubernetes/pki/ca.key", "/etc/hosts"])  # fmt: skip
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     files = result.raw["files"]
-    assert files["/etc/kubernetes/pki/ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
+    # the bundle brought no CA file (kubeadm join's preflight refuses one on a worker): the CA is in
+    # the bootstrap kubeconfig, and the CA file is what kubeadm (the lab's stand-in) wrote from discovery
+    assert not files["/etc/kubernetes/pki/ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
     assert "token:" in files["/etc/kubegce/bootstrap.kubeconfig"]
+    assert "certificate-authority-data:" in files["/etc/kubegce/bootstrap.kubeconfig"]
     assert files["/etc/kubernetes/pki/ca.key"] == ""  # a node's bundle carries no CA key
     # it found the API address the first control plane published, before joining
     assert "10.0.16.9 api.internal.lab.example.com # kubegce-api" in files["/etc/hosts"]
@@ -104,11 +107,10 @@ def test_control_plane_gets_its_secrets_into_kubeadm_never_on_the_console(tmp_pa
     assert result.guest_attributes["phase"] == "joined", result.runner_output[-2000:]
     assert result.raw["files"]["/etc/kubernetes/pki/ca.key"].startswith("-----BEGIN PRIVATE KEY-----")
     init = [c for c in result.calls if c.startswith("kubeadm init")]
-    # kubeadm takes no --certificate-key beside --config (the lab's kubeadm refuses it as kubeadm
-    # does): the key is in the 0600 config, and the command line carries no secret
-    assert init == ["kubeadm init --config /etc/kubegce/kubeadm.yaml --upload-certs --skip-token-print "
-                    "--skip-certificate-key-print"]  # fmt: skip
-    assert f"certificateKey: '{secrets_.certificate_key}'" in result.raw["files"]["/etc/kubegce/kubeadm.yaml"]
+    # no certificates are uploaded (they expire after two hours): control planes have the shared
+    # CAs from their bundle; the command line carries no secret
+    assert init == ["kubeadm init --config /etc/kubegce/kubeadm.yaml --skip-token-print"]
+    assert "certificateKey" not in result.raw["files"]["/etc/kubegce/kubeadm.yaml"]
     assert mode == 0o600
     assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
     # the single control plane published its own address for the nodes
@@ -154,10 +156,10 @@ def test_ha_control_planes_elect_one_kubeadm_init_through_the_bucket(
     joins = [c for c in result.calls if c.startswith("kubeadm join")]
     assert (len(inits), len(joins)) == ((1, 0) if expect_init else (0, 1))
     if not expect_init:
-        # joins as a control plane: the certificate key is in its JoinConfiguration
+        # joins as a control plane, with the shared CAs of its bundle: no certificate key
         import yaml
 
         join = list(yaml.safe_load_all(result.raw["files"]["/etc/kubegce/kubeadm.yaml"]))[-1]
-        assert join["kind"] == "JoinConfiguration" and len(join["controlPlane"]["certificateKey"]) == 64
+        assert join["kind"] == "JoinConfiguration" and "certificateKey" not in join["controlPlane"]
     # the object names the winner; a loser never overwrites it
     assert result.raw["bucket_objects"][f"{BUCKET}/team/{election_key('lab.example.com')}"] == (holder or "lab-node-1")

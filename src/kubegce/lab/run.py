@@ -26,6 +26,7 @@ from kubegce.errors import UserError
 from kubegce.images.catalog import Catalog
 from kubegce.lab.assets import MIRROR_URL, SECRETS_URL, manifest_sha256
 from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, lab_profile_of, profile_rootfs
+from kubegce.spec import releases
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, Role, UserDataPart
 
@@ -161,7 +162,7 @@ class LabMachine:
     """One lab instance: its disk (overlay upper layer) lives across boots."""
 
     def __init__(self, profile: LabProfile, metadata: dict[str, str], *, log: LogFn | None = None,
-                 hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = "1.33.2") -> None:  # fmt: skip
+                 hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = releases.DEFAULT_VERSION) -> None:  # fmt: skip
         check_can_run()
         self.profile = profile
         self.metadata = metadata
