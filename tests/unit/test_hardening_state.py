@@ -142,7 +142,7 @@ def test_patch_conflict_reported_when_retries_run_out(state: str, monkeypatch: p
 
     def patch(stored: object) -> None:
         repo.save_cluster(repo.get(NAME))  # someone else writes every time
-        edit._patch_cluster(stored, ("spec.kubernetesVersion=1.34.1",), ())  # type: ignore[arg-type]
+        edit._patch_cluster(stored, ("spec.kubernetesVersion=1.37.0",), ())  # type: ignore[arg-type]
 
     monkeypatch.setattr("kubegce.cli.edit.time.sleep", lambda s: None)
     with pytest.raises(ConflictError, match="gave up after 3 attempts"):

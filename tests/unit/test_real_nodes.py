@@ -19,7 +19,7 @@ from kubegce.spec import kops, releases
 from kubegce.spec.kubelet_labels import kubelet_refuses
 from kubegce.spec.loader import parse_documents
 from kubegce.spec.models import Role
-from kubegce.spec.validate import bundle_warnings, validate_bundle
+from kubegce.spec.validate import bundle_warnings, validate_bundle, version_step_problem
 from kubegce.state.pki import ClusterSecrets, role_bundle
 from tests.conftest import make_bundle
 
@@ -179,3 +179,29 @@ def test_units_carry_what_upstreams_have() -> None:
         assert f"\n{line}\n" in unit
     kubelet = script[script.index("kubelet.service <<EOF") : script.index("10-kubeadm.conf <<EOF")]
     assert "After=network-online.target containerd.service" in kubelet
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "problem"),
+    [
+        ("1.35.8", "1.36.4", None),
+        ("1.36.4", "1.36.1", None),  # a patch either way, within the minor
+        ("1.33.13", "1.34.11", None),  # out of support, one minor at a time back into it
+        ("1.33.13", "1.35.8", "set 1.34, then 1.35"),
+        ("1.37.0", "1.36.4", "downgrade"),
+    ],
+)
+def test_version_changes_move_one_minor_up(before: str, after: str, problem: str | None) -> None:
+    got = version_step_problem(before, after)
+    assert (got is None) if problem is None else (got is not None and problem in got)
+
+
+def test_edit_refuses_a_skipped_minor_and_writes_nothing(state: str) -> None:
+    from tests.unit.test_cli import create_demo, run, state_files
+
+    assert create_demo("--kubernetes-version", "1.35.8").returncode == 0
+    before = [p.read_bytes() for p in state_files(state)]
+    r = run("edit", "cluster", "demo.example.com", "--set", "spec.kubernetesVersion=1.37.0")
+    assert r.returncode == 2 and "skips a minor" in r.stderr and "Traceback" not in r.stderr
+    assert [p.read_bytes() for p in state_files(state)] == before
+    assert run("edit", "cluster", "demo.example.com", "--set", "spec.kubernetesVersion=1.36.4").returncode == 0

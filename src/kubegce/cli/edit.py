@@ -82,7 +82,7 @@ def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle]
         if stored.bundle == before:
             info("no change")
             return False
-        warnings = service.check_spec(stored.bundle, catalog, force=force)  # the whole cluster, before any write
+        warnings = service.check_spec(stored.bundle, catalog, force=force, previous=before)  # before any write
         try:
             if stored.edited_group is not None:
                 repo.save_group(stored, stored.edited_group)
@@ -267,7 +267,7 @@ def _edit_cluster_in_editor(ctx: click.Context, name: str, force: bool) -> None:
         if cluster.name != name:
             raise UserError(f"metadata.name: a cluster cannot be renamed ({name!r} -> {cluster.name!r}); put it back")
         bundle = apply_defaults(stored.bundle.model_copy(update={"cluster": cluster}))
-        for w in service.check_spec(bundle, load_catalog(), force=force):
+        for w in service.check_spec(bundle, load_catalog(), force=force, previous=stored.bundle):
             warn(w)
         if bundle.cluster == stored.bundle.cluster:
             raise _NoChange

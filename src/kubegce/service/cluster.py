@@ -17,7 +17,7 @@ from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import Catalog, ImageReader
 from kubegce.service.nodes import Log, publish_load_balancer_address, publish_node_objects, quiet
 from kubegce.spec.models import ClusterBundle
-from kubegce.spec.validate import bundle_warnings, new_cluster_problems, region_of
+from kubegce.spec.validate import bundle_warnings, new_cluster_problems, region_of, version_step_problem
 from kubegce.state.base import StateStore
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.layout import cluster_key, group_key
@@ -47,16 +47,22 @@ class ClusterChangeSet:
     online: bool = False  # diffed against the project (False: an offline dry run or Terraform)
 
 
-def check_spec(bundle: ClusterBundle, catalog: Catalog, *, force: bool = False, new_cluster: bool = False) -> list[str]:
+def check_spec(bundle: ClusterBundle, catalog: Catalog, *, force: bool = False, new_cluster: bool = False,
+               previous: ClusterBundle | None = None) -> list[str]:  # fmt: skip
     """Validate a spec and choose every group's boot channel (nothing is rendered); the warnings.
 
     Raises :class:`kubegce.errors.SpecError` with every problem. `create` and `edit` call this
     before they store a spec; metadata size limits are checked when `update` renders it. The
     warnings include what is valid but probably not meant (:func:`bundle_warnings`), whichever way
     the spec came in (flags, `-f`, an edit). A ``new_cluster`` is also held to what only stored
-    clusters may keep (a Kubernetes minor past end of life: :func:`new_cluster_problems`).
+    clusters may keep (a Kubernetes minor past end of life: :func:`new_cluster_problems`); a change
+    from the ``previous`` spec (edit, replace) may move the Kubernetes minor up by one only.
     """
     extra = new_cluster_problems(bundle) if new_cluster else []
+    if previous is not None and (
+        step := version_step_problem(previous.cluster.spec.kubernetes_version, bundle.cluster.spec.kubernetes_version)
+    ):
+        extra.append(step)
     try:
         _, warnings = choose_channels(bundle, catalog, force=force)
     except SpecError as exc:

@@ -155,6 +155,25 @@ def end_of_life_note(version: str) -> str | None:
     )
 
 
+def version_step_problem(before: str, after: str) -> str | None:
+    """kubeadm upgrades a control plane one minor version at a time and never down (its
+    `upgrade apply` version checks; lib/etcd.sh refuses the same on the node): a change of
+    spec.kubernetesVersion that a roll could not carry out is refused when it is made."""
+    old, new = releases.minor_of(before), releases.minor_of(after)
+    if old is None or new is None or new.minor - old.minor in (0, 1):
+        return None
+    if new.minor < old.minor:
+        return (
+            f"spec.kubernetesVersion: {shown(after)} is a downgrade from {shown(before)}; kubeadm never downgrades "
+            "a control plane: restore an etcd backup taken on the older version instead"
+        )
+    steps = ", then ".join(f"1.{n}" for n in range(old.minor + 1, new.minor + 1))
+    return (
+        f"spec.kubernetesVersion: {shown(before)} -> {shown(after)} skips a minor; kubeadm upgrades one minor at a "
+        f"time: set {steps}, applying and rolling (rolling-update cluster --yes) after each"
+    )
+
+
 def new_cluster_problems(bundle: ClusterBundle) -> list[str]:
     """What a new cluster may not have that a stored one may keep: a minor past end of life."""
     if end_of_life_note(bundle.cluster.spec.kubernetes_version) is None:
