@@ -69,7 +69,7 @@ def test_edit_cluster_in_editor_saves_a_valid_change(env: dict[str, str]) -> Non
 
 
 def test_invalid_edit_reopens_with_the_errors_as_comments(env: dict[str, str]) -> None:
-    r = edit(env, [{"replace": ["maxSize: 2", "maxSize: 1\n  minSize: 5"]},
+    r = edit(env, [{"replace": ["minSize: 2\n  maxSize: 2", "minSize: 5\n  maxSize: 1"]},
                    {"replace": ["minSize: 5", "minSize: 1"]}], "instancegroup", CLUSTER, "nodes")  # fmt: skip
     assert r.returncode == 0, r.stderr
     seen = Path(env["KUBE_EDITOR"].split()[-1] + ".seen").read_text().split("=====")

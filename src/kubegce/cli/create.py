@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from kubegce import service
-from kubegce.cli.common import load_catalog, next_step, read_spec_inputs, repository
+from kubegce.cli.common import (
+    groups_cluster,
+    load_catalog,
+    next_step,
+    pop_resource_version,
+    read_documents,
+    read_spec_inputs,
+    repository,
+    with_stored_cluster,
+)
 from kubegce.cli.output import info, warn
 from kubegce.errors import UserError
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
@@ -51,10 +62,34 @@ def command(ctx: click.Context, filenames: tuple[str, ...], force: bool) -> None
         return
     if not filenames:
         raise UserError("create: give -f FILE, or `kubegce create cluster NAME --project ... --zones ...`")
-    bundles, warnings = read_spec_inputs(filenames)
+    inputs = read_documents(filenames)
+    if all(groups_cluster(docs) for _, docs in inputs):  # `kubegce get ig NAME -o yaml` documents, as kOps
+        _add_groups(ctx, inputs, force)
+        return
+    bundles, warnings = read_spec_inputs(filenames, inputs)
     for w in warnings:
         warn(w)
     _store_bundles(ctx, bundles, force)
+
+
+def _add_groups(ctx: click.Context, inputs: list[tuple[str, list[dict[str, Any]]]], force: bool) -> None:
+    """InstanceGroup documents alone, each labelled kubegce.io/cluster: NAME: new groups of that
+    stored cluster (as `kops create -f ig.yaml`)."""
+    from kubegce.spec.loader import load_bundles
+
+    repo = repository(ctx)
+    for source, docs in inputs:
+        for i, doc in enumerate(docs):
+            pop_resource_version(doc, f"{source} document {i + 1}")
+        found, warnings = load_bundles(with_stored_cluster(docs, repo), source)
+        for w in warnings:
+            warn(w)
+        for bundle in found:
+            for w in service.add_groups(repo, bundle.cluster.name, bundle.instance_groups, load_catalog(), force=force):
+                warn(w)
+            for g in bundle.instance_groups:
+                info(f"created instancegroup {bundle.cluster.name}/{g.name} ({g.spec.image})")
+            next_step(f"`kubegce update cluster {bundle.cluster.name}` shows the plan; add --yes to apply it")
 
 
 def _ssh_key(path: str) -> str:

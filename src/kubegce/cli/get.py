@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import BaseModel
@@ -12,18 +13,34 @@ from kubegce.cli.output import emit, info, output_option
 from kubegce.spec.defaults import apply_defaults
 from kubegce.spec.models import CLUSTER_LABEL, InstanceGroup
 
+if TYPE_CHECKING:
+    from kubegce.state.clusters import StoredBundle
 
-def emit_documents(models: Sequence[BaseModel]) -> None:
-    """`---`-separated YAML documents, as `create -f` and `replace -f` read them back."""
+
+def emit_documents(models: Sequence[BaseModel], versions: Sequence[int]) -> None:
+    """`---`-separated YAML documents, as `create -f` and `replace -f` read them back, each with
+    the stored object's generation as ``metadata.resourceVersion`` (kubectl's name; `replace`
+    refuses a document older than what is stored)."""
     import yaml
 
-    docs = [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in models]
+    from kubegce.cli.common import RESOURCE_VERSION
+
+    docs = []
+    for model, version in zip(models, versions, strict=True):
+        doc = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        meta = doc["metadata"]
+        doc["metadata"] = {"name": meta.pop("name"), RESOURCE_VERSION: str(version), **meta}
+        docs.append(doc)
     click.echo(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True).rstrip())
 
 
 def _labelled(group: InstanceGroup, cluster: str) -> InstanceGroup:
     labels = {**group.metadata.labels, CLUSTER_LABEL: cluster}
     return group.model_copy(update={"metadata": group.metadata.model_copy(update={"labels": labels})})
+
+
+def _group_versions(stored: StoredBundle) -> list[int]:
+    return [stored.group_generations.get(g.name, 0) for g in stored.bundle.instance_groups]
 
 
 @click.group("get")
@@ -48,7 +65,8 @@ def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str, full: 
             return
     bundles = [apply_defaults(s.bundle) if full else s.bundle for s in stored]
     if output == "yaml":
-        emit_documents([m for b in bundles for m in (b.cluster, *b.instance_groups)])
+        emit_documents([m for b in bundles for m in (b.cluster, *b.instance_groups)],
+                       [v for s in stored for v in (s.cluster_generation, *_group_versions(s))])  # fmt: skip
         return
     data = [b.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for b in bundles]
     rows = [
@@ -73,7 +91,7 @@ def get_instancegroups(ctx: click.Context, cluster: str, output: str) -> None:
     stored = repository(ctx).get(cluster)
     groups = stored.bundle.instance_groups
     if output == "yaml":  # each labelled with its cluster, so `replace -f` reads them back alone (as kOps)
-        emit_documents([_labelled(g, cluster) for g in groups])
+        emit_documents([_labelled(g, cluster) for g in groups], _group_versions(stored))
         return
     data = [g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in groups]
     rows = [

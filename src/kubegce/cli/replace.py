@@ -1,4 +1,8 @@
-"""`kubegce replace -f FILE`: replace stored cluster specs with edited documents (as `get -o yaml` prints)."""
+"""`kubegce replace -f FILE`: replace stored cluster specs with edited documents (as `get -o yaml` prints).
+
+Documents carry ``metadata.resourceVersion`` (the stored object's generation, as kubectl's): one
+older than what is stored, or none (a hand-written document), is refused unless ``--force``, so a
+stale file cannot silently undo later edits."""
 
 from __future__ import annotations
 
@@ -7,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubegce import service
-from kubegce.cli.common import load_catalog, next_step, repository
+from kubegce.cli.common import (
+    groups_cluster,
+    load_catalog,
+    next_step,
+    pop_resource_version,
+    read_documents,
+    repository,
+    with_stored_cluster,
+)
 from kubegce.cli.output import info, warn
 from kubegce.errors import UserError
 
@@ -15,19 +27,24 @@ if TYPE_CHECKING:
     from kubegce.spec.models import ClusterBundle
     from kubegce.state.clusters import ClusterRepository
 
+Versions = dict[str, dict[str, int | None]]  # cluster -> store key of each given document -> its version
+
 
 @click.command("replace")
 @click.option("-f", "--filename", "filenames", multiple=True, type=click.Path(dir_okay=False),
               help="kubegce or kOps YAML documents ('-' reads stdin), e.g. from `kubegce get cluster NAME -o yaml`.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
+@click.option("--force", is_flag=True, help="Replace even when a document is older than what is stored (its "
+              "metadata.resourceVersion) or has none; and keep a boot channel the image cannot run.")  # fmt: skip
 @click.pass_context
 def command(ctx: click.Context, filenames: tuple[str, ...], force: bool) -> None:
     """Replace existing cluster specs (validated like create; a concurrent change is refused)."""
     if not filenames:
         raise UserError("replace: give -f FILE (e.g. the output of `kubegce get cluster NAME -o yaml`)")
     repo = repository(ctx)
-    bundles, warnings = _read_inputs(filenames, repo)
-    more, changed = service.replace_clusters(repo, bundles, load_catalog(), force=force)
+    bundles, warnings, versions = _read_inputs(filenames, repo)
+    source = f"replace -f {filenames[0]}" if len(filenames) == 1 else "replace"
+    more, changed = service.replace_clusters(repo, bundles, load_catalog(), force=force, versions=versions,
+                                             source=source)  # fmt: skip
     for w in [*warnings, *more]:
         warn(w)
     if not changed:
@@ -39,39 +56,42 @@ def command(ctx: click.Context, filenames: tuple[str, ...], force: bool) -> None
     next_step(f"`kubegce update cluster {name}` shows what changes in the cloud")
 
 
-def _read_inputs(filenames: tuple[str, ...], repo: ClusterRepository) -> tuple[list[ClusterBundle], list[str]]:
-    """The bundles in the ``-f`` inputs, read like `create -f` reads them; an input of instance groups
-    alone (`kubegce get instancegroups NAME -o yaml`, each labelled with its cluster) is read with
-    its stored cluster, as `kops replace -f` reads `kops get ig -o yaml`."""
-    import sys
-
-    from kubegce.spec.loader import load_bundles, parse_documents, read_spec_file
-    from kubegce.spec.yamlio import decode_text
+def _read_inputs(filenames: tuple[str, ...],
+                 repo: ClusterRepository) -> tuple[list[ClusterBundle], list[str], Versions]:  # fmt: skip
+    """The bundles in the ``-f`` inputs, read like `create -f` reads them, and the resourceVersion
+    of each document given; an input of instance groups alone (`kubegce get instancegroups NAME -o
+    yaml`, each labelled with its cluster) is read with its stored cluster, as `kops replace -f`
+    reads `kops get ig -o yaml` (that cluster document is not replaced, so it has no version)."""
+    from kubegce.spec.loader import load_bundles
+    from kubegce.state.layout import cluster_key, group_key
 
     bundles: list[ClusterBundle] = []
     warnings: list[str] = []
-    for name in filenames:
-        source = "-f -" if name == "-" else name
-        text = decode_text(sys.stdin.buffer.read(), source) if name == "-" else read_spec_file(name)
-        found, more = load_bundles(_with_stored_cluster(parse_documents(text, source), repo), source)
+    versions: Versions = {}
+    for source, docs in read_documents(filenames):
+        given = [(d.get("kind"), _name(d), _label(d), pop_resource_version(d, f"{source} document {i + 1}"))
+                 for i, d in enumerate(docs)]  # fmt: skip
+        alone = groups_cluster(docs)
+        found, more = load_bundles(with_stored_cluster(docs, repo), source)
         bundles.extend(found)
         warnings.extend(more)
-    return bundles, warnings
+        only = found[0].cluster.name if len(found) == 1 else None
+        for kind, name, label, version in given:
+            cluster = name if kind == "Cluster" else (alone or label or only)
+            if not isinstance(name, str) or not isinstance(cluster, str):
+                continue  # the loader refused what it cannot place
+            key = cluster_key(name) if kind == "Cluster" else group_key(cluster, name)
+            versions.setdefault(cluster, {})[key] = version
+    return bundles, warnings, versions
 
 
-def _with_stored_cluster(docs: list[dict[str, Any]], repo: ClusterRepository) -> list[dict[str, Any]]:
-    """``docs`` with the stored Cluster document in front when they are instance groups of one
-    cluster (named by the kubegce.io/cluster label, which is then dropped: it is not stored)."""
+def _name(doc: dict[str, Any]) -> Any:
+    return doc["metadata"].get("name") if isinstance(doc.get("metadata"), dict) else None
+
+
+def _label(doc: dict[str, Any]) -> Any:
     from kubegce.spec.models import CLUSTER_LABEL
 
-    if not docs or any(d.get("kind") != "InstanceGroup" for d in docs):
-        return docs
-    labels = [m.get("labels") if isinstance(m := d.get("metadata"), dict) else None for d in docs]
-    named = {ls.get(CLUSTER_LABEL) if isinstance(ls, dict) else None for ls in labels}
-    if len(named) != 1 or not isinstance(cluster := named.pop(), str) or not cluster:
-        return docs  # the loader says what is missing
-    stored = repo.get(cluster).bundle.cluster
-    for ls in labels:
-        if isinstance(ls, dict):
-            ls.pop(CLUSTER_LABEL, None)
-    return [stored.model_dump(mode="json", by_alias=True, exclude_none=True), *docs]
+    meta = doc.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels.get(CLUSTER_LABEL, labels.get("kops.k8s.io/cluster")) if isinstance(labels, dict) else None

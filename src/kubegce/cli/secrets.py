@@ -24,6 +24,13 @@ from kubegce.errors import UserError
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.pki import MAX_ADMIN_CERT_TTL, MAX_TOKEN_TTL, ClusterSecrets
 
+MIN_TTL_S = 60.0  # a credential that expires before anyone can use it is a mistake: at least 1m
+
+
+def _ttl(text: str, maximum: dt.timedelta) -> float:
+    """A credential lifetime: a whole-string duration from 1m to ``maximum``, in whole seconds."""
+    return float(int(parse_duration(text, "--ttl", minimum=MIN_TTL_S, maximum=maximum.total_seconds())))
+
 
 def _secrets(ctx: click.Context, name: str) -> tuple[ClusterRepository, ClusterSecrets]:
     repo = repository(ctx)
@@ -68,13 +75,11 @@ def rotate() -> None:
 @rotate.command("token")
 @click.argument("name")
 @click.option("--ttl", default="24h", show_default=True,
-              help="How long the new join token is valid (at most 720h); `update` keeps this lifetime.")  # fmt: skip
+              help="How long the new join token is valid (1m to 720h); `update` keeps this lifetime.")  # fmt: skip
 @click.pass_context
 def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
     """Make a new kubeadm join token and republish the role bundles nodes fetch."""
-    secrets_ = service.rotate_token(
-        repository(ctx), name, dt.timedelta(seconds=parse_duration(ttl, "--ttl", maximum=MAX_TOKEN_TTL.total_seconds()))
-    )
+    secrets_ = service.rotate_token(repository(ctx), name, dt.timedelta(seconds=_ttl(ttl, MAX_TOKEN_TTL)))
     info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
 
 
@@ -86,7 +91,7 @@ def export() -> None:
 @export.command("kubeconfig")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Include an admin client certificate (system:masters).")
-@click.option("--ttl", default="12h", show_default=True, help="Lifetime of the admin certificate (at most 720h).")
+@click.option("--ttl", default="12h", show_default=True, help="Lifetime of the admin certificate (1m to 720h).")
 @click.option("--server", help="API server URL (default https://api.internal.NAME).")
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default ./kubeconfig-NAME, mode 0600).")
 @click.pass_context
@@ -96,7 +101,7 @@ def export_kubeconfig(
     """Write a kubeconfig for the cluster from its stored CA (nothing is printed)."""
     from kubegce.state.pki import client_certificate
 
-    cert_ttl = dt.timedelta(seconds=parse_duration(ttl, "--ttl", maximum=MAX_ADMIN_CERT_TTL.total_seconds()))
+    cert_ttl = dt.timedelta(seconds=_ttl(ttl, MAX_ADMIN_CERT_TTL))
     _, secrets_ = _secrets(ctx, name)
     server = server or api_server_url(name)
     user: dict[str, str] = {}

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         write_terraform,
     )
     from kubegce.service.nodes import publish_load_balancer_address, publish_node_objects, rotate_token
-    from kubegce.service.specs import create_clusters, replace_clusters
+    from kubegce.service.specs import add_groups, create_clusters, replace_clusters
 
 # Each name is imported from its module on first use, so a verb that never plans does not pay for
 # the boot pipeline and the planner (see benchmarks/startup.py).
@@ -47,7 +47,7 @@ _HOME = {
         "cluster",
     ),  # fmt: skip
     **dict.fromkeys(("publish_load_balancer_address", "publish_node_objects", "rotate_token"), "nodes"),
-    **dict.fromkeys(("create_clusters", "replace_clusters"), "specs"),
+    **dict.fromkeys(("add_groups", "create_clusters", "replace_clusters"), "specs"),
 }
 
 
@@ -71,6 +71,7 @@ __all__ = [
     "apply",
     "check_apply_target",
     "check_spec",
+    "add_groups",
     "connect",
     "create_clusters",
     "delete",

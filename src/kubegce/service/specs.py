@@ -7,7 +7,7 @@ from kubegce.errors import ConflictError, NotFoundError, UserError
 from kubegce.images.catalog import Catalog
 from kubegce.service.cluster import check_spec
 from kubegce.spec.defaults import apply_defaults
-from kubegce.spec.models import ClusterBundle
+from kubegce.spec.models import ClusterBundle, InstanceGroup
 from kubegce.state.clusters import ClusterRepository
 
 
@@ -22,11 +22,35 @@ def create_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], catal
     return warnings
 
 
+def add_groups(repo: ClusterRepository, cluster: str, groups: list[InstanceGroup], catalog: Catalog, *,
+               force: bool = False) -> list[str]:  # fmt: skip
+    """`create -f` of InstanceGroup documents of an existing cluster (as `kops create -f ig.yaml`):
+    each group must be new; the whole cluster is validated with them first. The warnings."""
+    stored = repo.get(cluster)
+    have = {g.name for g in stored.bundle.instance_groups}
+    for g in groups:
+        if g.name in have:
+            raise UserError(f"instancegroup {cluster}/{g.name} already exists; change it with `kubegce replace -f` "
+                            f"or `kubegce edit instancegroup {cluster} {g.name}`")  # fmt: skip
+    new = apply_defaults(ClusterBundle(cluster=stored.bundle.cluster,
+                                       instance_groups=[*stored.bundle.instance_groups, *groups]))  # fmt: skip
+    warnings = check_spec(new, catalog, force=force)
+    added = {g.name for g in groups}
+    for g in new.instance_groups:
+        if g.name in added:
+            repo.save_group(stored, g)  # generation 0: created only if nobody created it meanwhile
+    return warnings
+
+
 def replace_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], catalog: Catalog, *,
-                     force: bool = False) -> tuple[list[str], list[str]]:  # fmt: skip
+                     force: bool = False, versions: dict[str, dict[str, int | None]] | None = None,
+                     source: str = "replace -f") -> tuple[list[str], list[str]]:  # fmt: skip
     """Replace stored clusters with the given documents: the cluster object, and each instance group
-    the input names (new ones are created, groups the input does not name are kept). Every bundle is
-    validated as a whole first. Returns (warnings, what changed: one line per object)."""
+    the input names (a group that is not stored is refused: `create -f` adds groups; groups the
+    input does not name are kept). Every bundle is validated as a whole first. ``versions`` (per
+    cluster, the metadata.resourceVersion of each given document by store key) are checked unless
+    ``force``: an older or missing one is refused (see ClusterRepository.check_versions). Returns
+    (warnings, what changed: one line per object)."""
     warnings: list[str] = []
     merged = []
     for bundle in bundles:
@@ -38,7 +62,16 @@ def replace_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], cata
                 f"cluster {name!r} is not in {repo.store.url}; create it with `kubegce create -f`"
             ) from None
         given = {g.name: g for g in bundle.instance_groups}
-        groups = [given.pop(g.name, g) for g in stored.bundle.instance_groups] + list(given.values())
+        groups = [given.pop(g.name, g) for g in stored.bundle.instance_groups]
+        if given:
+            new_group = sorted(given)[0]
+            raise NotFoundError(
+                f"{source}: instancegroup {name}/{new_group} does not exist, and replace changes only what is "
+                f"stored; add it with `kubegce create -f FILE` (its InstanceGroup document alone, labelled "
+                f"kubegce.io/cluster: {name}); nothing written"
+            )
+        if versions is not None and not force:
+            repo.check_versions(stored, versions.get(name, {}), source)
         new = apply_defaults(ClusterBundle(cluster=bundle.cluster, instance_groups=groups))
         warnings.extend(check_spec(new, catalog, force=force))
         merged.append((stored, new, {g.name for g in bundle.instance_groups}))

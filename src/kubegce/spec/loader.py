@@ -119,6 +119,15 @@ def load_file(path: str) -> tuple[list[ClusterBundle], list[str]]:
     return load_bundles(parse_documents(text, path), path)
 
 
+def _unversioned(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document without metadata.resourceVersion: `get -o yaml` prints the stored generation
+    there (as kubectl does); `replace` checks it, and it is not part of the spec."""
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or "resourceVersion" not in meta:
+        return doc
+    return {**doc, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+
+
 def load_bundles(docs: list[dict[str, Any]], source: str) -> tuple[list[ClusterBundle], list[str]]:
     """Turn documents into bundles. kOps documents are converted first. Returns (bundles, warnings)."""
     from kubegce.spec import kops
@@ -140,7 +149,7 @@ def load_bundles(docs: list[dict[str, Any]], source: str) -> tuple[list[ClusterB
             problems.append(f"{where}: kind must be Cluster or InstanceGroup (got {shown(kind)})")
             continue
         try:
-            obj = model.model_validate(doc)
+            obj = model.model_validate(_unversioned(doc))
         except ValidationError as exc:
             problems.extend(validation_problems(exc, model, where))
             continue

@@ -11,6 +11,7 @@ The rules (each message states the one it hit):
   :data:`MAX_EXPANDED_NODES` nodes counting every alias as the copy it stands for, and an alias
   may not refer to the node that contains it. A 548-byte "billion laughs" file is refused while it
   is being read, before anything is built from it;
+* a key written twice in one mapping is refused with both lines (PyYAML would keep the last one);
 * messages give the source, line and column, never the input.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 
 from kubegce.errors import UserError
-from kubegce.spec.text import shown
+from kubegce.spec.text import shown, shown_key
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_VALUE_CHARS = 64 * 1024
@@ -33,6 +34,10 @@ MAX_EXPANDED_NODES = 20_000
 
 class YamlLimitError(UserError):
     """The YAML is well formed but too big, too deep or expands too far."""
+
+
+class DuplicateKeyError(UserError):
+    """A mapping names the same key twice."""
 
 
 def _where(mark: yaml.Mark | None) -> str:
@@ -85,6 +90,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if isinstance(node, yaml.SequenceNode):
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
+            self._no_duplicate_keys(node)
             children = [n for pair in node.value for n in pair]
         size, depth = 1, 1
         for child in children:
@@ -100,6 +106,21 @@ class _BoundedLoader(yaml.SafeLoader):
         if depth > MAX_DEPTH:
             raise self._limit(f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded", node.start_mark)
         return size, depth
+
+    def _no_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """A key written twice in one mapping (PyYAML keeps the last one silently) is refused with
+        both lines: which of two `machineType:` lines was meant is the user's call."""
+        first: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merge keys may repeat; complex keys are refused by the models
+            seen = first.setdefault((key.tag, key.value), key)
+            if seen is not key:
+                raise DuplicateKeyError(
+                    f"{self.source}: line {key.start_mark.line + 1}: key {shown_key(key.value)} is written twice "
+                    f"in one mapping (first at line {seen.start_mark.line + 1}); YAML would keep only the last: "
+                    "remove the one you did not mean"
+                )
 
 
 MAX_INT_DIGITS = 30

@@ -42,6 +42,17 @@ DAMAGED = (
 )
 
 
+class StaleDocumentError(ConflictError):
+    """A document given to `replace` was read before the stored object last changed (exit 3)."""
+
+
+def _object_name(key: str) -> str:
+    """``cluster NAME`` or ``instancegroup NAME/GROUP`` for a cluster's store key."""
+    cluster, _, rest = key.partition("/")
+    kind, _, group = rest.partition("/")
+    return f"instancegroup {cluster}/{group}" if kind == "instancegroup" else f"cluster {cluster}"
+
+
 def _dump(model: Cluster | InstanceGroup) -> bytes:
     return yaml.safe_dump(model.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False).encode()
 
@@ -149,6 +160,36 @@ class ClusterRepository:
         stored.group_generations[group.name] = self.store.write(
             group_key(name, group.name), _dump(group), if_generation=gen
         )
+
+    def check_versions(self, stored: StoredBundle, versions: dict[str, int | None], source: str) -> None:
+        """Refuse documents that are older than what is stored, or carry no version.
+
+        ``versions`` maps the store key of each given document (cluster or group) to the
+        ``metadata.resourceVersion`` it carried (None: none). Each must equal the generation
+        ``stored`` was read at; the writes that follow are conditional on those generations, so a
+        change that lands after this check is refused by the write itself."""
+        name = stored.bundle.cluster.name
+        for key, given in sorted(versions.items()):
+            what = _object_name(key)
+            if given is None:
+                raise UserError(
+                    f"{source}: the {what} document has no metadata.resourceVersion, so replace cannot tell "
+                    f"whether it would undo later changes; start from `kubegce get cluster {name} -o yaml` "
+                    "(which prints it), or add --force to replace what is stored anyway; nothing written"
+                )
+            if key == cluster_key(name):
+                have = stored.cluster_generation
+            else:
+                have = stored.group_generations.get(key.rsplit("/", 1)[-1], 0)
+            if given != have:
+                current = self.store.read(key)
+                by = f" (last written by {current.updated_by} at {current.updated_at})" if current else ""
+                raise StaleDocumentError(
+                    f"{source}: {what} changed since that document was read: resourceVersion {given} in the "
+                    f"file, {have} in the store{by}; nothing written. Get it again (`kubegce get cluster {name} "
+                    "-o yaml`), make your change there and replace that, or add --force to overwrite the later "
+                    "changes"
+                )
 
     def delete(self, name: str) -> None:
         """Remove every object of the cluster, the cluster object LAST: an interrupted delete
