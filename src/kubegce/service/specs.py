@@ -73,7 +73,7 @@ def replace_clusters(repo: ClusterRepository, bundles: list[ClusterBundle], cata
         if versions is not None and not force:
             repo.check_versions(stored, versions.get(name, {}), source)
         new = apply_defaults(ClusterBundle(cluster=bundle.cluster, instance_groups=groups))
-        warnings.extend(check_spec(new, catalog, force=force))
+        warnings.extend(check_spec(new, catalog, force=force, previous=stored.bundle))
         merged.append((stored, new, {g.name for g in bundle.instance_groups}))
     changed: list[str] = []
     try:
