@@ -253,3 +253,49 @@ def test_the_roll_waits_for_the_etcd_pod_and_stops_when_it_stays_unready(kube_cl
     assert seen_not_ready.is_set()
     after = {p.name: p for p in kube.snapshot().pods if p.namespace == "kube-system"}
     assert after[f"etcd-{cp}"].ready and after[f"kube-apiserver-{cp}"].ready
+
+
+def test_a_forced_roll_killed_after_a_control_plane_was_replaced_does_not_replace_it_again(cluster: Any) -> None:
+    """Issue 25 item 5: --force replaces members whatever their template, and a recreated control
+    plane keeps its name, so the roll records each member's instance id before recreating it; the
+    rerun of a killed roll skips a member whose recorded instance is gone."""
+    emu, target = cluster
+    zone, mig = control_plane_migs(emu)[0]
+    time.sleep(0.7)
+    (old,) = members(emu, mig)
+    recorded: dict[str, str] = {}
+
+    def record(name: str, instance_id: str) -> None:
+        recorded[name] = instance_id
+
+    first = roll_control_plane_group(target.clients, "my-proj", zone, mig, instances=[old["name"]], poll_s=0.05,
+                                     timeout_s=30, replaced=recorded, record=record)  # fmt: skip
+    assert [r.name for r in first] == [old["name"]] and recorded == {old["name"]: old["id"]}
+    # the run is killed here, before it clears its marker; the rerun reads the same marker
+    again = roll_control_plane_group(target.clients, "my-proj", zone, mig, instances=[old["name"]], poll_s=0.05,
+                                     timeout_s=30, replaced=dict(recorded), record=record)  # fmt: skip
+    assert again == []
+    with emu.state.lock:
+        assert emu.state.calls.counts["instanceGroupManagers.recreateInstances"] == 1
+    # killed after recording but before the recreate call: the member still has the recorded id
+    (now,) = members(emu, mig)
+    redo = roll_control_plane_group(target.clients, "my-proj", zone, mig, instances=[now["name"]], poll_s=0.05,
+                                    timeout_s=30, replaced={now["name"]: now["id"]}, record=record)  # fmt: skip
+    assert [r.name for r in redo] == [now["name"]]
+
+
+def test_the_roller_keeps_replaced_control_planes_in_the_force_marker(tmp_path: Any) -> None:
+    from kubegce.service.rolling import Roller, Settings
+    from kubegce.state.layout import rolling_marker_key
+    from kubegce.state.store import open_store
+
+    store = open_store(f"file://{tmp_path}/state")
+    with RunningEmulator(0, FaultConfig(operation_ms=0), boot_seconds=0.1) as emu:
+        bundle = make_bundle(zones=ZONES[:1])
+        roller = Roller(target_for(emu), bundle, store=store, settings=Settings(force=True))
+        roller.load_force_marker([])
+        roller.record_replacing("cp-a", "123")
+        again = Roller(target_for(emu), bundle, store=store, settings=Settings(force=True))
+        again.load_force_marker([])
+    assert again.replaced == {"cp-a": "123"}
+    assert store.read(rolling_marker_key(bundle.cluster.name)) is not None

@@ -39,7 +39,7 @@ from kubegce.cloud.rollout import (
     resolve_budgets,
     split_budgets,
 )
-from kubegce.errors import UserError
+from kubegce.errors import ConflictError, UserError
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.state.layout import rolling_marker_key
 
@@ -187,6 +187,7 @@ class Roller:
         self.log = log
         self.sleep = sleep
         self.forced: set[str] = set()
+        self.replaced: dict[str, str] = {}  # --force: control planes recreated in this roll (name -> old id)
 
     # ------------------------------------------------------------------ reading
     def read_mig(self, group: InstanceGroup, zone: str, name: str, spec_target: int) -> MigState | None:
@@ -275,7 +276,9 @@ class Roller:
         key = rolling_marker_key(self.bundle.cluster.name)
         current = self.store.read(key)
         if current is not None:
-            self.forced = set(json.loads(current.data.decode()).get("instances", []))
+            marker = json.loads(current.data.decode())
+            self.forced = set(marker.get("instances", []))
+            self.replaced = {str(k): str(v) for k, v in dict(marker.get("replaced", {})).items()}
             self.log(f"continuing a --force roll that began with {len(self.forced)} instance(s)")
             return
         names: list[str] = []
@@ -286,6 +289,27 @@ class Roller:
         marker = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "instances": sorted(names)}
         self.store.write(key, json.dumps(marker).encode(), if_generation=0)
         self.forced = set(names)
+
+    def record_replacing(self, name: str, instance_id: str) -> None:
+        """--force: note in the roll marker, before a control plane is recreated, which instance
+        it was (its name is kept, so the marker's names alone would replace it again after a kill)."""
+        if not self.settings.force or self.store is None:
+            return
+        key = rolling_marker_key(self.bundle.cluster.name)
+        for _ in range(5):
+            current = self.store.read(key)
+            marker: dict[str, Any] = (
+                json.loads(current.data.decode()) if current is not None else {"instances": sorted(self.forced)}
+            )
+            marker.setdefault("replaced", {})[name] = instance_id
+            try:
+                self.store.write(key, json.dumps(marker).encode(),
+                                 if_generation=current.generation if current is not None else 0)  # fmt: skip
+            except ConflictError:
+                continue
+            self.replaced[name] = instance_id
+            return
+        raise ConflictError(f"the roll marker {key} keeps changing: is another rolling-update running?")
 
     def clear_force_marker(self) -> None:
         if self.settings.force and self.store is not None:
@@ -515,7 +539,8 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
         done = cp.roll_control_plane_group(
             roller.clients, roller.project, zone, name, instances=stale_names, kube_get=kube_get,
             timeout_s=roller.settings.validation_timeout_s, poll_s=roller.settings.poll_s, log=roller.log,
-            cluster=roller.bundle.cluster.name,
+            cluster=roller.bundle.cluster.name, replaced=roller.replaced,
+            record=roller.record_replacing if roller.settings.force else None,
         )  # fmt: skip
         count += len(done)
     return count

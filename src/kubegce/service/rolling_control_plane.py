@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -96,6 +96,8 @@ def roll_control_plane_group(
     poll_s: float = 2.0,
     log: Log | None = None,
     cluster: str = "NAME",
+    replaced: Mapping[str, str] | None = None,
+    record: Callable[[str, str], None] | None = None,
 ) -> list[Replaced]:
     """Recreate the control planes of MIG ``group`` in ``zone`` one at a time.
 
@@ -104,6 +106,11 @@ def roll_control_plane_group(
     returns the decoded JSON); with it, health also needs every control-plane node and every etcd
     static pod Ready (a real API server and the emulator's serve them alike); without it
     (``--cloudonly``) health is the members' boot phase. Waits at most ``timeout_s`` per instance.
+    ``replaced`` and ``record`` keep a roll that replaces members whatever their template
+    (``--force``) from replacing one twice, though a recreated member keeps its name: ``record(name,
+    id)`` is called (and must be durable: the state store's roll marker) before a member is
+    recreated, and a member that ``replaced`` names with an id it no longer has was recreated by an
+    earlier, killed run of this roll and is skipped.
     Raises :class:`ControlPlaneRollError` when a boot fails or does not rejoin in time, and
     :class:`ControlPlaneUnhealthy` when the control plane is not healthy in time; returns what it
     replaced, in order.
@@ -129,9 +136,15 @@ def roll_control_plane_group(
         if name not in current:
             say(f"{name}: no longer in {group}; skipped")
             continue
+        earlier = (replaced or {}).get(name)
+        if earlier is not None and earlier != current[name].id:
+            say(f"{name}: replaced earlier in this roll (instance {earlier} is gone); not recreated again")
+            continue
         roller.wait_healthy(name)
         started = time.monotonic()
         old_id = current[name].id
+        if record is not None:
+            record(name, old_id)
         say(f"{name}: recreating (instance id {old_id})")
         roller.recreate(name)
         address = roller.wait_rejoined(name, old_id)
