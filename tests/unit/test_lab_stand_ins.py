@@ -362,6 +362,14 @@ def test_join_needs_a_discovery_and_a_join_configuration(node: Node) -> None:
             "/etc/kubegce/bootstrap.kubeconfig: no such file or directory")  # fmt: skip
 
 
+def test_join_without_a_config_takes_its_discovery_from_flags(node: Node) -> None:
+    res = node.run("kubeadm", "join", "10.0.16.2:443", "--token", "abcdef.0123456789abcdef",
+                   "--discovery-token-unsafe-skip-ca-verification")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    refused(node.run("kubeadm", "join", "--token", "abcdef.0123456789abcdef"),
+            'discovery: Invalid value: "": bootstrapToken or file must be set')  # fmt: skip
+
+
 def test_other_kubeadm_commands_are_recorded_only(node: Node) -> None:
     res = node.run("kubeadm", "token", "create", "abcdef.0123456789abcdef", "--ttl", "24h")
     assert res.returncode == 0 and node.calls() == ["kubeadm token create abcdef.0123456789abcdef --ttl 24h"]

@@ -575,7 +575,7 @@ def leave_control_plane_files(registration: dict[str, Any]) -> None:
 # --- commands ----------------------------------------------------------------------------------
 
 
-def init(flags: dict[str, str], own_minor: int) -> None:
+def init(flags: dict[str, str], own_minor: int, positional: list[str]) -> None:
     docs = load_config(flags["config"], "init", own_minor) if "config" in flags else {}
     init_cfg, cluster = docs.get("InitConfiguration", {}), docs.get("ClusterConfiguration", {})
     check_certificate_key(init_cfg.get("certificateKey"), "certificateKey")
@@ -598,10 +598,24 @@ def init(flags: dict[str, str], own_minor: int) -> None:
     leave_control_plane_files(registration)
 
 
-def join(flags: dict[str, str], own_minor: int) -> None:
-    if "config" not in flags:
-        raise Refused('discovery: Invalid value: "": bootstrapToken or file must be set')
-    join_cfg = load_config(flags["config"], "join", own_minor)["JoinConfiguration"]
+def join_from_flags(positional: list[str], flags: dict[str, str]) -> dict[str, Any]:
+    """A JoinConfiguration from kubeadm join's flags (cmd/kubeadm/app/cmd/join.go), when no --config."""
+    discovery: dict[str, Any] = {}
+    if "discovery-file" in flags:
+        discovery["file"] = {"kubeConfigPath": flags["discovery-file"]}
+    elif len(positional) > 1 and ("token" in flags or "discovery-token" in flags):
+        discovery["bootstrapToken"] = {"apiServerEndpoint": positional[1]}
+    cfg: dict[str, Any] = {"discovery": discovery}
+    if flags.get("control-plane") == "true":
+        cfg["controlPlane"] = {"certificateKey": flags.get("certificate-key", "")}
+    return cfg
+
+
+def join(flags: dict[str, str], own_minor: int, positional: list[str]) -> None:
+    if "config" in flags:
+        join_cfg = load_config(flags["config"], "join", own_minor)["JoinConfiguration"]
+    else:
+        join_cfg = join_from_flags(positional, flags)
     control_plane = join_cfg.get("controlPlane")
     if control_plane is not None:
         check_certificate_key((control_plane or {}).get("certificateKey"), "controlPlane.certificateKey")
@@ -628,7 +642,8 @@ def join(flags: dict[str, str], own_minor: int) -> None:
             # which kubeadm reads from the kubeadm-config ConfigMap; the lab has no cluster and takes
             # the one the rendered file holds (the first control plane's init used the same).
             port = bind_port((control_plane or {}).get("localAPIEndpoint"))
-            control_plane_checks(pre, port, raw_documents(flags["config"]).get("ClusterConfiguration", {}))
+            cluster = raw_documents(flags["config"]).get("ClusterConfiguration", {}) if "config" in flags else {}
+            control_plane_checks(pre, port, cluster)
         pre.finish()
     if file_discovery and not os.path.exists(path(str(file_discovery))):
         raise Refused(f"couldn't validate the identity of the API Server: open {file_discovery}: no such file or "
@@ -661,7 +676,7 @@ def main(argv: list[str]) -> int:
         return 0  # token create, upgrade, ...: recorded only
     try:
         check_mixed_flags(flags)
-        (init if command == "init" else join)(flags, own_minor)
+        (init if command == "init" else join)(flags, own_minor, positional)
     except Refused as exc:
         print(str(exc), file=sys.stderr)
         return 1
