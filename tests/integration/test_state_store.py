@@ -53,21 +53,6 @@ def test_create_existing_cluster_is_refused(store_url: str) -> None:
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
-def test_concurrent_edits_lose_no_update(store_url: str) -> None:
-    """`edit --set` is a patch: eight concurrent edits of different keys all land (re-applied on a
-    conflict), nothing is lost (5 rounds: GCE takes at most 64 labels)."""
-    create()
-    for rep in range(5):
-        keys = [f"k{rep}x{i}" for i in range(8)]
-        with ThreadPoolExecutor(8) as pool:
-            sets = [f"spec.cloudLabels.{k}=v{rep}" for k in keys]
-            results = list(pool.map(lambda s: kubegce("edit", "cluster", "demo.example.com", "--set", s), sets))
-        labels = ClusterRepository(open_store(store_url)).get("demo.example.com").bundle.cluster.spec.cloud_labels
-        for key, r in zip(keys, results, strict=True):
-            assert r.returncode == 0, r.stderr
-            assert labels.get(key) == f"v{rep}", f"lost update: {key} exited 0 but is not stored"
-
-
 def test_interrupted_write_leaves_previous_version(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(store_url)
     g = store.write("c/spec", b"version 1", if_generation=0)

@@ -80,6 +80,8 @@ def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle]
         before = stored.bundle
         patch(stored)
         if stored.bundle == before:
+            if attempt:  # after a conflict: what this edit asks for is stored (an earlier attempt of it, or
+                return True  # another writer's same change): the edit holds
             info("no change")
             return False
         warnings = service.check_spec(stored.bundle, catalog, force=force, previous=before)  # before any write
@@ -91,7 +93,7 @@ def run_patch(repo: ClusterRepository, name: str, patch: Callable[[StoredBundle]
         except ConflictError as exc:
             if attempt + 1 >= attempts:
                 raise ConflictError(f"{exc} (gave up after {attempts} attempts)") from None
-            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # jitter: concurrent editors spread out
+            time.sleep(random.uniform(0.05, 0.2) * min(attempt + 1, 6))  # bounded, jittered: editors spread out
             continue
         for w in warnings:
             warn(w)

@@ -12,13 +12,24 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from kubegce.errors import UserError
+from kubegce.errors import ConflictError, UserError
 from kubegce.net import EndpointSilent, EndpointUnreachable, check_endpoint, guard_session
 from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
 DEADLINE_S = 30.0  # how long a call retries an unreachable store before saying so
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
+
+class StoreDidNotAnswer(UserError):
+    """The store took a request and gave no answer in time: a write's outcome is not known yet."""
+
+    exit_code = 1
+
+
+def _holds(current: Versioned | None, data: bytes, if_generation: int) -> bool:
+    """The object holds exactly ``data`` at a later generation than the write was conditional on."""
+    return current is not None and current.generation != if_generation and current.data == data
 
 
 class GcsStateStore:
@@ -89,10 +100,12 @@ class GcsStateStore:
         kwargs.setdefault("timeout", DEADLINE_S)
         try:
             return fn(*args, **kwargs)
-        except (EndpointUnreachable, EndpointSilent) as exc:
-            raise type(exc)(f"state store {self.url}: {exc}") from None
+        except EndpointUnreachable as exc:
+            raise EndpointUnreachable(f"state store {self.url}: {exc}") from None
+        except EndpointSilent as exc:
+            raise StoreDidNotAnswer(f"state store {self.url}: {exc}") from None
         except (self._exc.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout):
-            raise UserError(
+            raise StoreDidNotAnswer(
                 f"state store {self.url}: {self.api} did not answer within {DEADLINE_S:g} s; check the "
                 "network (or STORAGE_EMULATOR_HOST) and re-run"
             ) from None
@@ -119,6 +132,9 @@ class GcsStateStore:
         return Versioned(data, int(blob.generation), meta.get(UPDATED_BY, "?"), updated)
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
+        """A conditional write. Its outcome is settled even when the answer is lost: a write that
+        landed but whose answer timed out (or whose retry, sent by the client library after a 5xx or
+        a reset, then got 412 against the write itself) is found by reading the object back."""
         blob = self.bucket.blob(self._name(key))
         blob.metadata = {UPDATED_BY: whoami()}
         try:
@@ -126,7 +142,23 @@ class GcsStateStore:
             self._call(blob.upload_from_string, data, content_type="application/octet-stream",
                        if_generation_match=if_generation)  # fmt: skip
         except self._exc.PreconditionFailed:
-            raise conflict_error(key, self.read(key)) from None
+            current = self.read(key)
+            if _holds(current, data, if_generation):
+                assert current is not None
+                return current.generation  # an earlier attempt of this write landed
+            raise conflict_error(key, current) from None
+        except StoreDidNotAnswer:
+            current = self.read(key)  # (when this times out too, the user hears the store is silent)
+            if _holds(current, data, if_generation):
+                assert current is not None
+                return current.generation  # it landed; only the answer was lost
+            if (current.generation if current else 0) == if_generation:
+                raise  # it did not land: nothing written
+            raise ConflictError(
+                f"{key}: the store did not answer the write and the object changed meanwhile"
+                f"{f' (by {current.updated_by} at {current.updated_at})' if current else ' (deleted)'}; "
+                "whether this write landed before that is not known: check with `kubegce get` and re-run"
+            ) from None
         return int(blob.generation)
 
     def delete(self, key: str, *, if_generation: int | None = None) -> None:
