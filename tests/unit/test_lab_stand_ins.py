@@ -264,6 +264,11 @@ def test_a_v1beta3_style_extra_args_map_in_v1beta4_is_refused(node: Node) -> Non
     assert node.kubeadm("join", join_doc(args=[{"name": "node-labels", "value": "a=b"}])).returncode == 0
 
 
+def test_documents_of_other_commands_are_skipped(node: Node) -> None:
+    docs = [*init_docs(), {"apiVersion": B4, "kind": "UpgradeConfiguration", "apply": {"forceUpgrade": True}}]
+    assert node.kubeadm("init", *docs).returncode == 0
+
+
 def test_a_string_bind_port_is_refused(node: Node) -> None:
     docs = init_docs()
     docs[0]["localAPIEndpoint"]["bindPort"] = "443"

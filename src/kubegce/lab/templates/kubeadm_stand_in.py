@@ -20,7 +20,10 @@ no code copied), cited where it is used:
   kubeadm's minor - 1, CurrentKubernetesVersion);
 - validation.go = cmd/kubeadm/app/apis/kubeadm/validation/validation.go (ValidateMixedArguments,
   isAllowedFlag);
-- types = cmd/kubeadm/app/apis/kubeadm/v1beta3 and v1beta4 types.go (the fields each kind has).
+- types = cmd/kubeadm/app/apis/kubeadm/v1beta3 and v1beta4 types.go (the fields each kind has;
+  v1beta4 at 017b1e4b, its v1.28 experimental form, and the fields its v1.31 GA added - timeouts,
+  dryRun, proxy, encryptionAlgorithm, the validity periods, extraEnvs, dns.disabled,
+  imagePullSerial - checked against a published copy of the GA types).
 
 KUBEGCE_LAB_ROOT (default /) is the root every path is read under, so that tests run this file
 on the host against a temporary directory; KUBEGCE_LAB_EUID stands for the effective uid there.
@@ -289,6 +292,8 @@ def load_config(config_path: str, command: str, own_minor: int) -> dict[str, dic
         if api == V1BETA4 and own_minor < 31:  # v1beta4 was experimental in v1.28-v1.30
             raise Refused(f'experimental API spec: "{api}" (kind: "{kind}") is not allowed. You can use the '
                           "--allow-experimental-api flag if the command supports it.")  # fmt: skip
+        if api == V1BETA4 and kind in ("ResetConfiguration", "UpgradeConfiguration"):
+            continue  # kinds of other kubeadm commands: init and join skip them
         if api not in KINDS or kind not in KINDS[api]:
             raise Refused(f'no kind "{kind}" is registered for version "{api}" in scheme '
                           '"k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"')  # fmt: skip
