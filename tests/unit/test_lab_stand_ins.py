@@ -371,6 +371,10 @@ def test_join_without_a_config_takes_its_discovery_from_flags(node: Node) -> Non
     res = node.run("kubeadm", "join", "10.0.16.2:443", "--token", "abcdef.0123456789abcdef",
                    "--discovery-token-unsafe-skip-ca-verification")  # fmt: skip
     assert res.returncode == 0, res.stderr
+    node2 = Node(node.root / "no-forwarding")
+    node2.write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    refused(node2.run("kubeadm", "join", "10.0.16.2:443", "--token", "abcdef.0123456789abcdef"),
+            "\t[ERROR FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1")  # fmt: skip
     refused(node.run("kubeadm", "join", "--token", "abcdef.0123456789abcdef"),
             'discovery: Invalid value: "": bootstrapToken or file must be set')  # fmt: skip
 

@@ -640,6 +640,9 @@ def join(flags: dict[str, str], own_minor: int, positional: list[str]) -> None:
         pre.file_available(KUBELET_CONF)
         pre.file_available(BOOTSTRAP_KUBELET_CONF)
         common_checks(pre, "")
+        endpoint = str((discovery.get("bootstrapToken") or {}).get("apiServerEndpoint") or "")
+        if re.fullmatch(r"[0-9.]+:[0-9]+", endpoint):  # JoinNodeChecks: an IPv4 token discovery endpoint
+            pre.ipv4_forward()
         if control_plane is None:
             pre.file_available(ca_cert)  # only a worker: kubeadm writes the CA from discovery
         else:
