@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +110,9 @@ class ImageProfile:
     cni_bin_dir: str = DEFAULT_CNI_BIN_DIR
     volatile_etc: bool = False
     note: str = ""
+    # how the entry was checked on the catalog's `checked` date: search | inferred | earlier, then
+    # optionally `:` or `;` and what exactly
+    verified: str = ""
 
     @property
     def label(self) -> str:
@@ -150,6 +153,8 @@ class ResolvedImage:
     profile: ImageProfile | None
     how: str
     evidence: tuple[str, ...] = field(default=())
+    # what resolution wants the user to know (a version placed by its name only); not a refusal
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def source_image(self) -> str:
@@ -162,6 +167,7 @@ class ResolvedImage:
         return self.profile is not None
 
 
+NOT_FOUND = "not found"  # ResolvedImage.how: the Compute API answered 404 for the image and the family
 _SHORT = re.compile(r"(?P<project>[a-z][-a-z0-9.:]*)/(?:family/)?(?P<rest>[a-z][-a-z0-9]*)")
 _FAMILY_ONLY = re.compile(r"family/(?P<family>[a-z][-a-z0-9]*)")
 _BARE_FAMILY = re.compile(r"[a-z][-a-z0-9]*")
@@ -241,27 +247,134 @@ def _check_names(at: str, entry: dict[str, Any]) -> None:
 
 
 _REQUIRED = ("project", "os", "version", "cloud_init", "guest_agent", "ignition", "package_manager", "read_only_root")
+VERIFIED = ("search", "inferred", "earlier", "")
+
+_VERSION_KEY = re.compile(r"\d+(?:\.\d+)*")
+
+
+def version_key(version: str) -> tuple[int, ...] | None:
+    """A numeric version (26.04, 10, 125) as a tuple to compare; None for a stream (stable)."""
+    return tuple(int(x) for x in version.split(".")) if _VERSION_KEY.fullmatch(version) else None
+
+
+@dataclass(frozen=True)
+class NamingRule:
+    """How a public project names a family and its dated images (catalog.yaml ``naming``)."""
+
+    project: str
+    os: str
+    version: str  # a template over the patterns' named groups, or a fixed stream name
+    family: re.Pattern[str] | None
+    image: re.Pattern[str] | None
+    newest: str = ""
+
+    def version_of(self, text: str, kind: str) -> str | None:
+        """The version ``text`` (a family or an image name, by ``kind``) means, or None."""
+        pattern = self.family if kind == "family" else self.image
+        m = pattern.fullmatch(text) if pattern is not None else None
+        return self.version.format(**m.groupdict()) if m else None
+
+
+_RULE_FIELDS = {"project", "os", "version", "family", "image", "newest"}
+
+
+def _rule(entry: Any, index: int, profiles: list[ImageProfile]) -> NamingRule:
+    """One naming rule of the built-in catalog, checked (its patterns compile, entries exist)."""
+    at = f"the built-in catalog: naming rule {index + 1}"
+    if not isinstance(entry, dict) or set(entry) - _RULE_FIELDS or not {"project", "os", "version"} <= set(entry):
+        raise UserError(f"{at}: write a mapping of {', '.join(sorted(_RULE_FIELDS))} (project, os, version required)")
+    patterns: dict[str, re.Pattern[str] | None] = {}
+    for key in ("family", "image"):
+        try:
+            patterns[key] = re.compile(str(entry[key])) if entry.get(key) else None
+        except re.error as exc:
+            raise UserError(f"{at}: {key} is not a pattern: {exc}") from None
+    project, os_id = str(entry["project"]), str(entry["os"])
+    if not any(p.project == project and p.os == os_id for p in profiles):
+        raise UserError(f"{at}: no entry of project {project} with os {os_id}")
+    return NamingRule(project, os_id, str(entry["version"]), patterns["family"], patterns["image"],
+                      str(entry.get("newest", "")))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A name placed by a naming rule: the profile, and the warning when its version is assumed."""
+
+    profile: ImageProfile
+    warning: str = ""
+
+
+@functools.cache
+def _built_in() -> tuple[tuple[ImageProfile, ...], tuple[NamingRule, ...], str]:
+    data = yaml.safe_load(resources.files("kubegce.images").joinpath("catalog.yaml").read_text())
+    profiles = [_profile(e, "the built-in catalog", i) for i, e in enumerate(data["entries"])]
+    rules = tuple(_rule(r, i, profiles) for i, r in enumerate(data.get("naming") or ()))
+    return tuple(profiles), rules, str(data.get("checked", ""))
 
 
 class Catalog:
-    def __init__(self, profiles: list[ImageProfile]) -> None:
+    def __init__(self, profiles: list[ImageProfile], rules: tuple[NamingRule, ...] = (), checked: str = "") -> None:
         self.profiles = profiles
+        self.rules = rules
+        self.checked = checked  # the date the built-in entries and rules were checked
         self._by_family = {(p.project, f): p for p in profiles for f in p.families}
 
     @classmethod
     def load(cls, extra: Path | None = None) -> Catalog:
         """The built-in catalog, after the entries of a user catalog file ``extra`` (if it exists);
         every entry is checked, so a bad user catalog gets a message naming the entry and field."""
-        text = resources.files("kubegce.images").joinpath("catalog.yaml").read_text()
-        profiles = [_profile(e, "the built-in catalog", i) for i, e in enumerate(yaml.safe_load(text)["entries"])]
+        built_in, rules, checked = _built_in()
+        profiles = list(built_in)
+        for p in profiles:
+            if p.verified.split(";")[0].split(":")[0] not in VERIFIED:
+                raise UserError(
+                    f"the built-in catalog: {p.project} {p.label}: verified must start with one of {VERIFIED}"
+                )
         if extra is not None and extra.exists():
             profiles = _user_profiles(extra) + profiles
-        return cls(profiles)
+        return cls(profiles, rules, checked)
 
     def by_family(self, project: str, family: str) -> ImageProfile | None:
         return self._by_family.get((project, family))
 
+    def place_by_rule(self, project: str, text: str, kind: str) -> Placed | None:
+        """``text`` (a family or an image name, by ``kind``) placed by its project's naming rule:
+        the entry of that OS and version, or for a version no entry lists the nearest older entry's
+        profile with that version (the oldest entry's if none is older), and a warning when the
+        version is newer or older than any the catalog has seen. None when no rule matches."""
+        for rule in self.rules:
+            if rule.project != project or (version := rule.version_of(text, kind)) is None:
+                continue
+            same = [p for p in self.profiles if p.project == project and p.os == rule.os]
+            exact = next((p for p in same if p.version == version), None)
+            if exact is not None:
+                return Placed(exact)
+            numbered = sorted((k, p) for p in same if (k := version_key(p.version)) is not None)
+            key = version_key(version)
+            older = [p for k, p in numbered if key is not None and k <= key]
+            template = older[-1] if older else (numbered[0][1] if numbered else same[0])
+            seen = [(k, p.version) for k, p in numbered]
+            seen += [(k, rule.newest) for k in [version_key(rule.newest)] if k is not None]
+            warning = ""
+            label = f"{rule.os} {version}"
+            when = f", checked {self.checked}" if self.checked else ""
+            if key is not None and seen and key > max(seen)[0]:
+                warning = (f"{label} is newer than any version the image catalog has seen (newest {max(seen)[1]}{when}); "
+                           f"placed by its name with the profile of {template.label}")  # fmt: skip
+            elif key is not None and numbered and key < numbered[0][0]:
+                warning = (f"{label} is older than any version the image catalog lists (oldest {numbered[0][1].version}"
+                           f"{when}); placed by its name with the profile of {template.label}")  # fmt: skip
+            return Placed(replace(template, version=version), warning)
+        return None
+
     def by_image_name(self, project: str, name: str) -> ImageProfile | None:
+        """The profile of a dated image name: by its project's naming rule, else by a prefix."""
+        placed = self.place_by_rule(project, name, "image")
+        if placed is not None:
+            return placed.profile
+        return self._by_prefix(project, name)
+
+    def _by_prefix(self, project: str, name: str) -> ImageProfile | None:
         matches = [
             (len(prefix), p)
             for p in self.profiles
@@ -283,6 +396,26 @@ class Catalog:
     def find_family_anywhere(self, family: str) -> ImageProfile | None:
         return next((p for p in self.profiles if family in p.families), None)
 
+    def known_project(self, project: str) -> bool:
+        """A public project the catalog knows (an entry or a naming rule names it)."""
+        return any(p.project == project for p in self.profiles) or any(r.project == project for r in self.rules)
+
+    def _place(self, ref: str, project: str, family: str | None, name: str | None) -> ResolvedImage | None:
+        """Offline placement: catalog family, naming rule (family or image), image-name prefix."""
+        if family:
+            if profile := self.by_family(project, family):
+                return ResolvedImage(ref, project, family, None, profile, "catalog family")
+            if placed := self.place_by_rule(project, family, "family"):
+                warnings = (f"{ref!r}: {placed.warning}",) if placed.warning else ()
+                return ResolvedImage(ref, project, family, None, placed.profile, "naming rule", (), warnings)
+        if name:
+            if placed := self.place_by_rule(project, name, "image"):
+                warnings = (f"{ref!r}: {placed.warning}",) if placed.warning else ()
+                return ResolvedImage(ref, project, None, name, placed.profile, "naming rule", (), warnings)
+            if profile := self._by_prefix(project, name):
+                return ResolvedImage(ref, project, None, name, profile, "catalog image name")
+        return None
+
     def resolve(self, ref: str, reader: ImageReader | None = None) -> ResolvedImage:
         ref = ref.strip(" ")  # a newline or tab in a reference is refused below, not trimmed
         project: str | None = None
@@ -294,7 +427,7 @@ class Catalog:
             family = m.group("family")
         elif m := _SHORT.fullmatch(ref):
             project, rest = m.group("project"), m.group("rest")
-            if "/family/" in ref or self.by_family(project, rest):
+            if "/family/" in ref or self.by_family(project, rest) or self._is_family_name(project, rest):
                 family = rest
             else:
                 name = rest
@@ -308,20 +441,18 @@ class Catalog:
         if project is None:
             assert family is not None
             profile = self.find_family_anywhere(family)
-            if profile is None:
+            if profile is not None:
+                return ResolvedImage(ref, profile.project, family, None, profile, "catalog family")
+            ruled = next((r.project for r in self.rules if r.version_of(family, "family") is not None), None)
+            placed = self._place(ref, ruled, family, None) if ruled else None
+            if placed is None:
                 raise UserError(
                     f"image '{ref}': family '{family}' is not in the catalog, so its project is unknown; "
                     "write PROJECT/FAMILY"
                 )
-            return ResolvedImage(ref, profile.project, family, None, profile, "catalog family")
-        if family:
-            profile = self.by_family(project, family)
-            if profile:
-                return ResolvedImage(ref, project, family, None, profile, "catalog family")
-        if name:
-            profile = self.by_image_name(project, name)
-            if profile:
-                return ResolvedImage(ref, project, None, name, profile, "catalog image name")
+            return placed
+        if placed := self._place(ref, project, family, name):
+            return placed
         if reader is not None:
             info = reader.get_image(project, name) if name else None
             if info is None:
@@ -335,4 +466,11 @@ class Catalog:
                 if profile is not None:
                     evidence = tuple(info.licenses) + ((f"family={info.family}",) if info.family else ())
                     return ResolvedImage(ref, project, family, name, profile, how, evidence)
+            elif self.known_project(project):
+                # a public project's name no rule places, and the API has no such image or family
+                return ResolvedImage(ref, project, family, name, None, NOT_FOUND)
         return ResolvedImage(ref, project, family, name, None, "unknown")
+
+    def _is_family_name(self, project: str, text: str) -> bool:
+        """``text`` has the shape of a family of ``project`` by its naming rule (not a dated image)."""
+        return any(r.project == project and r.version_of(text, "family") is not None for r in self.rules)
