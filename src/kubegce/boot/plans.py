@@ -16,7 +16,7 @@ from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BootPayload, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
-from kubegce.images.fit import arch_problem, unknown_family_problem
+from kubegce.images.fit import arch_problem, image_warnings, not_found_problem
 from kubegce.spec.models import ClusterBundle, InstanceGroup
 from kubegce.spec.validate import validate_bundle
 from kubegce.state.base import NodeUrls
@@ -118,9 +118,8 @@ def choose_channels(
         where = f"instancegroup {g.name}"
         try:
             image = catalog.resolve(g.spec.image, reader)
-            fit = [arch_problem(image, g.spec.machine_type)]
-            if reader is None:
-                fit.append(unknown_family_problem(image, catalog))
+            fit = [arch_problem(image, g.spec.machine_type), not_found_problem(image, catalog)]
+            warnings.extend(f"{where} spec.image: {w}" for w in image_warnings(image, catalog, offline=reader is None))
             if found := [f for f in fit if f]:
                 if not force:
                     problems.extend(f"{where} spec.image: {f}" for f in found)
