@@ -80,7 +80,32 @@ def render(catalog: Catalog) -> str:
     for row in matrix_rows(catalog):
         lines.append("| " + " | ".join(row) + " |")
     notes = [f"- {p.project} {p.label}: {p.note}" for p in catalog.profiles if p.note]
-    return HEADER + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
+    return HEADER + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n" + render_naming(catalog)
+
+
+PIPE = "\\|"  # a `|` inside a table cell (GitHub tables, also in code spans)
+
+
+def render_naming(catalog: Catalog) -> str:
+    """The naming rules and how each entry was checked (catalog.yaml ``naming``, ``verified``)."""
+    if not catalog.rules:
+        return ""
+    out = [f"\n## Naming rules (checked {catalog.checked})\n",
+           "A family or dated image name that no row lists is placed by its project's rule: the row of",
+           "that OS and version, or for a version no row lists the nearest older row's profile with a",
+           "warning when the version is newer (or older) than any the catalog has seen. Offline, a name",
+           "in these projects that no rule matches is a warning; with a Compute API it is looked up",
+           "(images.get, images.getFromFamily) and refused only when the API answers not found.\n",
+           "| project | os | family | dated image | version |", "|---|---|---|---|---|"]  # fmt: skip
+    for r in catalog.rules:
+        fam = f"`{r.family.pattern}`".replace("|", PIPE) if r.family else ""
+        img = f"`{r.image.pattern}`".replace("|", PIPE) if r.image else ""
+        out.append(f"| {r.project} | {r.os} | {fam} | {img} | {r.version} |")
+    out += ["", f"How each row was checked on {catalog.checked}: `search` = seen in Google's or the vendor's",
+            "published pages, `inferred` = from the project's naming pattern only (not seen published),",
+            "`earlier` = in the catalog before that check, not re-checked.", ""]  # fmt: skip
+    out += [f"- {p.project} {p.label}: {p.verified}" for p in catalog.profiles if p.verified]
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
