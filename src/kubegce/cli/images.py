@@ -39,10 +39,14 @@ def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str
         reader = ComputeImageReader.create(endpoint)
     resolved = catalog.resolve(image, reader)
     channel = default_channel(resolved)
+    from kubegce.images.fit import image_warnings, not_found_problem
+
+    warnings = image_warnings(resolved, catalog, offline=reader is None)
+    warnings += [w for w in [not_found_problem(resolved, catalog)] if w]
     data = {
         "ref": resolved.ref, "sourceImage": resolved.source_image, "how": resolved.how,
         "known": resolved.known, "evidence": list(resolved.evidence), "profile": profile_dict(resolved.profile),
-        "channel": channel,
+        "channel": channel, "warnings": warnings,
     }  # fmt: skip
     p = resolved.profile
     rows = [
@@ -50,7 +54,7 @@ def images_resolve(image: str, endpoint: str | None, read_api: bool, output: str
         ("os", p.label if p else "unknown"), ("cloud-init", yes(p.cloud_init) if p else "?"),
         ("guest agent", yes(p.guest_agent) if p else "?"), ("ignition", yes(p.ignition) if p else "?"),
         ("package manager", p.package_manager if p else "?"), ("channel (auto)", channel),
-    ]  # fmt: skip
+    ] + [("warning", w) for w in warnings]  # fmt: skip
     emit(data, output, columns=("FIELD", "VALUE"), rows=rows)
 
 
