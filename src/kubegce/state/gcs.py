@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from kubegce.net import EndpointSilent, EndpointUnreachable, check_endpoint, gua
 from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
+WRITE_ID = "kubegce-write-id"  # random per write: tells a write that landed from another with the same content
 DEADLINE_S = 30.0  # how long a call retries an unreachable store before saying so
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
@@ -25,11 +27,6 @@ class StoreDidNotAnswer(UserError):
     """The store took a request and gave no answer in time: a write's outcome is not known yet."""
 
     exit_code = 1
-
-
-def _holds(current: Versioned | None, data: bytes, if_generation: int) -> bool:
-    """The object holds exactly ``data`` at a later generation than the write was conditional on."""
-    return current is not None and current.generation != if_generation and current.data == data
 
 
 class GcsStateStore:
@@ -132,34 +129,43 @@ class GcsStateStore:
         return Versioned(data, int(blob.generation), meta.get(UPDATED_BY, "?"), updated)
 
     def write(self, key: str, data: bytes, *, if_generation: int, secret: bool = False) -> int:
-        """A conditional write. Its outcome is settled even when the answer is lost: a write that
-        landed but whose answer timed out (or whose retry, sent by the client library after a 5xx or
-        a reset, then got 412 against the write itself) is found by reading the object back."""
+        """A conditional write. Its outcome is settled even when the answer is lost: each write
+        carries a random id in the object's metadata, so a write that landed but whose answer timed
+        out (or whose retry, sent by the client library after a 5xx or a reset, then got 412
+        against the write itself) is recognised by reading the object back. Content alone would not
+        do: a group write rewrites the cluster object with the same content to move its generation."""
+        write_id = secrets.token_hex(8)
         blob = self.bucket.blob(self._name(key))
-        blob.metadata = {UPDATED_BY: whoami()}
+        blob.metadata = {UPDATED_BY: whoami(), WRITE_ID: write_id}
         try:
             # small objects go as one multipart (non-resumable) upload: preconditions hold there
             self._call(blob.upload_from_string, data, content_type="application/octet-stream",
                        if_generation_match=if_generation)  # fmt: skip
         except self._exc.PreconditionFailed:
-            current = self.read(key)
-            if _holds(current, data, if_generation):
-                assert current is not None
-                return current.generation  # an earlier attempt of this write landed
-            raise conflict_error(key, current) from None
+            generation, landed = self._written_by(key, write_id)
+            if landed:
+                return generation  # an earlier attempt of this same write landed
+            raise conflict_error(key, self.read(key)) from None
         except StoreDidNotAnswer:
-            current = self.read(key)  # (when this times out too, the user hears the store is silent)
-            if _holds(current, data, if_generation):
-                assert current is not None
-                return current.generation  # it landed; only the answer was lost
-            if (current.generation if current else 0) == if_generation:
+            generation, landed = self._written_by(key, write_id)  # (a timeout here too: the store is silent)
+            if landed:
+                return generation  # it landed; only the answer was lost
+            if generation == if_generation:
                 raise  # it did not land: nothing written
+            current = self.read(key)
             raise ConflictError(
                 f"{key}: the store did not answer the write and the object changed meanwhile"
                 f"{f' (by {current.updated_by} at {current.updated_at})' if current else ' (deleted)'}; "
                 "whether this write landed before that is not known: check with `kubegce get` and re-run"
             ) from None
         return int(blob.generation)
+
+    def _written_by(self, key: str, write_id: str) -> tuple[int, bool]:
+        """The object's generation now (0: none), and whether it is the write ``write_id``."""
+        blob = self._call(self.bucket.get_blob, self._name(key))
+        if blob is None:
+            return 0, False
+        return int(blob.generation), (blob.metadata or {}).get(WRITE_ID) == write_id
 
     def delete(self, key: str, *, if_generation: int | None = None) -> None:
         try:
