@@ -32,7 +32,10 @@ def test_default_bundle_is_valid() -> None:
         (lambda b: setattr(b.cluster.spec, "project", "X"), "spec.project"),
         (lambda b: setattr(b.cluster.spec, "zones", ["us-central1"]), "spec.zones[0]"),
         (lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.33"), "spec.kubernetesVersion"),
-        (lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.20.1"), "1.20 is not a Kubernetes minor kubegce runs; use 1.35 to 1.37"),
+        (
+            lambda b: setattr(b.cluster.spec, "kubernetes_version", "1.20.1"),
+            "1.20 is not a Kubernetes minor kubegce runs; use 1.35 to 1.37",
+        ),
         (lambda b: setattr(b.cluster.spec.networking, "pod_cidr", "10.0.0.0/12"), "overlaps"),
         (lambda b: setattr(b.cluster.spec.networking, "service_cidr", "not-a-cidr"), "spec.networking.serviceCIDR"),
         (lambda b: setattr(b.instance_groups[1].spec, "max_size", 0), "spec.maxSize: 0 is below spec.minSize"),
