@@ -85,7 +85,7 @@ def test_killed_apply_converges_on_rerun(state: str) -> None:
         for _trial in range(10):
             with emu.state.lock:
                 start = emu.state.calls.mutations
-            kill_after = rng.randint(1, 20)  # an apply makes 21 mutating calls
+            kill_after = rng.randint(1, 18)  # an apply makes 21 mutating calls (the last ones end fast)
             proc = kubegce("update", "cluster", "demo.example.com", "--yes", "--parallelism", "4",
                            endpoint=emu.endpoint, wait=False)  # fmt: skip
             assert isinstance(proc, subprocess.Popen)
@@ -99,7 +99,13 @@ def test_killed_apply_converges_on_rerun(state: str) -> None:
                     break
                 time.sleep(0.005)
             proc.wait()
-            rerun = kubegce("update", "cluster", "demo.example.com", "--yes", endpoint=emu.endpoint)
+            # the killed run's lease is still in the store (nothing renews it): the rerun is refused,
+            # naming it, and takes it with --break-lease
+            if _trial == 0:
+                refused = kubegce("update", "cluster", "demo.example.com", "--yes", endpoint=emu.endpoint)
+                assert isinstance(refused, subprocess.CompletedProcess) and refused.returncode == 3, refused.stderr
+                assert "holds its lease" in refused.stderr and "--break-lease" in refused.stderr
+            rerun = kubegce("update", "cluster", "demo.example.com", "--yes", "--break-lease", endpoint=emu.endpoint)
             assert isinstance(rerun, subprocess.CompletedProcess) and rerun.returncode == 0, rerun.stderr
             with emu.state.lock:
                 counts = dict(Counter(k[2] for k in emu.state.resources))

@@ -299,3 +299,32 @@ def test_the_roller_keeps_replaced_control_planes_in_the_force_marker(tmp_path: 
         again.load_force_marker([])
     assert again.replaced == {"cp-a": "123"}
     assert store.read(rolling_marker_key(bundle.cluster.name)) is not None
+
+
+def test_two_rolls_at_once_the_second_is_refused_before_it_changes_anything(cluster: Any, tmp_path: Any) -> None:
+    """Issue 25 item 4: a roll holds the cluster's lease; a second roll (or an apply) of the same
+    cluster says who holds it and touches nothing."""
+    from kubegce.service.rolling import Roller, Settings, rolling_update
+    from kubegce.state.lease import LeaseHeld, cluster_lease
+    from kubegce.state.store import open_store
+
+    emu, target = cluster
+    store = open_store(f"file://{tmp_path}/state")
+    bundle = make_bundle(zones=ZONES, control_plane_count=3)
+    with cluster_lease(store, bundle.cluster.name, "rolling-update"):
+        roller = Roller(target, bundle, store=store, settings=Settings(force=True, poll_s=0.05))
+        with pytest.raises(LeaseHeld, match="rolling-update by .* pid"):
+            rolling_update(roller, list(bundle.instance_groups))
+        cp = service.plan(bundle, CATALOG, target=target)
+        with pytest.raises(LeaseHeld):
+            service.apply(target, cp, repo=service_repo(store))
+    with emu.state.lock:
+        assert emu.state.calls.counts.get("instanceGroupManagers.recreateInstances", 0) == 0
+        assert emu.state.calls.counts.get("instanceGroupManagers.deleteInstances", 0) == 0
+    assert store.read(f"{bundle.cluster.name}/rolling-update/force.json") is None  # nothing written
+
+
+def service_repo(store: Any) -> Any:
+    from kubegce.state.clusters import ClusterRepository
+
+    return ClusterRepository(store)

@@ -233,8 +233,10 @@ def test_killed_roll_converges(state: str, tmp_path: Path) -> None:
             before = watch()
             p, warm = warm, warm_cli(env)  # the next one imports while this one rolls
             assert p.stdin is not None
+            # each rerun takes the lease the killed run left (the operator's --break-lease)
             p.stdin.write(json.dumps(["rolling-update", "cluster", NAME, "--yes", "--kubeconfig", kubeconfig,
-                                      "--post-drain-delay", "0s", "--max-surge", str(1 + i % 2)]) + "\n")  # fmt: skip
+                                      "--post-drain-delay", "0s", "--max-surge", str(1 + i % 2),
+                                      "--break-lease"]) + "\n")  # fmt: skip
             p.stdin.flush()
             deadline = time.monotonic() + 30
             while watch() == before and p.poll() is None and time.monotonic() < deadline:
@@ -250,7 +252,7 @@ def test_killed_roll_converges(state: str, tmp_path: Path) -> None:
         warm.wait()
         assert killed >= 9, killed  # a random time may outlast a short run, rarely
         ok(kubegce("rolling-update", "cluster", NAME, "--yes", "--kubeconfig", kubeconfig,
-                   "--post-drain-delay", "0s", endpoint=emu.endpoint))  # fmt: skip
+                   "--post-drain-delay", "0s", "--break-lease", endpoint=emu.endpoint))  # fmt: skip
         converged(emu, per_mig=2)
         time.sleep(0.3)
         snap = kube.snapshot()

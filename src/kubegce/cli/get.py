@@ -12,6 +12,7 @@ from kubegce.cli.common import endpoint_option, next_step, repository
 from kubegce.cli.output import emit, info, output_option
 from kubegce.spec.defaults import apply_defaults
 from kubegce.spec.models import CLUSTER_LABEL, InstanceGroup
+from kubegce.state.lease import read_lease
 
 if TYPE_CHECKING:
     from kubegce.state.clusters import StoredBundle
@@ -69,6 +70,7 @@ def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str, full: 
                        [v for s in stored for v in (s.cluster_generation, *_group_versions(s))])  # fmt: skip
         return
     data = [b.cluster.model_dump(mode="json", by_alias=True, exclude_none=True) for b in bundles]
+    leases = [read_lease(repo.store, s.bundle.cluster.name) for s in stored]
     rows = [
         (
             s.bundle.cluster.name,
@@ -76,10 +78,11 @@ def get_clusters(ctx: click.Context, names: tuple[str, ...], output: str, full: 
             ",".join(s.bundle.cluster.spec.zones),
             s.bundle.cluster.spec.kubernetes_version,
             len(s.bundle.instance_groups),
+            "-" if lease is None else ("expired" if lease.expired else lease.describe()),
         )  # fmt: skip
-        for s in stored
+        for s, lease in zip(stored, leases, strict=True)
     ]
-    emit(data, output, columns=("NAME", "PROJECT", "ZONES", "VERSION", "GROUPS"), rows=rows)
+    emit(data, output, columns=("NAME", "PROJECT", "ZONES", "VERSION", "GROUPS", "LEASE"), rows=rows)
 
 
 @command.command("instancegroups")

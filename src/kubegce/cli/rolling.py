@@ -33,13 +33,15 @@ def command() -> None:
                    "each batch may take.")  # fmt: skip
 @click.option("--post-drain-delay", default="5s", show_default=True, help="Pause after each deleted batch.")
 @click.option("--force", is_flag=True, help="Replace every instance, even those on the current template.")
+@click.option("--break-lease", is_flag=True,
+              help="Take the cluster's lease from a run that was killed (docs/state-store.md).")  # fmt: skip
 @endpoint_option
 @output_option()
 @click.pass_context
 def rolling_update_cluster(ctx: click.Context, name: str, yes: bool, groups: tuple[str, ...], cloudonly: bool,
                            kubeconfig: str | None, max_surge: str, max_unavailable: str, drain_timeout: str,
-                           validation_timeout: str, post_drain_delay: str, force: bool, endpoint: str | None,
-                           output: str) -> None:  # fmt: skip
+                           validation_timeout: str, post_drain_delay: str, force: bool, break_lease: bool,
+                           endpoint: str | None, output: str) -> None:  # fmt: skip
     """Show each group's instances on an old template; with --yes replace them (control planes
     first, one at a time; node groups surge, drain and validate batch by batch)."""
     settings = service.rolling.Settings(
@@ -50,6 +52,7 @@ def rolling_update_cluster(ctx: click.Context, name: str, yes: bool, groups: tup
         post_drain_delay_s=parse_duration(post_drain_delay, "--post-drain-delay", allow_zero=True),
         cloudonly=cloudonly,
         force=force,
+        break_lease=break_lease,
     )
     repo = repository(ctx)
     bundle = repo.get(name).bundle

@@ -63,11 +63,13 @@ def command() -> None:
 @click.option("--parallelism", type=click.IntRange(1, 512), default=None,
               help="At most this many API calls in flight (default: adaptive, as the project's quota allows).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Keep a boot channel the image cannot run.")
+@click.option("--break-lease", is_flag=True,
+              help="Take the cluster's lease from a run that was killed (docs/state-store.md).")  # fmt: skip
 @endpoint_option
 @output_option()
 @click.pass_context
 def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, yes: bool, parallelism: int | None,
-                   force: bool, endpoint: str | None, output: str) -> None:  # fmt: skip
+                   force: bool, break_lease: bool, endpoint: str | None, output: str) -> None:  # fmt: skip
     """Print the plan (changes nothing), write Terraform, or apply with --yes."""
     repo = repository(ctx)
     bundle = repo.get(name).bundle
@@ -102,7 +104,8 @@ def update_cluster(ctx: click.Context, name: str, target: str, out: str | None, 
         info("nothing to change")
         return
     results = service.apply(gce, changes, repo=repo, parallelism=parallelism,
-                            progress=ConsoleProgress(len(changes.diff.changes)), log=info)  # fmt: skip
+                            progress=ConsoleProgress(len(changes.diff.changes)), log=info,
+                            break_lease=break_lease)  # fmt: skip
     if any(not r.ok for r in results):
         raise UserError("apply finished with errors (listed above); re-run to converge", exit_code=1)
     stale = []

@@ -21,6 +21,7 @@ from kubegce.spec.validate import bundle_warnings, new_cluster_problems, region_
 from kubegce.state.base import StateStore
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.layout import cluster_key, group_key
+from kubegce.state.lease import cluster_lease
 
 if TYPE_CHECKING:
     from kubegce.cloud.gce.target import GceTarget
@@ -125,7 +126,7 @@ def check_apply_target(store: StateStore, *, endpoint: str | None) -> None:
 
 def apply(target: GceTarget, changes: ClusterChangeSet, *, repo: ClusterRepository | None = None,
           parallelism: int | None = None, progress: ApplyProgress | None = None, log: Log = quiet,
-          ) -> list[TaskResult]:  # fmt: skip
+          break_lease: bool = False) -> list[TaskResult]:  # fmt: skip
     """Apply a planned change set through the Compute API.
 
     With a repository nodes can read, what nodes fetch at boot is written first (templates point
@@ -133,14 +134,22 @@ def apply(target: GceTarget, changes: ClusterChangeSet, *, repo: ClusterReposito
 
     The rolling update of instances whose template changed is the next step here, after the diff
     has run and before the address is published (its budgets: :mod:`kubegce.cloud.rollout`).
+
+    With a repository the cluster's lease is held throughout (:mod:`kubegce.state.lease`): a
+    concurrent apply or roll of the same cluster is refused, naming who holds it.
     """
     if not changes.online:
         raise UserError("internal: this change set was planned offline; plan against the Compute API to apply it")
-    if repo is not None:
+    if repo is None:
+        return _execute(target, changes.diff, parallelism, progress)
+    with cluster_lease(
+        repo.store, changes.boot.bundle.cluster.name, "update", break_lease=break_lease, log=log
+    ) as check:
         publish_node_objects(repo, changes.boot, log=log)
-    results = _execute(target, changes.diff, parallelism, progress)
-    if repo is not None and all(r.ok for r in results):
-        publish_load_balancer_address(repo, target, changes.graph, log=log)
+        results = _execute(target, changes.diff, parallelism, progress)
+        check()
+        if all(r.ok for r in results):
+            publish_load_balancer_address(repo, target, changes.graph, log=log)
     return results
 
 

@@ -42,6 +42,7 @@ from kubegce.cloud.rollout import (
 from kubegce.errors import ConflictError, UserError
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.state.layout import rolling_marker_key
+from kubegce.state.lease import cluster_lease
 
 if TYPE_CHECKING:
     from kubegce.cloud.gce.target import GceTarget
@@ -67,6 +68,7 @@ class Settings:
     poll_s: float = 1.0
     cloudonly: bool = False
     force: bool = False
+    break_lease: bool = False
 
 
 @dataclass
@@ -547,15 +549,26 @@ def roll_control_planes(roller: Roller, group: InstanceGroup) -> int:
 
 
 def rolling_update(roller: Roller, groups: list[InstanceGroup]) -> dict[str, int]:
-    """Roll the groups (control planes first); how many instances each replaced."""
+    """Roll the groups (control planes first); how many instances each replaced. With a state
+    store the cluster's lease is held throughout: a concurrent roll or apply is refused."""
     check_budgets(roller.settings, groups)
+    if roller.store is None:
+        return _roll(roller, groups, lambda: None)
+    with cluster_lease(roller.store, roller.bundle.cluster.name, "rolling-update",
+                       break_lease=roller.settings.break_lease, log=roller.log) as check:  # fmt: skip
+        return _roll(roller, groups, check)
+
+
+def _roll(roller: Roller, groups: list[InstanceGroup], check: Callable[[], None]) -> dict[str, int]:
     roller.load_force_marker(groups)
     done: dict[str, int] = {}
     for g in groups:
+        check()
         if g.spec.role == Role.CONTROL_PLANE:
             done[g.name] = roll_control_planes(roller, g)
         else:
             done[g.name] = roller.roll_group(g)
+    check()
     roller.clear_force_marker()
     return done
 

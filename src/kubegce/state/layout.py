@@ -12,6 +12,7 @@ This mirrors the table in docs/state-store.md (keys are relative to the store's 
 | CLUSTER/discovery/api-address               | the API server's IP (not secret)                      |
 | CLUSTER/discovery/init-election             | HA: the control plane that runs kubeadm init          |
 | CLUSTER/rolling-update/force.json           | a `rolling-update --force` in progress                |
+| CLUSTER/lease.json                          | who applies or rolls the cluster now (state/lease.py) |
 
 Nodes read these names (through the URLs in their config), so changing one is a protocol change.
 """
@@ -58,6 +59,11 @@ def group_key(cluster: str, group: str) -> str:
 def rolling_marker_key(cluster: str) -> str:
     """A `rolling-update --force` in progress: the instances it started with (removed at its end)."""
     return f"{cluster}/rolling-update/force.json"
+
+
+def lease_key(cluster: str) -> str:
+    """The lease an apply or a roll holds while it changes the cluster (state/lease.py)."""
+    return f"{cluster}/lease.json"
 
 
 def cluster_secrets_key(cluster: str) -> str:
