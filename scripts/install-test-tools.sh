@@ -2,7 +2,9 @@
 # Installs what the tests need beyond Python packages, from Debian's packages:
 #  - shellcheck (rendered node scripts), mmdebstrap (boot-lab root filesystems),
 #  - the real cloud-init (for `cloud-init schema`) and ignition-validate, unpacked into .tools/
-#    with dpkg-deb -x: nothing of them is installed on (or run by) this machine's own boot.
+#    with dpkg-deb -x: nothing of them is installed on (or run by) this machine's own boot,
+#  - the real etcd and etcdctl (etcd-server, etcd-client 3.4), containerd (1.6) and runc, unpacked
+#    the same way: the tests run them against what kubegce renders (docs/architecture.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -19,7 +21,7 @@ if ((${#need[@]})); then
 fi
 tools=.tools
 mkdir -p "$tools/debs"
-for pkg in cloud-init ignition; do
+for pkg in cloud-init ignition etcd-server etcd-client containerd runc; do
   if [[ ! -e "$tools/$pkg.done" ]]; then
     (cd "$tools/debs" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
       apt-get update -qq && (cd "$tools/debs" && apt-get download -q "$pkg" >/dev/null)
