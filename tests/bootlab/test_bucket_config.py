@@ -113,6 +113,8 @@ def test_control_plane_gets_its_secrets_into_kubeadm_never_on_the_console(tmp_pa
     assert "certificateKey" not in result.raw["files"]["/etc/kubegce/kubeadm.yaml"]
     assert mode == 0o600
     assert any(c.startswith(f"kubeadm token create {secrets_.token['token']}") for c in result.calls)
+    # the token keeper (lib/token.sh): installed and enabled, so nodes can join on any day
+    assert "systemctl enable --now kubegce-join-token.timer" in result.calls
     # the single control plane published its own address for the nodes
     objects = result.raw["bucket_objects"]
     assert objects[f"{BUCKET}/team/{discovery_key('lab.example.com')}"] == "10.0.16.2"

@@ -58,7 +58,7 @@ def test_cos_boot_then_reboot_keeps_the_node_initialized(channel: str) -> None:
     assert "br_netfilter" in files["/etc/modules-load.d/kubegce.conf"]
     assert "/home/kubernetes/bin/kubelet" in files["/etc/systemd/system/kubelet.service"]
     assert "/home/kubernetes/bin/runc" in files["/etc/containerd/config.toml"]
-    assert 'bin_dir = "/home/kubernetes/bin/cni"' in files["/etc/containerd/config.toml"]  # /opt is read-only
+    assert 'bin_dirs = ["/home/kubernetes/bin/cni"]' in files["/etc/containerd/config.toml"]  # /opt is read-only
     assert "modprobe br_netfilter" in second.calls and "sysctl --system" in second.calls
     assert not any(c.startswith("kubeadm") for c in second.calls)  # nothing initialized twice
     assert_cos_mounts(second)
@@ -98,4 +98,4 @@ def test_cos_control_plane_points_the_network_daemonset_at_the_cni_dir_container
     assert any(c.startswith("kubeadm init") for c in result.calls)
     network = result.raw["applied_manifests"][0]  # the first apply is the pod network
     assert "path: /home/kubernetes/bin/cni" in network and "/opt/cni/bin" not in network
-    assert 'bin_dir = "/home/kubernetes/bin/cni"' in result.raw["files"]["/etc/containerd/config.toml"]
+    assert 'bin_dirs = ["/home/kubernetes/bin/cni"]' in result.raw["files"]["/etc/containerd/config.toml"]

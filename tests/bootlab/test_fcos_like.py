@@ -66,7 +66,7 @@ def test_fcos_first_boot_through_ignition_then_reboot() -> None:
     config_toml = first.raw["files"]["/etc/containerd/config.toml"]
     assert 'BinaryName = "/opt/bin/runc"' in config_toml
     # CNI plugins where the pod network's DaemonSet also installs its own (/opt is writable here)
-    assert 'bin_dir = "/opt/cni/bin"' in config_toml
+    assert 'bin_dirs = ["/opt/cni/bin"]' in config_toml
     # reboot: Ignition does not run again; the enabled unit starts and finds its done marker
     assert not any(s["argv"][0] == "ignition" for s in second.raw["steps"])
     assert not ignition_fetches(second)

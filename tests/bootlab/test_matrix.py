@@ -131,7 +131,11 @@ def test_hostile_values_reach_the_node_intact_and_execute_nothing() -> None:
         config_path = next(m.dir.glob("upper/var/lib/kubegce/*/node-config.env"))
         sourced = subprocess.run(["bash", "-c", '. "$1"; printf "%s" "$KUBEGCE_CLUSTER_NAME"', "_", str(config_path)],
                                  capture_output=True, text=True)  # fmt: skip
-    assert result.guest_attributes["phase"] == "joined"
+    # spec validation refuses these label and taint values (test_spec.py); here they are forced into
+    # the node config to show no value executes. The strict kubelet stand-in then refuses the label
+    # as the real kubelet does (invalid node labels), so the boot stops at the join.
+    assert result.guest_attributes["phase"] == "failed"
+    assert "invalid node labels" in m.serial_log(result)
     files = result.raw["files"]
     for marker in ("/hostile-name", "/hostile-tick", "/hostile-label", "/hostile-taint"):
         assert files[marker] == "", f"{marker} was created: a value executed"

@@ -80,7 +80,11 @@ def rotate() -> None:
 def rotate_token(ctx: click.Context, name: str, ttl: str) -> None:
     """Make a new kubeadm join token and republish the role bundles nodes fetch."""
     secrets_ = service.rotate_token(repository(ctx), name, dt.timedelta(seconds=_ttl(ttl, MAX_TOKEN_TTL)))
-    info(f"new join token id {secrets_.token['token'].split('.')[0]} valid until {secrets_.token['expires']}")
+    info(
+        f"new join token id {secrets_.token['token'].split('.')[0]} written to the state store; the control "
+        "planes' token keeper creates it in the cluster within 5 minutes and renews it while they run "
+        f"(by {secrets_.token_ttl}); the old token is no longer renewed"
+    )
 
 
 @click.group("export")

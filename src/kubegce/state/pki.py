@@ -225,6 +225,8 @@ def role_bundle(secrets_: ClusterSecrets, role: str, cluster_name: str, server: 
         for path, data in secrets_.files.items():
             members[f"etc/kubernetes/pki/{path}"] = data
         members["etc/kubegce/join-token"] = secrets_.token["token"].encode()
+        # the lifetime the control planes' token keeper renews it by (lib/token.sh)
+        members["etc/kubegce/join-token-ttl"] = str(int(secrets_.token_ttl.total_seconds())).encode()
     # A worker gets no /etc/kubernetes/pki/ca.crt: kubeadm join's preflight refuses an existing
     # CA file on a node that is not a control plane (FileAvailable--etc-kubernetes-pki-ca.crt,
     # cmd/kubeadm/app/preflight/checks.go v1.35) and writes it itself from discovery (the CA is

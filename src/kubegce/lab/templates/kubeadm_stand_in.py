@@ -142,6 +142,9 @@ class Refused(Exception):
     """What kubeadm prints before it exits 1."""
 
 
+LAB_TOKENS = "/var/lib/kubegce-lab/tokens"
+
+
 def path(p: str) -> str:
     return os.path.join(ROOT, p.lstrip("/"))
 
@@ -680,8 +683,17 @@ def main(argv: list[str]) -> int:
         short = "short" in argv[2:] or flags.get("output") == "short"
         print(f"v{KUBEADM_VERSION}" if short else f'kubeadm version: "v{KUBEADM_VERSION}"')
         return 0
+    if command == "token" and positional[1:2] == ["create"] and len(positional) > 2:
+        # the lab's stand-in of the cluster's bootstrap-token Secrets (the lab's kubectl reads them;
+        # kubeadm refuses a token that exists: cmd/kubeadm/app/phases/bootstraptoken/node/token.go)
+        token_id = positional[2].split(".", 1)[0]
+        if os.path.exists(path(f"{LAB_TOKENS}/bootstrap-token-{token_id}")):
+            print(f'secrets "bootstrap-token-{token_id}" already exists', file=sys.stderr)
+            return 1
+        write(f"{LAB_TOKENS}/bootstrap-token-{token_id}", f"ttl={flags.get('ttl', '24h')}\n")
+        return 0
     if command not in ("init", "join"):
-        return 0  # token create, upgrade, ...: recorded only
+        return 0  # upgrade, ...: recorded only
     try:
         check_mixed_flags(flags)
         (init if command == "init" else join)(flags, own_minor, positional)

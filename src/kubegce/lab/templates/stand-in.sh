@@ -26,9 +26,20 @@ case "$(basename "$0") $1" in
     fi
     ;;
   "kubectl --kubeconfig")
-    # keep what `kubectl apply -f FILE` was given, for the lab to read
+    # keep what `kubectl apply -f FILE` was given, for the lab to read; a bootstrap token's Secret
+    # exists once the kubeadm stand-in created it (`get secret bootstrap-token-ID` is NotFound before)
     previous=""
+    verb=""
     for arg in "$@"; do
+      case "$arg" in
+        get | patch | apply) verb=$arg ;;
+        bootstrap-token-*)
+          if [ "$verb" = get ] && [ ! -e "/var/lib/kubegce-lab/tokens/$arg" ]; then
+            echo "Error from server (NotFound): secrets \"$arg\" not found" >&2
+            exit 1
+          fi
+          ;;
+      esac
       if [ "$previous" = "-f" ] && [ -f "$arg" ]; then
         mkdir -p /var/log/kubegce-lab/applied
         cp "$arg" "/var/log/kubegce-lab/applied/$(date +%s%N).yaml"

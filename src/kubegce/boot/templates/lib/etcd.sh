@@ -41,7 +41,12 @@ mount_etcd_disk() {
   local dev=$KUBEGCE_ETCD_DEVICE mnt=$KUBEGCE_ETCD_MOUNT fs data
   if [[ ! -b "$dev" ]]; then
     log "etcd-disk=none ($dev is not a block device): etcd data stays on the boot disk"
-    mkdir -p "$mnt/kubegce"
+    if ! mkdir -p "$mnt/kubegce" 2>/dev/null; then
+      # a read-only root (COS's /mnt): the member's record goes beside the bootstrap's state on
+      # /var, writable on every image (the same choice on every boot)
+      KUBEGCE_ETCD_MOUNT=$KUBEGCE_STATE_DIR/etcd
+      mkdir -p "$KUBEGCE_ETCD_MOUNT/kubegce"
+    fi
     return 0
   fi
   mkdir -p "$mnt"

@@ -48,8 +48,7 @@ kubeadm_join() {
   # uploaded (kubeadm's uploaded copies expire after two hours; later control planes would fail).
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
     kubeadm init --config /etc/kubegce/kubeadm.yaml --skip-token-print
-    kubeadm token create "$(</etc/kubegce/join-token)" --ttl 24h --kubeconfig /etc/kubernetes/admin.conf ||
-      log "join token already present"
+    keep_join_token  # the store's token, with the lifetime it was made with (lib/token.sh)
   else
     kubeadm join --config /etc/kubegce/kubeadm.yaml
   fi

@@ -108,6 +108,7 @@ main() {
   step fetch_secrets
   step kubeadm_join
   step install_addons
+  step install_token_keeper  # control planes: nodes can join on any day (lib/token.sh)
   report_phase joined
   step run_user_parts
   if [[ "$KUBEGCE_INSTALL_CLOUD_INIT" == 1 ]]; then
