@@ -1215,6 +1215,27 @@ class KubeState:
             ]
             return self._list("PodDisruptionBudgetList", "policy/v1", items)
 
+    def get_daemonset(self, namespace: str, name: str) -> dict[str, Any]:
+        """apps/v1 DaemonSet: what `kubectl drain --ignore-daemonsets` reads for each daemon pod's
+        controller (k8s.io/kubectl/pkg/drain/filters.go daemonSetFilter, v0.30: a controller it
+        cannot get fails the drain unless --force)."""
+        with self._lock:
+            self._advance()
+            found = self._daemonsets.get((namespace, name))
+            if found is None:
+                raise _not_found("daemonsets", name, "apps")
+            owner, labels, tolerations = found
+            pods = [p for p in self._pods.values() if p.namespace == namespace and p.owner is owner]
+            return {
+                "kind": "DaemonSet", "apiVersion": "apps/v1",
+                "metadata": {"name": name, "namespace": namespace, "uid": owner.uid, "labels": dict(labels)},
+                "spec": {"selector": {"matchLabels": dict(labels)},
+                         "template": {"metadata": {"labels": dict(labels)},
+                                      "spec": {"tolerations": [dict(t) for t in tolerations]}}},
+                "status": {"desiredNumberScheduled": len(self._nodes), "currentNumberScheduled": len(pods),
+                           "numberReady": sum(1 for p in pods if self._pod_ready(p)), "numberMisscheduled": 0},
+            }  # fmt: skip
+
     def get_pdb(self, namespace: str, name: str) -> dict[str, Any]:
         with self._lock:
             self._advance()
@@ -1470,6 +1491,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._only(method, "GET", lambda: state.get_pod(ns, rest[3]))
                 if len(rest) == 5 and rest[4] == "eviction":
                     return self._only(method, "POST", lambda: (201, state.evict(ns, rest[3], body, dry_run)))
+        if seg[:3] == ["apis", "apps", "v1"] and len(seg) == 7 and seg[3] == "namespaces" and seg[5] == "daemonsets":
+            return self._only(method, "GET", lambda: state.get_daemonset(seg[4], seg[6]))
         if seg[:3] == ["apis", "policy", "v1"]:
             rest = seg[3:]
             if rest == ["poddisruptionbudgets"]:
