@@ -1,9 +1,10 @@
 """Real programs against what the bootstrap writes (issue 20): systemd's own unit checker over every
 unit and drop-in, and Debian's real containerd loading the rendered config.toml.
 
-The bootstrap's functions (lib/binaries.sh configure_services, lib/token.sh install_token_keeper)
-run for real in a private mount namespace whose /etc is an empty tmpfs, so what they write is
-exactly what a node gets, and nothing of the host's /etc is touched. Then:
+The bootstrap's functions (lib/binaries.sh configure_services, lib/token.sh install_token_keeper,
+lib/health.sh install_api_health) run for real in a private mount namespace whose /etc is an empty
+tmpfs, so what they write is exactly what a node gets, and nothing of the host's /etc is touched.
+Then:
 
 - ``systemd-analyze verify`` (systemd 252, Debian's) checks each unit and the kubelet's drop-in,
   found through ``SYSTEMD_UNIT_PATH`` as systemd finds them on a node: unknown keys, bad values,
@@ -64,12 +65,14 @@ def written_by_bootstrap(tmp_path: Path, version: str, config_version: int) -> P
     script = "\n".join([
         "set -o errexit -o nounset -o pipefail", "mount -t tmpfs none /etc", "mkdir -p /etc/kubegce",
         "KUBEGCE_CONFIG_SHA256=abc", "KUBEGCE_CONFIG_SOURCE=metadata:x", protocol.shell_constants(), common,
-        template("lib/binaries.sh"), template("lib/token.sh"),
+        template("lib/binaries.sh"), template("lib/token.sh"), template("lib/health.sh"),
         f"KUBEGCE_BIN_DIR={stubs}", f"KUBEGCE_CONTAINERD_CONFIG_VERSION={config_version}",
         f"KUBEGCE_SANDBOX_IMAGE={pause_image(version)}", "KUBEGCE_CNI_BIN_DIR=/opt/cni/bin",
         "KUBEGCE_ROLE=control-plane", "KUBEGCE_SECRETS_URL=https://storage.googleapis.com/x",
         f"KUBEGCE_TOKEN_KEEPER={tmp_path}/keep-join-token.sh",  # outside the tmpfs: its unit's ExecStart exists
-        "configure_services", "install_token_keeper", "tar -C /etc -cf - .",
+        "KUBEGCE_API_LOAD_BALANCED=1", "KUBEGCE_API_PORT=443", "KUBEGCE_API_HEALTH_PORT=3990",
+        f"KUBEGCE_API_HEALTH_SCRIPT={tmp_path}/api-health.sh",
+        "configure_services", "install_token_keeper", "install_api_health", "tar -C /etc -cf - .",
     ])  # fmt: skip
     env = {"PATH": f"{stubs}:{os.environ['PATH']}"}
     res = subprocess.run(["unshare", "--mount", "bash", "-c", script], capture_output=True, env=env, timeout=60)
@@ -80,7 +83,14 @@ def written_by_bootstrap(tmp_path: Path, version: str, config_version: int) -> P
     return out
 
 
-UNITS = ["containerd.service", "kubelet.service", "kubegce-join-token.service", "kubegce-join-token.timer"]
+UNITS = [
+    "containerd.service",
+    "kubelet.service",
+    "kubegce-join-token.service",
+    "kubegce-join-token.timer",
+    "kubegce-api-health.socket",
+    "kubegce-api-health@.service",
+]
 
 
 @pytest.fixture(scope="module")

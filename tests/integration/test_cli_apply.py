@@ -39,13 +39,13 @@ def test_update_yes_plan_and_delete(state: str) -> None:
         create(state, emu.endpoint)
         r = kubegce("update", "cluster", "demo.example.com", endpoint=emu.endpoint)
         assert isinstance(r, subprocess.CompletedProcess)
-        assert r.returncode == 0 and "Plan: 21 to create" in r.stdout and "(plan only" in r.stdout
+        assert r.returncode == 0 and "Plan: 23 to create" in r.stdout and "(plan only" in r.stdout
         r = kubegce("update", "cluster", "demo.example.com", "--yes", endpoint=emu.endpoint)
         assert isinstance(r, subprocess.CompletedProcess) and r.returncode == 0, r.stderr
-        assert "21 done, 0 failed" in r.stderr and "✓ create network/demo-example-com" in r.stderr
+        assert "23 done, 0 failed" in r.stderr and "✓ create network/demo-example-com" in r.stderr
         r = kubegce("update", "cluster", "demo.example.com", endpoint=emu.endpoint)
         assert isinstance(r, subprocess.CompletedProcess)
-        assert "0 to create, 0 to update, 0 to replace, 0 to delete, 21 unchanged" in r.stdout
+        assert "0 to create, 0 to update, 0 to replace, 0 to delete, 23 unchanged" in r.stdout
         r = kubegce("delete", "cluster", "demo.example.com", endpoint=emu.endpoint)
         assert isinstance(r, subprocess.CompletedProcess) and r.returncode == 0
         assert "- network/demo-example-com" in r.stdout and "dry run" in r.stderr
@@ -75,9 +75,9 @@ def test_killed_apply_converges_on_rerun(state: str) -> None:
     from kubegce.state.store import open_store
 
     rng = random.Random(1234)
-    expected = {"networks": 1, "subnetworks": 1, "firewalls": 8, "instanceTemplates": 2, "addresses": 1,
-                "targetPools": 1, "forwardingRules": 1, "instanceGroupManagers": 6, "instances": 9,
-                "disks": 9 + 3}  # fmt: skip  # a boot disk each, an etcd disk per control plane
+    expected = {"networks": 1, "subnetworks": 1, "firewalls": 9, "instanceTemplates": 2, "addresses": 1,
+                "httpHealthChecks": 1, "targetPools": 1, "forwardingRules": 1, "instanceGroupManagers": 6,
+                "instanceGroups": 6, "instances": 9, "disks": 9 + 3}  # fmt: skip  # a boot disk each, an etcd disk per control plane
     with RunningEmulator(0, FaultConfig(latency_ms=20, operation_ms=40), boot_seconds=1.0) as emu:
         create(state, emu.endpoint)
         cleaner = GceTarget(ComputeClients.create(emu.endpoint), "my-proj", "demo.example.com")

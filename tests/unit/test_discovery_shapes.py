@@ -94,3 +94,17 @@ def test_unknown_query_parameters() -> None:
     assert m is not None
     assert discovery.check_query(m, {"maxResults": "5", "filter": "x"}) == []
     assert [e.path for e in discovery.check_query(m, {"maxResult": "5"})] == ["maxResult"]
+
+
+def test_every_paged_list_takes_return_partial_success() -> None:
+    """gcloud sends returnPartialSuccess on every aggregatedList; the live API takes it on paged lists."""
+    paged = [m for m in discovery.methods() if "pageToken" in m.query]
+    assert len(paged) > 100
+    for m in paged:
+        assert discovery.check_query(m, {"returnPartialSuccess": "true", "maxResults": "500"}) == [], m.id
+    agg = discovery.find_method("GET", "/compute/v1/projects/p/aggregated/instances")
+    assert agg is not None
+    assert [e.path for e in discovery.check_query(agg, {"returnPartialSuccess": "yes"})] == ["returnPartialSuccess"]
+    get = discovery.find_method("GET", "/compute/v1/projects/p/global/firewalls/fw")
+    assert get is not None
+    assert [e.path for e in discovery.check_query(get, {"returnPartialSuccess": "true"})] == ["returnPartialSuccess"]

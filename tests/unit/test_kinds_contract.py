@@ -22,10 +22,12 @@ from kubegce.cloud.model import build_graph
 from kubegce.cloud.planner import Change, Plan
 from kubegce.cloud.resources import ResourceKey
 from kubegce.emulator.compute import HANDLERS
+from kubegce.emulator.discovery import document
 from kubegce.images.catalog import Catalog
 from tests.conftest import make_bundle
 
 EMULATOR_SCOPE = {"global": "global", "region": "regions", "zone": "zones"}
+DISCOVERY = document()
 CLIENT_FIELDS = {f.name for f in dataclasses.fields(ComputeClients)}
 
 
@@ -43,9 +45,14 @@ def problems(k: Kind) -> list[str]:
         return [*out, "no API binding"]
     if a.client in CLIENT_FIELDS:
         out.append(f"client name {a.client!r} hides a ComputeClients field")
-    for type_name in (a.client_type, a.message):
+    for type_name in (a.client_type, a.message) if a.library else ():
         if not hasattr(compute_v1, type_name):
             out.append(f"compute_v1 has no type {type_name!r}")
+    if not a.library:  # every call as JSON: Google's discovery document must define them all
+        methods = DISCOVERY.get("resources", {}).get(a.collection, {}).get("methods", {})
+        missing = {"insert", "get", "delete", "list", "patch"} - set(methods)
+        if missing:
+            out.append(f"Compute v1 has no {sorted(missing)} for {a.collection}")
     if (k.scope == "global") != (a.aggregated_field == ""):
         out.append("an aggregated field is wanted exactly for regional and zonal kinds")
     elif a.aggregated_field:
@@ -152,6 +159,7 @@ OLD_DELETE_AFTER: dict[str, set[str]] = {
     "router": set(),
     "firewall": set(),
     "address": {"forwarding_rule"},
+    "http_health_check": {"target_pool"},  # (added with issue 25 item 8)
     "target_pool": {"forwarding_rule", "instance_group_manager", "region_instance_group_manager"},
     "forwarding_rule": set(),
     "instance_template": {"instance_group_manager", "region_instance_group_manager"},

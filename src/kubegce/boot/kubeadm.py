@@ -36,6 +36,10 @@ FLAGS_ALLOWED_WITH_CONFIG = frozenset(
      "print-join-command", "rootfs", "v", "log-file"}
 )  # fmt: skip
 API_PORT = 443
+# The control planes' health for the API's load balancer (lib/health.sh; the target pool's legacy
+# HTTP health check and its firewall rule in cloud/model.py): kOps's kube-apiserver-healthcheck port.
+API_HEALTH_PORT = 3990
+API_HEALTH_PATH = "/readyz"
 
 
 def api_version_for(kubernetes_version: str) -> str:

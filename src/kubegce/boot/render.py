@@ -18,7 +18,7 @@ from importlib import resources
 
 from kubegce.boot import protocol
 from kubegce.boot.channel import ChannelDecision
-from kubegce.boot.kubeadm import render_kubeadm_config
+from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, render_kubeadm_config
 from kubegce.boot.versions import asset_urls, components
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
@@ -106,6 +106,8 @@ def render_node_config(
         ("KUBEGCE_FIRST_CONTROL_PLANE", 1 if control_planes <= 1 else "auto"),
         ("KUBEGCE_API_ENDPOINT", api_endpoint),
         ("KUBEGCE_API_LOAD_BALANCED", 1 if control_planes > 1 else 0),
+        ("KUBEGCE_API_PORT", API_PORT),
+        ("KUBEGCE_API_HEALTH_PORT", API_HEALTH_PORT),
         ("KUBEGCE_DISCOVERY_URL", discovery_url),
         ("KUBEGCE_DISCOVERY_UPLOAD_URL", discovery_upload_url),
         ("KUBEGCE_ELECTION_URL", election_url if control_planes > 1 else ""),

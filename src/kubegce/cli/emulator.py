@@ -95,6 +95,9 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
     written = cluster.write_kubeconfig(kubeconfig)
     info(f"kubegce emulator listening on {server.endpoint}")
     info(f"  export KUBEGCE_COMPUTE_ENDPOINT={server.endpoint}")
+    info("gcloud against it (in a configuration of its own: `gcloud config configurations create emulator`):")
+    info(f"  gcloud config set api_endpoint_overrides/compute {server.endpoint}/compute/v1/")
+    info("  gcloud config set auth/disable_credentials true")
     info(f"simulated cluster's Kubernetes API on {cluster.url} (kubeconfig {written})")
     info(f"  export KUBECONFIG={written.resolve()}")
     try:

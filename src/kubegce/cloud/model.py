@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+from kubegce.boot.kubeadm import API_HEALTH_PATH, API_HEALTH_PORT
 from kubegce.boot.plans import ClusterBoot, GroupBoot
 from kubegce.cloud.graph import Resource, ResourceGraph, ResourceKey
 from kubegce.cloud.kinds.firewall import split_by_family
@@ -25,6 +26,12 @@ from kubegce.spec.validate import region_of
 
 ALL_PROTOCOLS = ["tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip"]
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# Where GCE's legacy HTTP health checks (a target pool's) come from: GCE's documented prober
+# ranges (cloud.google.com/load-balancing/docs/health-check-concepts, "Probe IP ranges").
+LEGACY_HEALTH_CHECK_RANGES = ["35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22"]
+# The API's health check: every 5 s, 2 failures out (10 s), 2 passes back in.
+API_HEALTH_CHECK: dict[str, Any] = {"port": API_HEALTH_PORT, "requestPath": API_HEALTH_PATH, "checkIntervalSec": 5,
+                                    "timeoutSec": 5, "healthyThreshold": 2, "unhealthyThreshold": 2}  # fmt: skip
 
 
 # A control plane's etcd data (and its /etc/kubernetes, see lib/etcd.sh) lives on a separate
@@ -172,6 +179,12 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
     control_planes = sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE)
     pools: dict[str, ResourceKey] = {}
     if control_planes > 1:
+        # GCE's probers reach each control plane's health port (lib/health.sh); one global check.
+        firewall("api-health-checks", [{"IPProtocol": "tcp", "ports": [str(API_HEALTH_PORT)]}],
+                 sources=LEGACY_HEALTH_CHECK_RANGES, targets=[cp_tag])  # fmt: skip
+        check_name = gce_name("api", c.name)
+        check = graph.add(Resource("http_health_check", check_name,
+                                   {"name": check_name, "description": desc, **API_HEALTH_CHECK}))  # fmt: skip
         cp_regions = sorted(
             {region_of(z) for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE for z in g.spec.zones}
         )
@@ -189,8 +202,14 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
                 Resource(
                     "target_pool",
                     name,
-                    {"name": name, "description": desc, "sessionAffinity": "NONE"},
+                    {
+                        "name": name,
+                        "description": desc,
+                        "sessionAffinity": "NONE",
+                        "healthChecks": [_url(project, "global", "httpHealthChecks", check_name)],
+                    },
                     location=region,
+                    depends_on=(check.key,),
                 )  # fmt: skip
             )
             graph.add(

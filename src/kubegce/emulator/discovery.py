@@ -96,6 +96,14 @@ def methods() -> tuple[Method, ...]:
     return tuple(out)
 
 
+def has_method(method_id: str) -> bool:
+    """Whether the document defines this method (e.g. compute.instanceTemplates.aggregatedList)."""
+    try:
+        return any(m.id == method_id for m in methods())
+    except DiscoveryUnavailable:
+        return False
+
+
 def find_method(http_method: str, path: str) -> Method | None:
     """The discovery method for a request path (with or without the /compute/v1/ prefix)."""
     rest = path.split("?", 1)[0]
@@ -203,10 +211,24 @@ def check_body(schema_name: str, body: Any) -> list[ShapeError]:
 
 
 def check_query(method: Method, query: dict[str, str]) -> list[ShapeError]:
-    """Query parameters the method does not take (the API answers 400 for those too)."""
+    """Query parameters the method does not take (the API answers 400 for those too).
+
+    `returnPartialSuccess` is taken by every paged list: the live API does (gcloud sends it on every
+    aggregatedList), and gcloud's own generated Compute v1 client defines it for 168 of the 169 list
+    methods it has, all of them paged (google-cloud-cli 528.0.0,
+    lib/googlecloudsdk/generated_clients/apis/compute/v1/compute_v1_messages.py), while the discovery
+    document google-api-python-client ships (revision 20261106) only mentions it in descriptions.
+    The emulator never fails part of a list, so the flag changes nothing (docs/emulator.md)."""
     known = method.query | {"alt", "fields", "key", "prettyPrint", "quotaUser", "userIp", "$alt", "$fields",
                             "access_token", "callback", "oauth_token", "upload_protocol", "uploadType", "$.xgafv"}  # fmt: skip
-    return [ShapeError(k, "unknown query parameter") for k in query if k not in known]
+    if "pageToken" in method.query:
+        known |= {"returnPartialSuccess"}
+    problems = [ShapeError(k, "unknown query parameter") for k in query if k not in known]
+    if "returnPartialSuccess" in known and query.get("returnPartialSuccess", "true").lower() not in ("true", "false"):
+        problems.append(
+            ShapeError("returnPartialSuccess", "expected a boolean (true or false, any case, as gcloud sends True)")
+        )
+    return problems
 
 
 def prune(schema_name: str, value: Any) -> Any:

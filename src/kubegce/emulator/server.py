@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kubegce.emulator import admin
+from kubegce.emulator import admin, batch
 from kubegce.emulator.cluster import SimulatedCluster
 from kubegce.emulator.compute import ComputeApi, ComputeState, FaultConfig
 
@@ -27,6 +27,9 @@ def parse_fail_call(text: str) -> tuple[str, int, int]:
     except admin.AdminError as exc:
         raise ValueError(f"{usage} ({exc.message.split('. ', 1)[-1]})") from None
     return method, nth, code
+
+
+BATCH_MAX_BYTES = 16 * 1024 * 1024  # a batch of 1000 calls with bodies fits
 
 
 class BadRequest(Exception):
@@ -71,8 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         is_admin = self.path.startswith("/_emulator/")
+        is_batch = self.path.split("?", 1)[0] == batch.PATH
         try:
-            raw = self._raw_body(admin.MAX_BODY_BYTES if is_admin else None)
+            raw = self._raw_body(admin.MAX_BODY_BYTES if is_admin else BATCH_MAX_BYTES if is_batch else None)
         except BadRequest as exc:
             self.close_connection = True  # the body is left unread: the stream cannot be reused
             self._send(400, {"error": {"code": 400, "message": str(exc),
@@ -81,13 +85,39 @@ class _Handler(BaseHTTPRequestHandler):
         if is_admin:
             self._send(*admin.handle(self.server.state, method, self.path, raw))
             return
-        try:
-            status, payload = self.server.api.handle(method, self.path, self._json_object(raw))
-        except Exception as exc:  # a bug in the emulator: answer like GCE's backendError, keep serving
-            status, payload = 500, {"error": {"code": 500, "message": f"emulator error: {exc!r}",
-                                              "errors": [{"reason": "backendError", "message": str(exc)}]}}  # fmt: skip
+        if is_batch:
+            self._batch(method, raw)
+            return
+        status, payload = self._call(method, self.path, self._json_object(raw))
         self._send(status, payload)
         if method != "GET" and self.server.state_file is not None:
+            self.server.state.save(self.server.state_file)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        try:
+            return self.server.api.handle(method, path, body)
+        except Exception as exc:  # a bug in the emulator: answer like GCE's backendError, keep serving
+            return 500, {"error": {"code": 500, "message": f"emulator error: {exc!r}",
+                                   "errors": [{"reason": "backendError", "message": str(exc)}]}}  # fmt: skip
+
+    def _batch(self, method: str, raw: bytes) -> None:
+        """POST /batch/compute/v1 (emulator/batch.py): every part is an ordinary call."""
+        if method != "POST":
+            self._send(405, {"error": {"code": 405, "message": "the batch endpoint takes POST",
+                                       "errors": [{"reason": "methodNotAllowed", "message": "POST"}]}})  # fmt: skip
+            return
+        try:
+            content_type, data = batch.handle(self.headers.get("Content-Type", ""), raw, self._call)
+        except batch.BatchError as exc:
+            self._send(400, {"error": {"code": 400, "message": str(exc),
+                                       "errors": [{"reason": "badRequest", "message": str(exc)}]}})  # fmt: skip
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        if self.server.state_file is not None:
             self.server.state.save(self.server.state_file)
 
     def do_GET(self) -> None:  # noqa: N802

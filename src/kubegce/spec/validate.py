@@ -26,7 +26,7 @@ from kubegce.spec.fields import (
     user_data_name_problem,
     user_data_type_problem,
 )
-from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
+from kubegce.spec.models import CLUSTER_LABEL, ClusterBundle, InstanceGroup, Role
 from kubegce.spec.text import capped, shown, shown_key
 
 CLUSTER_NAME_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -356,7 +356,14 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
     s = g.spec
     if not GCE_NAME_RE.fullmatch(g.name) or len(g.name) > 40:
         problems.append(f"{p} metadata.name must be [a-z][-a-z0-9]*, at most 40 characters")
-    _check_k8s_labels(f"{p} metadata.labels", g.metadata.labels, problems)
+    # the cluster label names the group's cluster in a document and is never a Kubernetes or GCE
+    # label: it holds any cluster name, as kOps's kops.k8s.io/cluster does (longer than 63 too)
+    labels = {k: v for k, v in g.metadata.labels.items() if k != CLUSTER_LABEL}
+    _check_k8s_labels(f"{p} metadata.labels", labels, problems)
+    owner = g.metadata.labels.get(CLUSTER_LABEL)
+    if owner is not None and (not CLUSTER_NAME_RE.fullmatch(owner) or len(owner) > 253):
+        problems.append(f"{p} metadata.labels.{CLUSTER_LABEL}: {shown(owner)} must be the cluster's name "
+                        "(a lowercase DNS name like demo.example.com)")  # fmt: skip
     if problem := check_machine_type(s.machine_type):
         problems.append(f"{p} spec.machineType: {problem}")
     if problem := image_problem(s.image):

@@ -22,6 +22,7 @@ umask 022
 # @@KUBEGCE_INCLUDE lib/etcd.sh@@
 # @@KUBEGCE_INCLUDE lib/join.sh@@
 # @@KUBEGCE_INCLUDE lib/token.sh@@
+# @@KUBEGCE_INCLUDE lib/health.sh@@
 # @@KUBEGCE_INCLUDE lib/main.sh@@
 
 main "${KUBEGCE_CHANNEL:-}"

@@ -50,8 +50,8 @@ class ComputeClients:
 
     @property
     def kinds(self) -> dict[str, Any]:
-        """One library client per registered kind, by its binding's name."""
-        return {k.api.client: getattr(self, k.api.client) for k in REGISTRY.values()}
+        """One library client per registered kind the library serves, by its binding's name."""
+        return {k.api.client: getattr(self, k.api.client) for k in REGISTRY.values() if k.api.library}
 
     def __getattr__(self, name: str) -> Any:
         built = self.__dict__.get("built")

@@ -42,6 +42,9 @@ class ApiBinding:
     aggregated_field: str = ""  # field of the scoped list in aggregated results; "" for global kinds
     client_class: str = ""  # compute_v1 client type; default: from the collection (targetPools: TargetPoolsClient)
     path: str = ""  # the URL's collection segment when it is not the collection (regional MIGs)
+    # False: google-cloud-compute has no client for the collection (1.57 has none for the legacy
+    # httpHealthChecks that target pools take), so every call, patches included, goes as JSON
+    library: bool = True
 
     @property
     def client_type(self) -> str:
@@ -75,6 +78,9 @@ class ApiBinding:
         return lambda: clients.rest("DELETE", path)
 
     def patch(self, clients: Any, where: dict[str, str], name: str, body: dict[str, Any]) -> Callable[[], Any]:
+        if not self.library:
+            path = f"{self.url_path(where)}/{name}"
+            return lambda: clients.rest("PATCH", path, body)
         kwargs = {**where, self.arg: name, f"{self.arg}_resource": self.to_message(clients, body)}
         return lambda: self.service(clients).patch_unary(**kwargs, retry=None)
 

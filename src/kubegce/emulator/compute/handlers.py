@@ -8,6 +8,7 @@ import ipaddress
 import re
 from typing import Any, ClassVar
 
+from kubegce.boot import protocol
 from kubegce.cloud.names import url_tail
 from kubegce.emulator.compute.errors import ApiError, not_found
 from kubegce.emulator.compute.migs import MigReconciler
@@ -158,8 +159,131 @@ class Addresses(Handler):
         return super().verb(st, method, project, scope_path, name, verb, body, query)
 
 
+class HttpHealthChecks(Handler):
+    """Legacy HTTP health checks (global): what a target pool takes (an in-use check cannot go)."""
+
+    collection, scope, kind = "httpHealthChecks", "global", "compute#httpHealthCheck"
+    patchable = frozenset({"port", "requestPath", "checkIntervalSec", "timeoutSec", "healthyThreshold",
+                           "unhealthyThreshold", "description", "host"})  # fmt: skip
+    DEFAULTS: ClassVar[dict[str, Any]] = {"port": 80, "requestPath": "/", "checkIntervalSec": 5, "timeoutSec": 5,
+                                          "healthyThreshold": 2, "unhealthyThreshold": 2}  # fmt: skip
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        for k, v in self.DEFAULTS.items():
+            res.setdefault(k, v)
+        self._check(res)
+
+    def check_patch(self, res: dict[str, Any], body: dict[str, Any]) -> None:
+        self._check({**res, **body})
+
+    @staticmethod
+    def _check(res: dict[str, Any]) -> None:
+        def number(field: str, low: int, high: int) -> int:
+            try:
+                value = int(res[field])
+            except (TypeError, ValueError):
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.{field}': '{res[field]}'.") from None
+            if not low <= value <= high:
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.{field}': '{value}'. "
+                               f"Must be between {low} and {high}.")  # fmt: skip
+            res[field] = value
+            return value
+
+        number("port", 1, 65535)
+        interval, timeout = number("checkIntervalSec", 1, 300), number("timeoutSec", 1, 300)
+        number("healthyThreshold", 1, 10)
+        number("unhealthyThreshold", 1, 10)
+        if timeout > interval:
+            raise ApiError(400, "invalid", "Invalid value for field 'resource.timeoutSec': "
+                           f"'{timeout}'. timeoutSec should be less than or equal to checkIntervalSec.")  # fmt: skip
+        path = res["requestPath"]
+        if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]{0,1023}", path):
+            raise ApiError(400, "invalid", "Invalid value for field 'resource.requestPath': it must start with '/'.")
+
+
 class TargetPools(Handler):
+    """Regional target pools: at most one legacy HTTP health check (addHealthCheck/removeHealthCheck);
+    members are the instances of the managed groups that name the pool; getHealth says which of
+    them pass the check (an emulated instance passes once its boot has joined)."""
+
     collection, scope, kind = "targetPools", "regions", "compute#targetPool"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        res["healthChecks"] = self._checks(st, res.get("healthChecks") or [], "resource.healthChecks")
+        if not res["healthChecks"]:
+            del res["healthChecks"]
+
+    @staticmethod
+    def _checks(st: ComputeState, urls: list[Any], field: str) -> list[str]:
+        out = []
+        for i, url in enumerate(urls):
+            ref = parse_ref(url) if isinstance(url, str) else None
+            if ref is None or ref[2] != "httpHealthChecks":
+                raise ApiError(400, "invalid", f"Invalid value for field '{field}[{i}]': '{url}'. "
+                               "Only legacy HttpHealthChecks are supported.")  # fmt: skip
+            st.require(url, f"{field}[{i}]")
+            out.append(BASE + url_tail(url))
+        if len(out) > 1:
+            raise ApiError(
+                400, "invalid", f"Invalid value for field '{field}': only one health check may be specified."
+            )
+        return out
+
+    def members(self, st: ComputeState, res: dict[str, Any]) -> list[dict[str, Any]]:
+        pool = url_tail(res["selfLink"])
+        migs = {r["selfLink"] for k, r in st.resources.items() if k[2] in ("instanceGroupManagers",)
+                and pool in (url_tail(p) for p in r.get("targetPools", []))}  # fmt: skip
+        return sorted((r for k, r in st.resources.items() if k[2] == "instances" and r.get("_mig") in migs),
+                      key=lambda r: str(r["name"]))  # fmt: skip
+
+    def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
+        view = super().view(st, project, scope_path, res)
+        members = [r["selfLink"] for r in self.members(st, res)]
+        if members:
+            view["instances"] = members
+        return view
+
+    def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
+             body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+        res = st.get(project, scope_path, self.collection, name)
+        if method == "POST" and verb in ("addHealthCheck", "removeHealthCheck"):
+            refs = body.get("healthChecks") or []
+            if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+                raise ApiError(400, "invalid", "Invalid value for field 'healthChecks'")
+            urls = self._checks(st, [r.get("healthCheck") for r in refs], "healthChecks")
+            have = list(res.get("healthChecks", []))
+            if verb == "addHealthCheck":
+                have += [u for u in urls if u not in have]
+                self._checks(st, have, "resource.healthChecks")
+            else:
+                have = [u for u in have if u not in urls]
+            res["healthChecks"] = have
+            if not have:
+                del res["healthChecks"]
+            return st.new_operation(project, scope_path, f"compute.targetPools.{verb}", res["selfLink"], res["id"])
+        if method == "POST" and verb == "getHealth":
+            want = url_tail(str(body.get("instance", "")))
+            member = next((r for r in self.members(st, res) if url_tail(r["selfLink"]) == want), None)
+            if member is None:
+                raise ApiError(400, "invalid", f"Instance '{want}' is not a member of target pool '{name}'")
+            return {"kind": "compute#targetPoolInstanceHealth",
+                    "healthStatus": [{"instance": member["selfLink"], "healthState": self.health(st, res, member)}]}  # fmt: skip
+        return super().verb(st, method, project, scope_path, name, verb, body, query)
+
+    @staticmethod
+    def health(st: ComputeState, pool: dict[str, Any], instance: dict[str, Any]) -> str:
+        """HEALTHY when the pool has no check (GCE counts every member healthy then) or the
+        instance's emulated boot has joined (its health port answers 200); UNHEALTHY otherwise."""
+        if not pool.get("healthChecks"):
+            return "HEALTHY"
+        if st.boot.status(instance) != "RUNNING":
+            return "UNHEALTHY"
+        try:
+            attrs = st.boot.guest_attributes(instance, booted_image(st, instance), protocol.attribute_path(""))
+        except ApiError:
+            return "UNHEALTHY"
+        items = {i["key"]: i["value"] for i in attrs["queryValue"]["items"]}
+        return "HEALTHY" if items.get(protocol.ATTR_PHASE) == protocol.JOINED else "UNHEALTHY"
 
 
 class ForwardingRules(Handler):
@@ -215,6 +339,10 @@ class InstanceGroupManagers(Handler):
         res["instanceGroup"] = st.self_link(project, scope_path, "instanceGroups", res["name"])
 
     def after_insert(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        # GCE makes the group's instance group with it (same name and scope) and deletes it with it
+        group = {"name": res["name"], "network": _template_network(st, res)}
+        st.stamp(project, scope_path, "instanceGroups", group, kind=InstanceGroups.kind, labelled=False)
+        st.resources[(project, scope_path, "instanceGroups", res["name"])] = group
         MigReconciler(st).reconcile(project, scope_path, res)
 
     def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +351,10 @@ class InstanceGroupManagers(Handler):
         return view
 
     def before_delete(self, st: ComputeState, res: dict[str, Any]) -> None:
-        MigReconciler(st).remove_all(res)  # a group's instances go with it
+        MigReconciler(st).remove_all(res)  # a group's instances go with it, and its instance group
+        ref = parse_ref(res.get("instanceGroup", ""))
+        if ref is not None:
+            st.resources.pop(ref, None)
 
     def verb(self, st: ComputeState, method: str, project: str, scope_path: str, name: str, verb: str,
              body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:  # fmt: skip
@@ -277,6 +408,38 @@ class InstanceGroupManagers(Handler):
         return super().verb(st, method, project, scope_path, name, verb, body, query)
 
 
+def _template_network(st: ComputeState, mig: dict[str, Any]) -> str:
+    ref = parse_ref(mig.get("instanceTemplate", ""))
+    template = st.resources.get(ref) if ref else None
+    nics = ((template or {}).get("properties") or {}).get("networkInterfaces") or [{}]
+    return str(nics[0].get("network", ""))
+
+
+class InstanceGroups(Handler):
+    """The instance group of each managed group (made and deleted with it; `size` is its members).
+    Unmanaged groups are not emulated: kubegce makes none."""
+
+    collection, scope, kind = "instanceGroups", "zones", "compute#instanceGroup"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        raise ApiError(400, "invalid", "unmanaged instance groups are not emulated (kubegce makes managed groups)")
+
+    def view(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> dict[str, Any]:
+        view = super().view(st, project, scope_path, res)
+        mig = st.resources.get((project, scope_path, "instanceGroupManagers", res["name"]))
+        view["size"] = len(MigReconciler(st).members(mig)) if mig else 0
+        return view
+
+    def before_delete(self, st: ComputeState, res: dict[str, Any]) -> None:
+        raise ApiError(400, "resourceInUseByAnotherResource", f"The instance_group resource "
+                       f"'{url_tail(res['selfLink'])}' is already being used by its instance group manager")  # fmt: skip
+
+
+class RegionInstanceGroups(InstanceGroups):
+    collection, scope = "regionInstanceGroups", "regions"
+    path = "instanceGroups"
+
+
 class RegionInstanceGroupManagers(InstanceGroupManagers):
     """A regional MIG: its instances spread over distributionPolicy's zones (EVEN), named BASE-xxxx."""
 
@@ -296,6 +459,25 @@ class RegionInstanceGroupManagers(InstanceGroupManagers):
                                                f".zone': '{z.get('zone')}'. Zone must be in region {region}.")  # fmt: skip
             z["zone"] = f"{BASE}projects/{project}/zones/{zone}"
         policy["zones"] = zones
+
+
+class Autoscalers(Handler):
+    """Zonal autoscalers: served so clients that describe a group (gcloud's `instance-groups managed
+    describe` and `list` read them) get GCE's answers; kubegce makes none yet. An insert needs a
+    `target` group that exists, as GCE's does; nothing scales in the emulator."""
+
+    collection, scope, kind = "autoscalers", "zones", "compute#autoscaler"
+
+    def validate(self, st: ComputeState, project: str, scope_path: str, res: dict[str, Any]) -> None:
+        if not res.get("target"):
+            raise ApiError(400, "required", "Required field 'resource.target' not specified")
+        st.require(res["target"], "resource.target")
+        res.setdefault("status", "ACTIVE")
+
+
+class RegionAutoscalers(Autoscalers):
+    collection, scope = "regionAutoscalers", "regions"
+    path = "autoscalers"
 
 
 class Disks(Handler):
@@ -396,12 +578,17 @@ HANDLERS: dict[str, Handler] = {
         Subnetworks(),
         Routers(),
         Addresses(),
+        HttpHealthChecks(),
         TargetPools(),
         ForwardingRules(),
         InstanceGroupManagers(),
         RegionInstanceGroupManagers(),
         Instances(),
         Disks(),
+        Autoscalers(),
+        RegionAutoscalers(),
+        InstanceGroups(),
+        RegionInstanceGroups(),
     )
 }
 

@@ -40,7 +40,7 @@ class MigReconciler:
         """listManagedInstances: each instance with the template it was created from (its version)."""
         boot = self.state.boot
         return [
-            {"instance": r["selfLink"], "id": r["id"], "instanceStatus": boot.status(r),
+            {"instance": r["selfLink"], "name": r["name"], "id": r["id"], "instanceStatus": boot.status(r),
              "currentAction": "NONE" if boot.status(r) == "RUNNING" else r.get("_action", "CREATING"),
              "version": {"instanceTemplate": r.get("_template", mig["instanceTemplate"])}}
             for r in sorted(self.members(mig), key=lambda r: str(r["name"]))
@@ -109,7 +109,8 @@ class MigReconciler:
             if disk is None:
                 disk_name = name if d.get("boot") else f"{name}-{device}"
                 disk = {"name": disk_name, "sizeGb": str(d.get("initializeParams", {}).get("diskSizeGb", "10")),
-                        "type": d.get("initializeParams", {}).get("diskType", "pd-balanced")}  # fmt: skip
+                        "type": d.get("initializeParams", {}).get("diskType", "pd-balanced"),
+                        "status": "READY"}  # fmt: skip
                 if d.get("boot") and d.get("initializeParams", {}).get("sourceImage"):
                     disk["sourceImage"] = d["initializeParams"]["sourceImage"]
                 st.stamp(project, scope_path, "disks", disk, kind=DISK_KIND, labelled=False)

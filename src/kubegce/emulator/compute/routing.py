@@ -206,7 +206,9 @@ class ComputeApi:
 
     def _aggregated(self, project: str, collection: str, query: dict[str, str]) -> dict[str, Any]:
         handler = HANDLERS.get(collection)
-        if handler is None or handler.scope == "global":
+        if handler is None or (
+            handler.scope == "global" and not discovery.has_method(f"compute.{collection}.aggregatedList")
+        ):
             raise ApiError(400, "invalid", f"no aggregated list for {collection}")
         # zonal and regional variants of a collection (instanceGroupManagers) share one aggregated list
         try:
