@@ -12,6 +12,7 @@ from kubegce.boot.plans import render_cluster_boot
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
 from kubegce.spec.models import Role
+from kubegce.state.base import DirUrls
 from kubegce.state.layout import discovery_key, election_key, role_of, role_secrets_key
 from kubegce.state.pki import ClusterSecrets, role_bundle
 from tests.conftest import fake_gcs_binary
@@ -33,6 +34,12 @@ class LabBucket:
     def create_url(self, key: str) -> str:
         name = quote("team/" + key, safe="")
         return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=multipart&name={name}&ifGenerationMatch=0"
+
+    def dir_urls(self, directory: str) -> DirUrls:
+        name = quote("team/" + directory, safe="")
+        return DirUrls(f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o?prefix={name}%2F",
+                       f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{name}%2F",
+                       f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={name}%2F")  # fmt: skip
 
 
 def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secrets_: ClusterSecrets | None = None,

@@ -17,6 +17,7 @@ from kubegce.boot.render import NODE_CONFIG_KEY, render_bootstrap, render_node_c
 from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
 from kubegce.spec.models import BootChannel, BootstrapSpec, UserDataPart
+from kubegce.state.base import DirUrls
 from kubegce.state.layout import role_of
 from tests.conftest import make_bundle
 
@@ -228,6 +229,10 @@ class _Bucket:
 
     def create_url(self, key: str) -> str:
         return f"https://storage.example/upload?name={key}&ifGenerationMatch=0"
+
+    def dir_urls(self, directory: str) -> DirUrls:
+        return DirUrls(f"https://storage.example/o?prefix={directory}/", f"https://storage.example/o/{directory}/",
+                       f"https://storage.example/upload?name={directory}/")  # fmt: skip
 
 
 @pytest.mark.parametrize("control_planes", [1, 3])

@@ -16,12 +16,15 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from importlib import resources
 
+from kubegce.backups.retention import duration_s
 from kubegce.boot import protocol
 from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, render_kubeadm_config
 from kubegce.boot.versions import asset_urls, components
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
+from kubegce.spec.validate import backup_retention_of
+from kubegce.state.base import DirUrls
 
 NODE_CONFIG_KEY = "kubegce-node-config"
 HEADER_MARK = "# @@KUBEGCE_HEADER@@"
@@ -70,6 +73,29 @@ class NodeConfig:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class BackupUrls:
+    """Where a control plane's etcd backup job reaches the store (lib/backup.sh)."""
+
+    backups: DirUrls  # CLUSTER/secrets/backups/etcd/
+    request: str  # reads the request object (?alt=media)
+    request_object: str  # deletes it
+
+
+def backup_settings(bundle: ClusterBundle, urls: BackupUrls | None) -> list[tuple[str, str | int | list[str]]]:
+    """The backup job's settings: off unless backups are enabled and the store is one control
+    planes can write (``urls``)."""
+    b = bundle.cluster.spec.etcd.backup
+    if urls is None or not b.enabled:
+        return [("KUBEGCE_BACKUP_ENABLED", 0)]
+    keep = backup_retention_of(b)
+    return [("KUBEGCE_BACKUP_ENABLED", 1), ("KUBEGCE_BACKUP_INTERVAL", duration_s(b.interval) or 900),
+            ("KUBEGCE_BACKUP_KEEP_ALL", keep.all_s), ("KUBEGCE_BACKUP_KEEP_HOURLY", keep.hourly_s),
+            ("KUBEGCE_BACKUP_KEEP_DAILY", keep.daily_s), ("KUBEGCE_BACKUP_LIST_URL", urls.backups.list),
+            ("KUBEGCE_BACKUP_OBJECT_URL", urls.backups.object), ("KUBEGCE_BACKUP_UPLOAD_URL", urls.backups.upload),
+            ("KUBEGCE_BACKUP_REQUEST_URL", urls.request), ("KUBEGCE_BACKUP_REQUEST_OBJECT_URL", urls.request_object)]  # fmt: skip
+
+
 def render_node_config(
     bundle: ClusterBundle,
     group: InstanceGroup,
@@ -83,6 +109,7 @@ def render_node_config(
     election_url: str = "",
     election_upload_url: str = "",
     cni_bin_dir: str = DEFAULT_CNI_BIN_DIR,
+    backups: BackupUrls | None = None,
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
@@ -108,6 +135,7 @@ def render_node_config(
         ("KUBEGCE_API_LOAD_BALANCED", 1 if control_planes > 1 else 0),
         ("KUBEGCE_API_PORT", API_PORT),
         ("KUBEGCE_API_HEALTH_PORT", API_HEALTH_PORT),
+        *backup_settings(bundle, backups),
         ("KUBEGCE_DISCOVERY_URL", discovery_url),
         ("KUBEGCE_DISCOVERY_UPLOAD_URL", discovery_upload_url),
         ("KUBEGCE_ELECTION_URL", election_url if control_planes > 1 else ""),

@@ -46,7 +46,7 @@ def _group_versions(stored: StoredBundle) -> list[int]:
 
 @click.group("get")
 def command() -> None:
-    """List clusters and instance groups in the state store."""
+    """List clusters, instance groups and etcd backups in the state store."""
 
 
 @command.command("clusters")
@@ -146,3 +146,24 @@ def get_secrets(ctx: click.Context, name: str, output: str) -> None:
 
 
 command.add_command(get_clusters, "cluster")
+
+
+@command.command("backups")
+@click.argument("cluster")
+@output_option()
+@click.pass_context
+def get_backups(ctx: click.Context, cluster: str, output: str) -> None:
+    """List a cluster's etcd backups in the state store, newest first (docs/disaster-recovery.md)."""
+    from kubegce.backups.store import list_backups
+
+    repo = repository(ctx)
+    repo.get(cluster)  # an unknown cluster: not found (exit 4)
+    listing = list_backups(repo.store, cluster)
+    for problem in listing.problems:
+        info(f"warning: not listed: {problem}")
+    data = [m.as_dict() for m in listing.backups]
+    rows = [(m.id, m.as_dict()["time"], m.member, m.revision, m.kubernetes_version, m.size, m.sha256[:12])
+            for m in listing.backups]  # fmt: skip
+    if not rows and output == "table":
+        info(f"no etcd backups of {cluster} yet")
+    emit(data, output, columns=("ID", "TIME", "MEMBER", "REVISION", "KUBERNETES", "SIZE", "SHA256"), rows=rows)

@@ -26,7 +26,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
         "command",
         "Create a cluster spec in the state store (nothing touches a cloud until `update`).",
     ),
-    "get": ("get", "command", "List clusters and instance groups in the state store."),
+    "get": ("get", "command", "List clusters, instance groups and etcd backups in the state store."),
     "edit": ("edit", "command", "Change a stored spec field by field, or in $KUBE_EDITOR / $EDITOR."),
     "replace": (
         "replace",
@@ -50,6 +50,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
         "command",
         "Check that a cluster's groups are at size and its nodes initialized (and Ready).",
     ),
+    "backup": ("backup", "command", "Back a cluster's etcd up to the state store now."),
     "rotate": ("secrets", "rotate", "Replace secrets."),
     "export": ("secrets", "export", "Export credentials."),
     "version": ("main", "version", "Print kubegce's version."),

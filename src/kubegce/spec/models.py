@@ -78,6 +78,29 @@ class AssetsSpec(SpecModel):
     manifest_sha256: dict[str, str] = Field(default_factory=dict)
 
 
+class EtcdBackupRetention(SpecModel):
+    """Which backups the backup job keeps (kOps's spirit; src/kubegce/backups/retention.py):
+    every backup younger than ``all``, the newest of each UTC hour younger than ``hourly``, the
+    newest of each UTC day younger than ``daily``; the newest backup always. Durations: 90m, 24h,
+    30d; 0 turns a tier off."""
+
+    all: str = "1h"
+    hourly: str = "168h"
+    daily: str = "30d"
+
+
+class EtcdBackupSpec(SpecModel):
+    """Scheduled etcd snapshots into the cluster's part of the state store (docs/disaster-recovery.md)."""
+
+    enabled: bool = True
+    interval: str = "15m"  # as kOps's etcd-manager; at least 1m
+    retention: EtcdBackupRetention = Field(default_factory=EtcdBackupRetention)
+
+
+class EtcdSpec(SpecModel):
+    backup: EtcdBackupSpec = Field(default_factory=EtcdBackupSpec)
+
+
 class ObjectMeta(SpecModel):
     name: str
     labels: dict[str, str] = Field(default_factory=dict)
@@ -98,6 +121,7 @@ class ClusterSpec(SpecModel):
     cloud_controller_manager: bool = False
     ssh_public_key: str | None = None
     assets: AssetsSpec = Field(default_factory=AssetsSpec)
+    etcd: EtcdSpec = Field(default_factory=EtcdSpec)
 
 
 class Cluster(SpecModel):

@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Iterable
 
+from kubegce.backups import retention as backup_retention
 from kubegce.spec import gce_machines, gce_zones, kubelet_labels, releases
 from kubegce.spec.fields import (
     did_you_mean,
@@ -26,7 +27,7 @@ from kubegce.spec.fields import (
     user_data_name_problem,
     user_data_type_problem,
 )
-from kubegce.spec.models import CLUSTER_LABEL, ClusterBundle, InstanceGroup, Role
+from kubegce.spec.models import CLUSTER_LABEL, ClusterBundle, EtcdBackupSpec, InstanceGroup, Role
 from kubegce.spec.text import capped, shown, shown_key
 
 CLUSTER_NAME_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -279,6 +280,8 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
     for key, problem in manifest_sha256_problems(s.assets.manifest_sha256):
         problems.append(f"spec.assets.manifestSha256.{shown_key(key)}: {problem}")
 
+    _check_backup(s.etcd.backup, problems)
+
     # GCE networks have no range of their own: networkCIDR is only where generated subnets come from.
     _networks("spec.networkCIDR", s.network_cidr, problems)
     named: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -412,3 +415,32 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
         if problem := user_data_type_problem(part.type):
             problems.append(f"{field}.type: {problem}")
     return problems
+
+
+def _check_backup(b: EtcdBackupSpec, problems: list[str]) -> None:
+    """spec.etcd.backup: durations as whole strings, an interval of at least a minute, a retention
+    that keeps something."""
+    r = backup_retention
+    interval = r.duration_s(b.interval)
+    if interval is None or not r.MIN_INTERVAL_S <= interval <= r.MAX_INTERVAL_S:
+        problems.append(f"spec.etcd.backup.interval: {shown(b.interval)} must be a duration from 1m to 7d "
+                        "(a whole number and s, m, h or d: 15m, 1h)")  # fmt: skip
+    tiers = {}
+    for name in ("all", "hourly", "daily"):
+        value = getattr(b.retention, name)
+        seconds = r.duration_s(value)
+        if seconds is None or seconds > r.MAX_RETENTION_S:
+            problems.append(f"spec.etcd.backup.retention.{name}: {shown(value)} must be 0 or a duration up to 3660d "
+                            "(a whole number and s, m, h or d: 1h, 168h, 30d)")  # fmt: skip
+        else:
+            tiers[name] = seconds
+    if len(tiers) == 3 and not any(tiers.values()):
+        problems.append("spec.etcd.backup.retention: all, hourly and daily are all 0, which would keep only the "
+                        "newest backup; give at least one of them a duration (the defaults: all 1h, hourly 168h, "
+                        "daily 30d), or set spec.etcd.backup.enabled: false")  # fmt: skip
+
+
+def backup_retention_of(b: EtcdBackupSpec) -> backup_retention.Retention:
+    """The retention rule of a valid spec.etcd.backup."""
+    seconds = [backup_retention.duration_s(getattr(b.retention, n)) or 0 for n in ("all", "hourly", "daily")]
+    return backup_retention.Retention(*seconds)

@@ -40,6 +40,22 @@ class NodeUrls(Protocol):
         """Where a node creates this object only if it does not exist yet (only stores nodes can read)."""
         ...
 
+    def dir_urls(self, directory: str) -> DirUrls:
+        """Where a node lists, reads, writes and deletes objects under ``directory`` (only stores
+        nodes can read)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirUrls:
+    """A node's URLs for the objects under one directory of a store (names appended URL-quoted,
+    ``/`` as %2F): ``list`` lists them (JSON with each ``name``), ``object + NAME`` reads (with
+    ``?alt=media``) and deletes one, ``upload + NAME`` writes one."""
+
+    list: str
+    object: str
+    upload: str
+
 
 class StateStore(NodeUrls, Protocol):
     """A state store: conditional writes on a generation number (see docs/state-store.md)."""

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from kubegce.errors import ConflictError, UserError
 from kubegce.net import EndpointSilent, EndpointUnreachable, check_endpoint, guard_session
-from kubegce.state.base import Versioned, checked_key, conflict_error, whoami
+from kubegce.state.base import DirUrls, Versioned, checked_key, conflict_error, whoami
 
 UPDATED_BY = "kubegce-updated-by"
 WRITE_ID = "kubegce-write-id"  # random per write: tells a write that landed from another with the same content
@@ -89,6 +89,12 @@ class GcsStateStore:
         """URL a node creates this object at only if it does not exist (multipart upload with
         ifGenerationMatch=0: 412 when it does)."""
         return self._upload_url(key, "multipart") + "&ifGenerationMatch=0"
+
+    def dir_urls(self, directory: str) -> DirUrls:
+        name = quote(self._name(directory), safe="")
+        return DirUrls(list=f"{self.api}/storage/v1/b/{self.bucket_name}/o?prefix={name}%2F",
+                       object=f"{self.api}/storage/v1/b/{self.bucket_name}/o/{name}%2F",
+                       upload=f"{self.api}/upload/storage/v1/b/{self.bucket_name}/o?uploadType=media&name={name}%2F")  # fmt: skip
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import requests

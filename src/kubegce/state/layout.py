@@ -13,6 +13,9 @@ This mirrors the table in docs/state-store.md (keys are relative to the store's 
 | CLUSTER/discovery/init-election             | HA: the control plane that runs kubeadm init          |
 | CLUSTER/rolling-update/force.json           | a `rolling-update --force` in progress                |
 | CLUSTER/lease.json                          | who applies or rolls the cluster now (state/lease.py) |
+| CLUSTER/secrets/backups/etcd/ID/snapshot.db | an etcd snapshot (secret: every Kubernetes Secret)    |
+| CLUSTER/secrets/backups/etcd/ID/manifest.json | its manifest, written last (backups/manifest.py)    |
+| CLUSTER/secrets/backups/etcd-request        | `kubegce backup etcd` asks the control planes for one |
 
 Nodes read these names (through the URLs in their config), so changing one is a protocol change.
 """
@@ -94,3 +97,23 @@ def election_key(cluster: str) -> str:
     """Its create-only write elects the control plane that runs `kubeadm init` (HA); it holds the
     winner's instance name. `delete cluster` removes it with the rest of the cluster."""
     return f"{cluster}/discovery/init-election"
+
+
+BACKUP_SNAPSHOT = "snapshot.db"
+BACKUP_MANIFEST = "manifest.json"
+
+
+def backups_dir(cluster: str) -> str:
+    """Every etcd backup of the cluster is under this (no trailing slash): ID/snapshot.db and
+    ID/manifest.json. Under secrets/: only kubegce and control planes read or write it."""
+    return f"{cluster}/secrets/backups/etcd"
+
+
+def backup_key(cluster: str, backup_id: str, name: str) -> str:
+    return f"{backups_dir(cluster)}/{backup_id}/{name}"
+
+
+def backup_request_key(cluster: str) -> str:
+    """`kubegce backup etcd` writes a request token here; the etcd leader's backup job answers it
+    (its manifest names the token) and deletes it."""
+    return f"{cluster}/secrets/backups/etcd-request"

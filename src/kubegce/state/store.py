@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kubegce.errors import UserError
-from kubegce.state.base import StateStore, Versioned, checked_key, conflict_error, whoami
+from kubegce.state.base import DirUrls, StateStore, Versioned, checked_key, conflict_error, whoami
 
 __all__ = [
     "DEFAULT_STATE",
@@ -52,6 +52,9 @@ class FileStateStore:
 
     def create_url(self, key: str) -> str:
         return f"file://{self._path(key)}"
+
+    def dir_urls(self, directory: str) -> DirUrls:
+        return DirUrls(list="", object="", upload="")  # nodes cannot reach a file:// store
 
     def _path(self, key: str) -> Path:
         return self.root / (checked_key(key) + ".obj")

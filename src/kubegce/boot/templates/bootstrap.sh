@@ -23,6 +23,7 @@ umask 022
 # @@KUBEGCE_INCLUDE lib/join.sh@@
 # @@KUBEGCE_INCLUDE lib/token.sh@@
 # @@KUBEGCE_INCLUDE lib/health.sh@@
+# @@KUBEGCE_INCLUDE lib/backup.sh@@
 # @@KUBEGCE_INCLUDE lib/main.sh@@
 
 main "${KUBEGCE_CHANNEL:-}"

@@ -110,6 +110,7 @@ main() {
   step install_addons
   step install_token_keeper  # control planes: nodes can join on any day (lib/token.sh)
   step install_api_health  # control planes behind the API's load balancer (lib/health.sh)
+  step install_etcd_backup  # control planes: etcd backups to the state store (lib/backup.sh)
   report_phase joined
   step run_user_parts
   if [[ "$KUBEGCE_INSTALL_CLOUD_INIT" == 1 ]]; then
