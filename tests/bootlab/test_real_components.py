@@ -2,9 +2,9 @@
 unit and drop-in, and Debian's real containerd loading the rendered config.toml.
 
 The bootstrap's functions (lib/binaries.sh configure_services, lib/token.sh install_token_keeper,
-lib/health.sh install_api_health) run for real in a private mount namespace whose /etc is an empty
-tmpfs, so what they write is exactly what a node gets, and nothing of the host's /etc is touched.
-Then:
+lib/health.sh install_api_health, lib/backup.sh install_etcd_backup) run for real in a private
+mount namespace whose /etc is an empty tmpfs, so what they write is exactly what a node gets, and
+nothing of the host's /etc is touched. Then:
 
 - ``systemd-analyze verify`` (systemd 252, Debian's) checks each unit and the kubelet's drop-in,
   found through ``SYSTEMD_UNIT_PATH`` as systemd finds them on a node: unknown keys, bad values,
@@ -65,14 +65,20 @@ def written_by_bootstrap(tmp_path: Path, version: str, config_version: int) -> P
     script = "\n".join([
         "set -o errexit -o nounset -o pipefail", "mount -t tmpfs none /etc", "mkdir -p /etc/kubegce",
         "KUBEGCE_CONFIG_SHA256=abc", "KUBEGCE_CONFIG_SOURCE=metadata:x", protocol.shell_constants(), common,
-        template("lib/binaries.sh"), template("lib/token.sh"), template("lib/health.sh"),
+        template("lib/binaries.sh"), template("lib/token.sh"), template("lib/health.sh"), template("lib/backup.sh"),
         f"KUBEGCE_BIN_DIR={stubs}", f"KUBEGCE_CONTAINERD_CONFIG_VERSION={config_version}",
         f"KUBEGCE_SANDBOX_IMAGE={pause_image(version)}", "KUBEGCE_CNI_BIN_DIR=/opt/cni/bin",
         "KUBEGCE_ROLE=control-plane", "KUBEGCE_SECRETS_URL=https://storage.googleapis.com/x",
         f"KUBEGCE_TOKEN_KEEPER={tmp_path}/keep-join-token.sh",  # outside the tmpfs: its unit's ExecStart exists
         "KUBEGCE_API_LOAD_BALANCED=1", "KUBEGCE_API_PORT=443", "KUBEGCE_API_HEALTH_PORT=3990",
         f"KUBEGCE_API_HEALTH_SCRIPT={tmp_path}/api-health.sh",
-        "configure_services", "install_token_keeper", "install_api_health", "tar -C /etc -cf - .",
+        f"KUBEGCE_BACKUP_JOB={tmp_path}/etcd-backup.sh", "KUBEGCE_BACKUP_ENABLED=1", "KUBEGCE_CLUSTER_NAME=demo",
+        "KUBEGCE_KUBERNETES_VERSION=1.35.0", "KUBEGCE_BACKUP_INTERVAL=900", "KUBEGCE_BACKUP_KEEP_ALL=3600",
+        "KUBEGCE_BACKUP_KEEP_HOURLY=604800", "KUBEGCE_BACKUP_KEEP_DAILY=2592000", "KUBEGCE_BACKUP_LIST_URL=x",
+        "KUBEGCE_BACKUP_OBJECT_URL=x", "KUBEGCE_BACKUP_UPLOAD_URL=x", "KUBEGCE_BACKUP_REQUEST_URL=x",
+        "KUBEGCE_BACKUP_REQUEST_OBJECT_URL=x",
+        "configure_services", "install_token_keeper", "install_api_health", "install_etcd_backup",
+        "tar -C /etc -cf - .",
     ])  # fmt: skip
     env = {"PATH": f"{stubs}:{os.environ['PATH']}"}
     res = subprocess.run(["unshare", "--mount", "bash", "-c", script], capture_output=True, env=env, timeout=60)
@@ -90,6 +96,8 @@ UNITS = [
     "kubegce-join-token.timer",
     "kubegce-api-health.socket",
     "kubegce-api-health@.service",
+    "kubegce-etcd-backup.service",
+    "kubegce-etcd-backup.timer",
 ]
 
 

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from kubegce.backups.manifest import Manifest, ManifestError, parse_manifest
 from kubegce.backups.retention import Retention, duration_s, kept
-from kubegce.backups.store import list_backups, request_backup
 from kubegce.boot import protocol
 from kubegce.boot.plans import render_cluster_boot
 from kubegce.boot.render import template
 from kubegce.images.catalog import Catalog
 from kubegce.spec.validate import validate_bundle
+from kubegce.state.backups import list_backups, request_backup
 from kubegce.state.base import DirUrls
 from kubegce.state.layout import backup_key, backup_request_key
 from kubegce.state.store import open_store

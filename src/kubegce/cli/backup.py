@@ -20,7 +20,7 @@ def command() -> None:
 @click.pass_context
 def backup_etcd(ctx: click.Context, cluster: str, timeout: str) -> None:
     """Ask the cluster's etcd leader for a backup and print its id once it is in the store."""
-    from kubegce.backups.store import take_backup
+    from kubegce.state.backups import take_backup
 
     timeout_s = parse_duration(timeout, "--timeout", maximum=3600)
     repo = repository(ctx)

@@ -154,7 +154,7 @@ command.add_command(get_clusters, "cluster")
 @click.pass_context
 def get_backups(ctx: click.Context, cluster: str, output: str) -> None:
     """List a cluster's etcd backups in the state store, newest first (docs/disaster-recovery.md)."""
-    from kubegce.backups.store import list_backups
+    from kubegce.state.backups import list_backups
 
     repo = repository(ctx)
     repo.get(cluster)  # an unknown cluster: not found (exit 4)

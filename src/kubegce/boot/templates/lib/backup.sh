@@ -58,8 +58,9 @@ backup_store() {
 
 backup_ids() {
   # Ids of the backups in the store that have a manifest, newest first.
-  backup_store GET "$KUBEGCE_BACKUP_LIST_URL" |
-    grep -oE '"name": *"[^"]*/[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+/manifest\.json"' |
+  local listing
+  listing=$(backup_store GET "$KUBEGCE_BACKUP_LIST_URL")
+  printf '%s\n' "$listing" | { grep -oE '"name": *"[^"]*/[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+/manifest\.json"' || true; } |
     sed -E 's#.*/([0-9]{8}T[0-9]{6}Z-[a-z0-9-]+)/manifest\.json"#\1#' | LC_ALL=C sort -r -u
 }
 
