@@ -29,20 +29,13 @@ from kubegce.boot.render import template
 from kubegce.state.backups import list_backups, request_backup
 from kubegce.state.layout import backup_key, backup_request_key, backups_dir
 from kubegce.state.store import open_store
+from tests.bootlab.test_real_etcd import need
 from tests.conftest import TOOLS
 
 pytestmark = pytest.mark.bootlab
 BIN = TOOLS / "root/usr/bin"
 CLUSTER = "demo.example.com"
 MEMBER = "cp-a-1x2y"
-
-
-def need(path: Path, what: str) -> str:
-    if not path.exists():
-        if os.environ.get("KUBEGCE_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{what} is missing (scripts/install-test-tools.sh installs it)")
-        pytest.skip(f"{what} is not installed (scripts/install-test-tools.sh)")
-    return str(path)
 
 
 def free_port() -> int:
