@@ -220,3 +220,21 @@ def test_get_backups_and_backup_etcd_from_the_cli(state: str) -> None:
     assert r.returncode == 2 and "file:// store" in r.stderr and "Traceback" not in r.stderr
     r = kubegce("backup", "etcd", "demo.example.com", "--timeout", "${x}", state=state)
     assert r.returncode == 2 and "--timeout" in r.stderr
+
+
+def test_kops_etcd_manager_backup_settings_import() -> None:
+    from tests.unit.test_hardening_spec import kops, load, refused
+
+    manager = (
+        "etcdClusters: [{name: main, manager: {backupInterval: 1h30m0s, backupRetentionDays: 14}}, {name: events}]"
+    )
+    (bundle,), warnings = load(kops(manager))
+    backup = bundle.cluster.spec.etcd.backup
+    assert backup.interval == "90m" and backup.retention.daily == "14d" and backup.retention.all == "1h"
+    assert validate_bundle(bundle) == []
+    assert any("etcdClusters" in w for w in warnings)  # members and versions stay kOps's own
+    (plain,), _ = load(kops("etcdClusters: [{name: main}]"))
+    assert plain.cluster.spec.etcd.backup.interval == "15m"
+    for bad, words in (("{backupInterval: '${x}'}", "backupInterval"), ("{backupRetentionDays: 0}", "backupRetentionDays"),
+                       ("{backupInterval: 30s}", "spec.etcd.backup.interval")):  # fmt: skip
+        assert words in refused(kops(f"etcdClusters: [{{name: main, manager: {bad}}}]"))

@@ -8,6 +8,7 @@ is type-checked before it is used, so a manifest of the wrong shape gets a messa
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from kubegce.errors import SpecError
@@ -222,12 +223,47 @@ def _cluster(
     topology = spec.get("topology")
     if isinstance(topology, dict) and "private" in {str(v).lower() for v in topology.values() if isinstance(v, str)}:
         out["topology"] = "private"
+    if backup := _etcd_backup(spec.get("etcdClusters"), p):
+        out["etcd"] = {"backup": backup}
     for k in sorted(str(k) for k in spec if k in KOPS_CLUSTER_SPEC_FIELDS and k not in _CLUSTER_MAPPED | _IGNORED_TOP):
         unmapped.append(f"Cluster spec.{k}")
     if not meta.get("name"):
         p.add("metadata.name", "required: the cluster's DNS name, e.g. k8s.example.com")
     meta_out = {"name": meta.get("name", "")}
     return {"apiVersion": API_VERSION, "kind": "Cluster", "metadata": meta_out, "spec": out}, startup
+
+
+GO_DURATION_RE = re.compile(r"(?:([0-9]{1,5})h)?(?:([0-9]{1,5})m)?(?:([0-9]{1,5})s)?")
+
+
+def _etcd_backup(clusters: Any, p: _Problems) -> dict[str, Any]:
+    """kOps's etcd-manager backup settings of the `main` etcd cluster (etcdClusters[].manager:
+    backupInterval, a Go duration such as 15m0s; backupRetentionDays) as spec.etcd.backup: the
+    interval as it is, the retention days as the daily tier. Members, versions and the backup store
+    are kOps's own (kubegce keeps backups in its state store); they stay in the ignored-fields warning."""
+    out: dict[str, Any] = {}
+    for i, c in enumerate(p.mappings(clusters, "spec.etcdClusters")):
+        if c.get("name") != "main":
+            continue
+        field = f"spec.etcdClusters[{i}].manager"
+        manager = p.mapping(c.get("manager"), field)
+        if "backupInterval" in manager:
+            text = manager["backupInterval"]
+            m = GO_DURATION_RE.fullmatch(text) if isinstance(text, str) and text else None
+            if m is None or not any(m.groups()):
+                p.add(f"{field}.backupInterval", f"not a duration like 15m0s (got {shown(text)})")
+            else:
+                h, mi, se = (int(g or 0) for g in m.groups())
+                seconds = h * 3600 + mi * 60 + se
+                out["interval"] = (f"{seconds // 3600}h" if seconds % 3600 == 0 else
+                                   f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s")  # fmt: skip
+        if "backupRetentionDays" in manager:
+            days = manager["backupRetentionDays"]
+            if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
+                p.add(f"{field}.backupRetentionDays", f"a whole number of days from 1 to 3660 (got {shown(days)})")
+            else:
+                out["retention"] = {"daily": f"{days}d"}
+    return out
 
 
 def _group(meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: list[str]) -> dict[str, Any]:
