@@ -110,15 +110,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     if request.param == "file":
         url = f"file://{tmp_path / 'state'}"
     else:
-        endpoint = request.getfixturevalue("fake_gcs")
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        bucket = f"kstate-{uuid.uuid4().hex[:12]}"
-        storage.Client(project="kubegce", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                       client_options={"api_endpoint": endpoint}).create_bucket(bucket)  # fmt: skip
-        url = f"gs://{bucket}/team-a"
+        url = gcs_state_url(request.getfixturevalue("fake_gcs"), monkeypatch, "team-a")
     monkeypatch.setenv("KUBEGCE_STATE", url)
     monkeypatch.setenv("KUBEGCE_USER_CATALOG", str(tmp_path / "no-user-catalog.yaml"))
     return url
+
+
+def gcs_state_url(endpoint: str, monkeypatch: pytest.MonkeyPatch, prefix: str) -> str:
+    """A fresh bucket on fake-gcs-server (``endpoint``), the clients pointed at it; its gs:// URL."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    bucket = f"kstate-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="kubegce", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                   client_options={"api_endpoint": endpoint}).create_bucket(bucket)  # fmt: skip
+    return f"gs://{bucket}/{prefix}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from kubegce.boot.channel import ChannelDecision, ChannelError, decide_channel
 from kubegce.boot.endpoint import api_endpoint_name
 from kubegce.boot.metadata import MetadataError, build_metadata
-from kubegce.boot.render import BackupUrls, BootPayload, render_node_config, render_payload
+from kubegce.boot.render import BackupUrls, BootPayload, RestoreUrls, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
 from kubegce.images.fit import arch_problem, image_warnings, not_found_problem
@@ -26,6 +26,8 @@ from kubegce.state.layout import (
     discovery_key,
     election_key,
     node_config_key,
+    restore_leader_key,
+    restore_marker_key,
     role_of,
     role_secrets_key,
 )
@@ -170,6 +172,7 @@ def render_cluster_boot(
         discovery = ("", "")
         election = ("", "")
         backups: BackupUrls | None = None  # control planes back etcd up only to a store they can write
+        restore: RestoreUrls | None = None  # and restore from one only when they can read it
         if store is not None and store.nodes_can_read:
             config_url = store.object_url(node_config_key(name, g))
             group_secrets = store.object_url(role_secrets_key(name, role_of(g)))
@@ -178,12 +181,15 @@ def render_cluster_boot(
             if g.spec.role == Role.CONTROL_PLANE and bundle.cluster.spec.etcd.backup.enabled:
                 request = store.object_url(backup_request_key(name))
                 backups = BackupUrls(store.dir_urls(backups_dir(name)), request, request.split("?", 1)[0])
+            if g.spec.role == Role.CONTROL_PLANE:
+                restore = RestoreUrls(store.object_url(restore_marker_key(name)), store.dir_urls(backups_dir(name)).object,
+                                      store.create_url(restore_leader_key(name)), store.object_url(restore_leader_key(name)))  # fmt: skip
         config = render_node_config(
             bundle, g, decision, image.profile,
             api_endpoint=api_endpoint_name(name), secrets_url=group_secrets,
             discovery_url=discovery[0], discovery_upload_url=discovery[1],
             election_url=election[0], election_upload_url=election[1], cni_bin_dir=cni_bin_dir,
-            backups=backups,
+            backups=backups, restore=restore,
         )  # fmt: skip
         if config_url:
             node_objects[node_config_key(name, g)] = config.text.encode()

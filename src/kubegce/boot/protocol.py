@@ -51,13 +51,22 @@ ATTRIBUTE_NAMESPACE = "kubegce"
 ATTR_PHASE = "phase"
 ATTR_ERROR = "error"
 ATTR_WARNING = "warning"
-ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING)
+ATTR_BACKUP = "backup"  # a control plane's etcd backup job: "ok ID" or "CAUSE: why" (lib/backup.sh)
+ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING, ATTR_BACKUP)
 PROBE_NAMESPACE = "kubegce-probe"
 
 # A control plane that boots on a kept etcd disk (lib/etcd.sh) restores its member instead of
 # running kubeadm init/join; when the address recorded on the disk is not the instance's own it
 # refuses, and its error starts with this word (diagnose's cause of the same name).
 ETCD_ADDRESS_MISMATCH = "etcd-address-mismatch"
+
+# etcd backups and restores (lib/backup.sh, lib/restore.sh; diagnose's causes of the same names):
+# the backup job's failures go to the backup guest attribute, a restore's to the error attribute.
+BACKUP_STORE_UNWRITABLE = "backup-store-unwritable"
+BACKUP_ETCD_UNHEALTHY = "backup-etcd-unhealthy"
+RESTORE_CHECKSUM_MISMATCH = "restore-checksum-mismatch"
+RESTORE_ETCD_VERSION = "restore-etcd-version"
+ETCD_RESTORE = "etcd-restore"  # the console line of a control plane in a restore round: leader|member
 ETCD_RESTORED = "etcd-member-restored"
 
 
@@ -136,5 +145,11 @@ def shell_constants() -> str:
         "KUBEGCE_ATTR_WARNING": ATTR_WARNING,
         "KUBEGCE_ETCD_ADDRESS_MISMATCH": ETCD_ADDRESS_MISMATCH,
         "KUBEGCE_ETCD_RESTORED": ETCD_RESTORED,
+        "KUBEGCE_ATTR_BACKUP": ATTR_BACKUP,
+        "KUBEGCE_BACKUP_STORE_UNWRITABLE": BACKUP_STORE_UNWRITABLE,
+        "KUBEGCE_BACKUP_ETCD_UNHEALTHY": BACKUP_ETCD_UNHEALTHY,
+        "KUBEGCE_RESTORE_CHECKSUM_MISMATCH": RESTORE_CHECKSUM_MISMATCH,
+        "KUBEGCE_RESTORE_ETCD_VERSION": RESTORE_ETCD_VERSION,
+        "KUBEGCE_ETCD_RESTORE": ETCD_RESTORE,
     }
     return "\n".join(f"{k}={v}" for k, v in values.items())

@@ -96,6 +96,25 @@ def backup_settings(bundle: ClusterBundle, urls: BackupUrls | None) -> list[tupl
             ("KUBEGCE_BACKUP_REQUEST_URL", urls.request), ("KUBEGCE_BACKUP_REQUEST_OBJECT_URL", urls.request_object)]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class RestoreUrls:
+    """Where a control plane that boots with no etcd member looks for a restore (lib/restore.sh);
+    the election URLs hold RESTORE_TOKEN_MARK, which the node replaces with the round's token."""
+
+    marker: str  # reads CLUSTER/secrets/backups/etcd-restore (?alt=media)
+    snapshots: str  # + ID%2Fsnapshot.db?alt=media reads a backup's snapshot
+    election_upload: str  # create-only write of the round's leader object
+    election: str  # reads it
+
+
+def restore_settings(urls: RestoreUrls | None) -> list[tuple[str, str | int | list[str]]]:
+    if urls is None:
+        return [("KUBEGCE_RESTORE_URL", "")]
+    return [("KUBEGCE_RESTORE_URL", urls.marker), ("KUBEGCE_RESTORE_SNAPSHOT_URL", urls.snapshots),
+            ("KUBEGCE_RESTORE_ELECTION_UPLOAD_URL", urls.election_upload),
+            ("KUBEGCE_RESTORE_ELECTION_URL", urls.election)]  # fmt: skip
+
+
 def render_node_config(
     bundle: ClusterBundle,
     group: InstanceGroup,
@@ -110,6 +129,7 @@ def render_node_config(
     election_upload_url: str = "",
     cni_bin_dir: str = DEFAULT_CNI_BIN_DIR,
     backups: BackupUrls | None = None,
+    restore: RestoreUrls | None = None,
 ) -> NodeConfig:
     s = bundle.cluster.spec
     urls = asset_urls(s.networking.plugin, s.assets.mirror)
@@ -136,6 +156,7 @@ def render_node_config(
         ("KUBEGCE_API_PORT", API_PORT),
         ("KUBEGCE_API_HEALTH_PORT", API_HEALTH_PORT),
         *backup_settings(bundle, backups),
+        *restore_settings(restore),
         ("KUBEGCE_DISCOVERY_URL", discovery_url),
         ("KUBEGCE_DISCOVERY_UPLOAD_URL", discovery_upload_url),
         ("KUBEGCE_ELECTION_URL", election_url if control_planes > 1 else ""),

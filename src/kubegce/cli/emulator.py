@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from kubegce.cli.common import parse_duration
 from kubegce.cli.output import info
 from kubegce.errors import UserError
 
@@ -42,11 +43,14 @@ from kubegce.errors import UserError
               help="Port of the simulated cluster's Kubernetes API (0 picks a free one).")  # fmt: skip
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default="kubegce-emulator.kubeconfig",
               show_default=True, help="Where to write the kubeconfig of the simulated cluster's API.")  # fmt: skip
+@click.option("--backup-interval", default="", metavar="DURATION",
+              help="Simulated control planes back etcd up this often (e.g. 10s; default: each spec's interval).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def command(port: int, latency_ms: float, operation_ms: float, write_quota: str | None, read_quota: str | None,
             fail_rate: float, fail_calls: tuple[str, ...],
             boot_seconds: float, boot_outcome: str, state_file: str | None, seed: int | None,
-            serve_metadata: bool, kube_port: int, kubeconfig: str, verbose: bool) -> None:  # fmt: skip
+            serve_metadata: bool, kube_port: int, kubeconfig: str, backup_interval: str,
+            verbose: bool) -> None:  # fmt: skip
     """Serve the Compute API subset kubegce uses on 127.0.0.1 (see docs/emulator.md)."""
     from kubegce.emulator.admin import boot_outcome_problem
     from kubegce.emulator.compute import ComputeState, FaultConfig
@@ -88,7 +92,8 @@ def command(port: int, latency_ms: float, operation_ms: float, write_quota: str 
     from kubegce.emulator.cluster import SimulatedCluster
 
     try:
-        cluster = SimulatedCluster(state, port=kube_port).start()
+        interval = parse_duration(backup_interval, "--backup-interval", minimum=1) if backup_interval else None
+        cluster = SimulatedCluster(state, port=kube_port, backup_interval_s=interval).start()
     except OSError as exc:
         server.server_close()
         raise UserError(f"cannot listen on 127.0.0.1:{kube_port}: {exc.strerror}; pick another --kube-port") from None

@@ -51,6 +51,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
         "Check that a cluster's groups are at size and its nodes initialized (and Ready).",
     ),
     "backup": ("backup", "command", "Back a cluster's etcd up to the state store now."),
+    "restore": ("restore", "command", "Bring a cluster back to one of its etcd backups."),
     "rotate": ("secrets", "rotate", "Replace secrets."),
     "export": ("secrets", "export", "Export credentials."),
     "version": ("main", "version", "Print kubegce's version."),

@@ -10,16 +10,23 @@ are back. Once worker nodes exist a
 few workloads are added so drains have something to do: a ReplicaSet ``web`` (two pods per worker
 node at the time) guarded by a PodDisruptionBudget (``maxUnavailable: 1``) and a DaemonSet
 ``node-agent`` on every node. Same process as the Compute emulator, its own 127.0.0.1 port.
+
+A reset instance (``instances.reset``) whose Node object is gone registers again once its boot
+has joined, as a kubelet does when it starts. Control planes whose node config is in a local
+fake-gcs bucket back etcd up and restore it (emulator/backups.py); a control plane that joins on a
+fresh etcd disk while a restore is marked restores the backup's objects into the simulated API.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from kubegce.boot import protocol
 from kubegce.emulator.api_error import ApiError
+from kubegce.emulator.backups import SimulatedEtcd
 from kubegce.emulator.compute.state import ComputeState
 from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
 
@@ -30,7 +37,8 @@ def is_control_plane(instance: dict[str, Any]) -> bool:
 
 class SimulatedCluster:
     def __init__(self, compute: ComputeState, *, port: int = 0, interval_s: float = 0.1,
-                 workloads: bool = True) -> None:  # fmt: skip
+                 workloads: bool = True, backup_interval_s: float | None = None,
+                 backup_poll_s: float = 1.0) -> None:  # fmt: skip
         self.compute = compute
         self.kube = KubeState(reschedule_delay_s=0.2)
         self.server = KubeApiServer(self.kube, port)
@@ -38,6 +46,10 @@ class SimulatedCluster:
         self.workloads = workloads
         self.seeded = False
         self.nodes: dict[str, str] = {}  # node name -> the instance id whose boot joined it
+        self.boots: dict[str, float] = {}  # node name -> when the boot that joined it began
+        self.etcd = SimulatedEtcd(self.kube, interval_s=backup_interval_s)
+        self.backup_poll_s = backup_poll_s
+        self._next_backup = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -71,20 +83,35 @@ class SimulatedCluster:
         for name in sorted(set(self.nodes) - set(instances)):
             self.kube.node_gone(name)
             del self.nodes[name]
+            self.boots.pop(name, None)
         for name in sorted(instances):
             if name in self.nodes and self.nodes[name] != current[name] and name not in joined:
                 if name in self.kube.snapshot().nodes:  # (unless someone deleted the Node object)
                     self.kube.set_node_ready(name, False)  # recreated: its kubelet is down until the new boot joins
                     self.kube.stop_static_pods(name)
                 self.nodes[name] = ""
+        registered = set(self.kube.snapshot().nodes)
         for name, r in sorted(joined.items()):
-            if self.nodes.get(name) == current[name]:
-                continue
+            booted = float(r.get("_booted", 0))
+            reset_and_gone = self.boots.get(name) != booted and name not in registered and self.joined(r)
+            if self.nodes.get(name) == current[name] and not reset_and_gone:
+                continue  # (a reset instance whose Node is gone registers again once its boot joined)
             control_plane = is_control_plane(r)
+            if (
+                control_plane
+                and (r.get("_etcd") or {}).get("state") == "init"
+                and self.nodes.get(name) != current[name]
+            ):
+                self.etcd.control_plane_joined(r)  # a fresh etcd disk: a marked restore happens here
             self.kube.node_joined(name, {CONTROL_PLANE_LABEL: ""} if control_plane else {})
             if control_plane:
                 self.kube.start_static_pods(name)
             self.nodes[name] = current[name]
+            self.boots[name] = booted
+        now = time.monotonic()
+        if now >= self._next_backup:
+            self._next_backup = now + self.backup_poll_s
+            self.etcd.backup_tick([r for n, r in joined.items() if is_control_plane(r) and n in self.nodes])
         workers = [n for n, r in joined.items() if not is_control_plane(r)]
         if self.workloads and not self.seeded and workers:
             self.seeded = True

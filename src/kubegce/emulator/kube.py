@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -1081,6 +1082,40 @@ class KubeState:
             "status": {"phase": "Active"},
         }
 
+    def create_namespace(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/namespaces: a namespace by metadata.name (a DNS-1123 label), 409 if it exists."""
+        name = str(((body or {}).get("metadata") or {}).get("name") or "") if isinstance(body, dict) else ""
+        if not re.fullmatch(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", name):
+            raise StatusError(422, "Invalid", f'Namespace "{name[:63]}" is invalid: metadata.name: Invalid value',
+                              {"name": name[:63], "kind": "namespaces"})  # fmt: skip
+        with self._lock:
+            if name in self._namespaces:
+                raise StatusError(409, "AlreadyExists", f'namespaces "{name}" already exists',
+                                  {"name": name, "kind": "namespaces"})  # fmt: skip
+            self._add_namespace(name)
+            self._bump()
+            return 201, {"kind": "Namespace", "apiVersion": "v1"} | self._render_namespace(name)
+
+    def export_objects(self) -> Any:
+        """Every object, copied: what a simulated etcd snapshot holds (emulator/backups.py)."""
+        import copy
+
+        with self._lock:
+            return copy.deepcopy((self._nodes, self._pods, self._pdbs, self._namespaces, self._daemonsets,
+                                  self._owners, self._rv))  # fmt: skip
+
+    def import_objects(self, objects: Any) -> None:
+        """Replace every object with a snapshot's (export_objects'), as an etcd restore does; the
+        resource version moves on from the later of the two."""
+        import copy
+
+        with self._lock:
+            nodes, pods, pdbs, namespaces, daemonsets, owners, rv = copy.deepcopy(objects)
+            self._nodes, self._pods, self._pdbs, self._namespaces = nodes, pods, pdbs, namespaces
+            self._daemonsets, self._owners = daemonsets, owners
+            self._evictions = []
+            self._rv = max(self._rv, int(rv)) + 1
+
     def get_namespace(self, name: str) -> dict[str, Any]:
         with self._lock:
             if name not in self._namespaces:
@@ -1478,6 +1513,8 @@ class _Handler(BaseHTTPRequestHandler):
             if rest == ["pods"]:
                 return self._only(method, "GET", lambda: state.list_pods(None, fsel, lsel))
             if rest == ["namespaces"]:
+                if method == "POST":
+                    return state.create_namespace(body)
                 return self._only(method, "GET", state.list_namespaces)
             if len(rest) == 2 and rest[0] == "namespaces":
                 return self._only(method, "GET", lambda: state.get_namespace(rest[1]))

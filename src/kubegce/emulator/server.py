@@ -169,11 +169,13 @@ class RunningEmulator:
 
     def __init__(self, port: int = 0, faults: FaultConfig | None = None, *, boot_seconds: float = 4.0,
                  boot_outcome: str = "joined", state_file: Path | None = None,
-                 serve_metadata: bool = False, kube: bool = False) -> None:  # fmt: skip
+                 serve_metadata: bool = False, kube: bool = False,
+                 backup_interval_s: float | None = None) -> None:  # fmt: skip
         """`faults` holds the pace model too: FaultConfig(latency_ms=50, operation_ms=1000,
         write_quota=parse_quota("150/5s")) is `kubegce emulator --latency 50 --op-ms 1000 --write-quota 150/5s`.
         With ``kube``, the simulated cluster's Kubernetes API runs too (``cluster.url``,
-        ``cluster.write_kubeconfig(path)``)."""
+        ``cluster.write_kubeconfig(path)``); ``backup_interval_s`` shortens its control planes' backup
+        interval (emulator/backups.py)."""
         self.state = ComputeState(faults, boot_seconds=boot_seconds, boot_outcome=boot_outcome,
                                   serve_metadata=serve_metadata)  # fmt: skip
         if state_file is not None and state_file.exists():
@@ -181,7 +183,9 @@ class RunningEmulator:
         self.server = EmulatorHTTPServer(port, self.state, state_file=state_file)
         self.thread = threading.Thread(target=self.server.serve_forever, name="kubegce-emulator", daemon=True)
         self.thread.start()
-        self.cluster: SimulatedCluster | None = SimulatedCluster(self.state).start() if kube else None
+        self.cluster: SimulatedCluster | None = (
+            SimulatedCluster(self.state, backup_interval_s=backup_interval_s).start() if kube else None
+        )
 
     @property
     def endpoint(self) -> str:

@@ -81,6 +81,7 @@ class ManagedInstance:
     status: str  # instanceStatus: PROVISIONING, RUNNING, ...
     phase: str = ""  # kubegce/phase guest attribute
     error: str = ""  # kubegce/error guest attribute
+    id: str = ""  # the instance's id (a recreated instance keeps its name, not its id)
     node_ready: bool | None = None  # Kubernetes' Ready (None: not asked / not registered)
     cordoned: bool = False
 
@@ -206,7 +207,7 @@ class Roller:
             state.instances.append(ManagedInstance(
                 name=mi.instance.rsplit("/", 1)[-1], zone=zone, url=mi.instance,
                 template=version or state.template, action=str(mi.current_action or "NONE"),
-                status=str(mi.instance_status or "")))  # fmt: skip
+                status=str(mi.instance_status or ""), id=str(mi.id or "")))  # fmt: skip
         for inst in state.instances:
             if inst.status == "RUNNING" and inst.action in ("NONE", ""):
                 inst.phase, inst.error = self._phase(inst)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubegce.backups.manifest import Manifest, ManifestError, is_backup_id, parse_manifest
 from kubegce.state.base import StateStore
-from kubegce.state.layout import BACKUP_MANIFEST, backup_key, backup_request_key, backups_dir
+from kubegce.state.layout import (
+    BACKUP_MANIFEST,
+    BACKUP_SNAPSHOT,
+    backup_key,
+    backup_request_key,
+    backups_dir,
+    restore_marker_key,
+)
 
 
 @dataclass
@@ -50,8 +59,6 @@ def request_backup(store: StateStore, cluster: str) -> str:
 
 def answered(store: StateStore, cluster: str, token: str) -> Manifest | None:
     """The backup that answers request ``token``, if one is in the store."""
-    import json
-
     for m in list_backups(store, cluster).backups:
         got = store.read(backup_key(cluster, m.id, BACKUP_MANIFEST))
         if got is not None and json.loads(got.data).get("request") == token:
@@ -59,7 +66,7 @@ def answered(store: StateStore, cluster: str, token: str) -> Manifest | None:
     return None
 
 
-def take_backup(store: StateStore, cluster: str, *, timeout_s: float, poll_s: float = 5.0,
+def take_backup(store: StateStore, cluster: str, *, timeout_s: float, poll_s: float = 2.0,
                 progress: Callable[[str], None] = lambda _: None) -> Manifest:  # fmt: skip
     """Request a backup and wait until its manifest is in the store (the job runs every minute on
     each control plane; the etcd leader answers). TimeoutError names what to check."""
@@ -81,3 +88,84 @@ def take_backup(store: StateStore, cluster: str, *, timeout_s: float, poll_s: fl
             )
         progress(f"waiting for the etcd leader's backup job ({waited:.0f}s)")
         time.sleep(poll_s)
+
+
+RESTORING = "restoring"
+RESTORED = "complete"
+TOKEN_RE = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class RestoreMarker:
+    """A restore in the store (CLUSTER/secrets/backups/etcd-restore, secret): control planes that
+    boot with no etcd member read it; ``replace`` are the control-plane instance ids the round
+    replaces (a rerun after a kill replaces no instance it made itself)."""
+
+    backup: str
+    sha256: str
+    etcd_version: str
+    token: str
+    replace: tuple[str, ...]
+    state: str  # RESTORING | RESTORED
+    started: str
+    generation: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps({"backup": self.backup, "sha256": self.sha256, "etcdVersion": self.etcd_version,
+                           "token": self.token, "replace": list(self.replace), "state": self.state,
+                           "started": self.started}, indent=2).encode() + b"\n"  # fmt: skip
+
+
+def read_restore_marker(store: StateStore, cluster: str) -> RestoreMarker | None:
+    """The cluster's restore marker; an unreadable one counts as none (a new round replaces it)."""
+    got = store.read(restore_marker_key(cluster))
+    if got is None or len(got.data) > 64 * 1024:
+        return None
+    try:
+        doc = json.loads(got.data)
+        marker = RestoreMarker(str(doc["backup"]), str(doc["sha256"]), str(doc["etcdVersion"]), str(doc["token"]),
+                               tuple(str(i) for i in doc["replace"]), str(doc["state"]), str(doc["started"]),
+                               got.generation)  # fmt: skip
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if not (is_backup_id(marker.backup) and TOKEN_RE.fullmatch(marker.token) and marker.state in (RESTORING, RESTORED)):
+        return None
+    return marker
+
+
+def write_restore_marker(store: StateStore, cluster: str, marker: RestoreMarker, *, generation: int) -> RestoreMarker:
+    """Write the marker if the object is still at ``generation`` (0: absent); ConflictError if not."""
+    g = store.write(restore_marker_key(cluster), marker.to_json(), if_generation=generation, secret=True)
+    return replace(marker, generation=g)
+
+
+def new_restore_marker(backup: Manifest, replace_ids: list[str]) -> RestoreMarker:
+    import time
+
+    return RestoreMarker(backup.id, backup.sha256, backup.etcd_version, secrets.token_hex(8), tuple(sorted(replace_ids)),
+                         RESTORING, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+
+
+def read_backup(store: StateStore, cluster: str, backup_id: str) -> Manifest | None:
+    """The backup ``backup_id`` (its manifest), or None when the store has no manifest under that id.
+    ManifestError when the manifest is not this cluster's or is malformed."""
+    got = store.read(backup_key(cluster, backup_id, BACKUP_MANIFEST))
+    if got is None:
+        return None
+    return parse_manifest(got.data, key_id=backup_id, cluster=cluster)
+
+
+def verified_snapshot(store: StateStore, cluster: str, backup: Manifest) -> bytes:
+    """The backup's snapshot, checked against its manifest (size and sha256); ManifestError if not."""
+    import hashlib
+
+    got = store.read(backup_key(cluster, backup.id, BACKUP_SNAPSHOT))
+    if got is None:
+        raise ManifestError(f"backup {backup.id} has a manifest but no snapshot.db: it was pruned or never uploaded "
+                            "whole; pick another backup (`kubegce get backups`)")  # fmt: skip
+    digest = hashlib.sha256(got.data).hexdigest()
+    if digest != backup.sha256 or len(got.data) != backup.size:
+        raise ManifestError(f"backup {backup.id}: its snapshot has sha256 {digest[:16]}... and {len(got.data)} bytes, its "
+                            f"manifest says {backup.sha256[:16]}... and {backup.size} bytes: the snapshot is corrupted; "
+                            "nothing was changed; pick another backup (`kubegce get backups`)")  # fmt: skip
+    return got.data

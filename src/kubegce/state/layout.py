@@ -16,6 +16,8 @@ This mirrors the table in docs/state-store.md (keys are relative to the store's 
 | CLUSTER/secrets/backups/etcd/ID/snapshot.db | an etcd snapshot (secret: every Kubernetes Secret)    |
 | CLUSTER/secrets/backups/etcd/ID/manifest.json | its manifest, written last (backups/manifest.py)    |
 | CLUSTER/secrets/backups/etcd-request        | `kubegce backup etcd` asks the control planes for one |
+| CLUSTER/secrets/backups/etcd-restore        | a `kubegce restore etcd` in progress (or its last)    |
+| CLUSTER/secrets/backups/etcd-restore-leader-TOKEN | which control plane restores the snapshot (TOKEN: the round) |
 
 Nodes read these names (through the URLs in their config), so changing one is a protocol change.
 """
@@ -117,3 +119,19 @@ def backup_request_key(cluster: str) -> str:
     """`kubegce backup etcd` writes a request token here; the etcd leader's backup job answers it
     (its manifest names the token) and deletes it."""
     return f"{cluster}/secrets/backups/etcd-request"
+
+
+RESTORE_TOKEN_MARK = "RESTORETOKEN"  # replaced by the round's token on the node (URL-quoting keeps it)
+
+
+def restore_marker_key(cluster: str) -> str:
+    """`kubegce restore etcd` writes the restore here before it replaces a control plane: the
+    backup, its sha256, the round's token and the instances the round replaces
+    (kubegce.state.backups.RestoreMarker); a control plane that boots with no etcd member reads it."""
+    return f"{cluster}/secrets/backups/etcd-restore"
+
+
+def restore_leader_key(cluster: str, token: str = RESTORE_TOKEN_MARK) -> str:
+    """Its create-only write elects the control plane that restores the snapshot in round ``token``
+    (the others join it); it holds the winner's instance name."""
+    return f"{cluster}/secrets/backups/etcd-restore-leader-{token}"

@@ -20,6 +20,7 @@ umask 022
 # @@KUBEGCE_INCLUDE lib/discovery.sh@@
 # @@KUBEGCE_INCLUDE lib/election.sh@@
 # @@KUBEGCE_INCLUDE lib/etcd.sh@@
+# @@KUBEGCE_INCLUDE lib/restore.sh@@
 # @@KUBEGCE_INCLUDE lib/join.sh@@
 # @@KUBEGCE_INCLUDE lib/token.sh@@
 # @@KUBEGCE_INCLUDE lib/health.sh@@

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from typing import Any, ClassVar
 
 from kubegce.boot import protocol
@@ -515,6 +516,10 @@ class Instances(Handler):
                 items = [{"namespace": namespace, "key": k, "value": v} for k, v in sorted(written.items())]
                 return {"kind": "compute#guestAttributes", "queryPath": query_path, "queryValue": {"items": items}}
             return st.boot.guest_attributes(res, booted_image(st, res), query_path)
+        if verb == "reset" and method == "POST":
+            # a hard reset: the instance boots again (its disks and id kept), its boot story replays
+            res["_booted"] = time.time()
+            return st.new_operation(project, scope_path, f"compute.{self.collection}.reset", res["selfLink"], res["id"])
         return super().verb(st, method, project, scope_path, name, verb, body, query)
 
 

@@ -112,14 +112,24 @@ take_etcd_backup() {
   (umask 077 && etcd_ctl snapshot save "$snapshot" >/dev/null)
   sha=$(sha256sum "$snapshot" | cut -d' ' -f1)
   size=$(stat -c %s "$snapshot")
-  backup_store POST "$KUBEGCE_BACKUP_UPLOAD_URL$id%2Fsnapshot.db" -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$snapshot" >/dev/null
+  if ! backup_store POST "$KUBEGCE_BACKUP_UPLOAD_URL$id%2Fsnapshot.db" -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$snapshot" >/dev/null; then
+    rm -f "$snapshot"
+    put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "$KUBEGCE_BACKUP_STORE_UNWRITABLE: the upload of backup $id to the state store failed"
+    log "etcd backup: $KUBEGCE_BACKUP_STORE_UNWRITABLE: the upload of $id failed"
+    return 1
+  fi
   printf '{"id": "%s", "cluster": "%s", "time": "%s", "member": "%s", "revision": %d, "etcdVersion": "%s", "kubernetesVersion": "%s", "size": %d, "sha256": "%s", "request": "%s"}\n' \
     "$id" "$KUBEGCE_CLUSTER_NAME" "$(date -u -d "${now:0:4}-${now:4:2}-${now:6:2}T${now:9:2}:${now:11:2}:${now:13:2}Z" +%Y-%m-%dT%H:%M:%SZ)" \
     "$member" "$revision" "$version" "$KUBEGCE_KUBERNETES_VERSION" "$size" "$sha" "$request" >"$KUBEGCE_BACKUP_WORK/manifest.json"
-  backup_store POST "$KUBEGCE_BACKUP_UPLOAD_URL$id%2Fmanifest.json" -H 'Content-Type: application/json' \
-    --data-binary "@$KUBEGCE_BACKUP_WORK/manifest.json" >/dev/null
+  if ! backup_store POST "$KUBEGCE_BACKUP_UPLOAD_URL$id%2Fmanifest.json" -H 'Content-Type: application/json' \
+    --data-binary "@$KUBEGCE_BACKUP_WORK/manifest.json" >/dev/null; then
+    rm -f "$snapshot" "$KUBEGCE_BACKUP_WORK/manifest.json"
+    put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "$KUBEGCE_BACKUP_STORE_UNWRITABLE: the manifest of backup $id could not be written"
+    return 1
+  fi
   rm -f "$snapshot" "$KUBEGCE_BACKUP_WORK/manifest.json"
+  put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "ok $id"
   log "etcd backup id=$id revision=$revision size=$size"
 }
 
@@ -137,7 +147,8 @@ run_etcd_backup() {
   # One run of the timer: leader only, healthy only; a requested or a due backup; then prune.
   local request="" newest leader member
   if ! etcd_ctl endpoint health >/dev/null 2>&1; then
-    log "etcd backup: this member is not healthy; skipped"
+    log "etcd backup: $KUBEGCE_BACKUP_ETCD_UNHEALTHY: this member is not healthy; skipped"
+    put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "$KUBEGCE_BACKUP_ETCD_UNHEALTHY: the local etcd member is not healthy; it takes no backup"
     return 0
   fi
   member=$(etcd_status_field MemberID)
@@ -167,9 +178,10 @@ etcd_backup_job() {
     KUBEGCE_KUBERNETES_VERSION KUBEGCE_BACKUP_INTERVAL KUBEGCE_BACKUP_KEEP_ALL KUBEGCE_BACKUP_KEEP_HOURLY \
     KUBEGCE_BACKUP_KEEP_DAILY KUBEGCE_BACKUP_LIST_URL KUBEGCE_BACKUP_UPLOAD_URL KUBEGCE_BACKUP_OBJECT_URL \
     KUBEGCE_BACKUP_REQUEST_URL KUBEGCE_BACKUP_REQUEST_OBJECT_URL KUBEGCE_BACKUP_WORK KUBEGCE_ETCD_PKI \
-    KUBEGCE_ETCDCTL
+    KUBEGCE_ETCDCTL KUBEGCE_ATTRIBUTE_NAMESPACE KUBEGCE_ATTR_BACKUP KUBEGCE_BACKUP_STORE_UNWRITABLE \
+    KUBEGCE_BACKUP_ETCD_UNHEALTHY
   declare -f log metadata_get service_account_token etcd_ctl etcd_status_field backup_store backup_ids \
-    backup_age_s backups_to_prune take_etcd_backup prune_etcd_backups run_etcd_backup
+    backup_age_s backups_to_prune take_etcd_backup prune_etcd_backups run_etcd_backup put_guest_attribute
   echo 'run_etcd_backup'
 }
 

@@ -25,8 +25,13 @@ write_kubeadm_config() {
 
 kubeadm_join() {
   mkdir -p /etc/kubegce
+  local restoring=0
   if etcd_member_on_disk; then
     check_etcd_address  # a recreated control plane: refuses a kept member that names another address
+  elif restore_pending; then
+    restoring=1  # `kubegce restore etcd`: one control plane restores the backup, the others join it (lib/restore.sh)
+    elect_restore_leader
+    echo "$KUBEGCE_FIRST_CONTROL_PLANE" >"$RUN_DIR/first-control-plane"
   fi
   if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then
     publish_api_address
@@ -46,7 +51,13 @@ kubeadm_join() {
   # The control-plane bundle from the state store holds the join token and the shared CAs; the
   # token is an argument, in nothing kubegce rendered nor on the console. No certificates are
   # uploaded (kubeadm's uploaded copies expire after two hours; later control planes would fail).
-  if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
+  if [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 && "$restoring" == 1 ]]; then
+    restore_etcd_snapshot
+    # kubeadm init on the restored member: the API's objects are the backup's; kubeadm writes this
+    # instance's certificates and static pods and brings the cluster's own objects up to date.
+    kubeadm init --config /etc/kubegce/kubeadm.yaml --skip-token-print --ignore-preflight-errors=DirAvailable--var-lib-etcd
+    keep_join_token
+  elif [[ "$KUBEGCE_ROLE" == control-plane && "$KUBEGCE_FIRST_CONTROL_PLANE" == 1 ]]; then
     kubeadm init --config /etc/kubegce/kubeadm.yaml --skip-token-print
     keep_join_token  # the store's token, with the lifetime it was made with (lib/token.sh)
   else

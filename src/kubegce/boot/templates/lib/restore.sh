@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # sets globals that other fragments of bootstrap.sh read
+# Restoring etcd from a backup (issue 22; docs/disaster-recovery.md).
+#
+# `kubegce restore etcd` writes the restore marker (CLUSTER/secrets/backups/etcd-restore: the
+# backup, its sha256, its etcd version and the round's token) before it replaces the control
+# planes with fresh etcd disks. A control plane that boots with no etcd member on its disk reads
+# the marker; while it says "restoring", the control planes of the round elect one (a create-only
+# write of etcd-restore-leader-TOKEN, as the init election does) and the winner downloads the
+# snapshot (0600, beside etcd's data), checks its sha256, checks that its etcd can restore that
+# version, restores it into an empty member (`etcdutl snapshot restore`: a new cluster ID, this
+# instance the only member) and runs `kubeadm init` on it; the others join it as new members.
+# The restore tool is etcdutl from the cluster's own etcd image (through containerd's ctr), or
+# $KUBEGCE_ETCDUTL when set (the lab's real etcdctl/etcdutl).
+
+KUBEGCE_ETCDUTL=${KUBEGCE_ETCDUTL:-}
+RESTORE_BACKUP="" RESTORE_SHA256="" RESTORE_TOKEN="" RESTORE_ETCD_VERSION=""
+
+json_string_field() {
+  # $1: a field name; stdin: a small JSON object. Its string value (the first), or nothing.
+  tr -d '\n' | sed -nE "s/^.*\"$1\": *\"([^\"]*)\".*\$/\\1/p" | head -n 1
+}
+
+store_get() {
+  # $1: an object URL (?alt=media). Prints the object; returns 0, or 4 when it does not exist,
+  # or 1 when the store could not be read (the caller must not take "could not read" for "none").
+  local url=$1 tmp code
+  tmp=$(umask 077 && mktemp)
+  code=$(curl --silent --max-time 30 --retry 3 --output "$tmp" --write-out '%{http_code}' \
+    -H "Authorization: Bearer $(service_account_token)" "$url" 2>/dev/null || true)
+  case "$code" in
+    200) head -c 65536 "$tmp" ;;
+    404) rm -f "$tmp" && return 4 ;;
+    *) rm -f "$tmp" && return 1 ;;
+  esac
+  rm -f "$tmp"
+}
+
+restore_pending() {
+  # 0 when a restore is in progress for this control plane to take part in (RESTORE_* set); 1 when
+  # there is none. A store that does not answer is retried: guessing "none" would kubeadm init an
+  # empty cluster beside the one being restored.
+  [[ "$KUBEGCE_ROLE" == control-plane && -n "${KUBEGCE_RESTORE_URL:-}" ]] || return 1
+  local doc="" rc deadline=$((SECONDS + ${KUBEGCE_ELECTION_TIMEOUT:-600}))
+  while true; do
+    rc=0
+    doc=$(store_get "$KUBEGCE_RESTORE_URL") || rc=$?
+    if ((rc == 4)); then return 1; fi
+    if ((rc == 0)); then break; fi
+    if ((SECONDS >= deadline)); then
+      fail "could not read the restore marker at ${KUBEGCE_RESTORE_URL%%\?*}; the node's service account must read the state bucket"
+    fi
+    log "etcd-restore: the state bucket did not answer for the restore marker; retrying"
+    sleep "${KUBEGCE_ELECTION_INTERVAL:-5}"
+  done
+  [[ "$(printf '%s' "$doc" | json_string_field state)" == restoring ]] || return 1
+  RESTORE_BACKUP=$(printf '%s' "$doc" | json_string_field backup)
+  RESTORE_SHA256=$(printf '%s' "$doc" | json_string_field sha256)
+  RESTORE_TOKEN=$(printf '%s' "$doc" | json_string_field token)
+  RESTORE_ETCD_VERSION=$(printf '%s' "$doc" | json_string_field etcdVersion)
+  if [[ ! "$RESTORE_BACKUP" =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63}$ || ! "$RESTORE_SHA256" =~ ^[0-9a-f]{64}$ ||
+    ! "$RESTORE_TOKEN" =~ ^[0-9a-f]{16}$ || ! "$RESTORE_ETCD_VERSION" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+ ]]; then
+    fail "the restore marker at ${KUBEGCE_RESTORE_URL%%\?*} is not one kubegce wrote; rerun kubegce restore etcd"
+  fi
+  return 0
+}
+
+elect_restore_leader() {
+  # The round's control planes elect the one that restores the snapshot: the create-only write
+  # of the round's leader object (lib/election.sh's claim_object) decides.
+  local upload=${KUBEGCE_RESTORE_ELECTION_UPLOAD_URL//RESTORETOKEN/$RESTORE_TOKEN}
+  local read=${KUBEGCE_RESTORE_ELECTION_URL//RESTORETOKEN/$RESTORE_TOKEN}
+  if claim_object "$upload" "$read"; then
+    KUBEGCE_FIRST_CONTROL_PLANE=1
+    log "$KUBEGCE_ETCD_RESTORE=leader backup=$RESTORE_BACKUP"
+  else
+    KUBEGCE_FIRST_CONTROL_PLANE=0
+    log "$KUBEGCE_ETCD_RESTORE=member backup=$RESTORE_BACKUP leader=$CLAIM_HOLDER"
+  fi
+}
+
+etcd_restore_tool() {
+  # etcdutl (etcd 3.5+; etcd 3.4's etcdctl takes the same `snapshot restore` arguments).
+  if [[ -n "$KUBEGCE_ETCDUTL" ]]; then
+    ETCDCTL_API=3 "$KUBEGCE_ETCDUTL" "$@"
+    return
+  fi
+  local image
+  image=$(kubeadm config images list --config /etc/kubegce/kubeadm.yaml 2>/dev/null | grep -E '/etcd:' | head -n 1)
+  [[ -n "$image" ]] || fail "etcd-restore: kubeadm names no etcd image for this cluster"
+  "$KUBEGCE_BIN_DIR/ctr" -n k8s.io images pull "$image" >/dev/null
+  "$KUBEGCE_BIN_DIR/ctr" -n k8s.io run --rm \
+    --mount "type=bind,src=$KUBEGCE_ETCD_DIR,dst=$KUBEGCE_ETCD_DIR,options=rbind:rw" \
+    "$image" "kubegce-restore-$$" etcdutl "$@"
+}
+
+version_minor() {
+  # $1: a version (v3.6.4, 3.5.21-0); "MAJOR MINOR", or nothing
+  if [[ "$1" =~ ^v?([0-9]+)\.([0-9]+)\. ]]; then echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"; fi
+}
+
+check_restore_version() {
+  # A snapshot restores with the same etcd major version, a minor no newer than the tool's and at
+  # most one older (etcd's own upgrade rule).
+  local tool have want
+  tool=$(etcd_restore_tool version 2>/dev/null | sed -nE 's/^etcd(ctl|utl) version: *v?([0-9.]+).*$/\2/p' | head -n 1)
+  read -r -a have <<<"$(version_minor "$tool")"
+  read -r -a want <<<"$(version_minor "$RESTORE_ETCD_VERSION")"
+  if ((${#have[@]} != 2 || ${#want[@]} != 2)); then
+    fail "$KUBEGCE_RESTORE_ETCD_VERSION: could not read the etcd version of the restore tool (${tool:-none}) or of backup $RESTORE_BACKUP ($RESTORE_ETCD_VERSION)"
+  fi
+  if ((have[0] != want[0] || want[1] > have[1] || have[1] - want[1] > 1)); then
+    fail "$KUBEGCE_RESTORE_ETCD_VERSION: backup $RESTORE_BACKUP was taken with etcd $RESTORE_ETCD_VERSION;" \
+      "this control plane runs etcd $tool, which restores snapshots of its own major version, one minor older at most;" \
+      "restore with the Kubernetes version the backup was taken with"
+  fi
+}
+
+restore_etcd_snapshot() {
+  # The round's leader: the snapshot, checked, restored into an empty member at this instance's
+  # address. The work directory is on the etcd disk, 0700; the snapshot (every Kubernetes
+  # Secret) is deleted once restored.
+  local work="$KUBEGCE_ETCD_DIR/.kubegce-restore" snap got address name
+  rm -rf "$work"
+  (umask 077 && mkdir -p "$work")
+  snap="$work/snapshot.db"
+  download_private "$snap" --silent --show-error --fail --retry 5 --max-time 1800 \
+    -H "Authorization: Bearer $(service_account_token)" "${KUBEGCE_RESTORE_SNAPSHOT_URL}${RESTORE_BACKUP}%2Fsnapshot.db?alt=media"
+  got=$(sha256sum "$snap" | cut -d' ' -f1)
+  if [[ "$got" != "$RESTORE_SHA256" ]]; then
+    rm -rf "$work"
+    fail "$KUBEGCE_RESTORE_CHECKSUM_MISMATCH: the snapshot of backup $RESTORE_BACKUP has sha256 $got," \
+      "the restore marker says $RESTORE_SHA256; it was changed in the store: restore another backup"
+  fi
+  check_restore_version
+  address=$(metadata_get "instance/network-interfaces/0/ip")
+  name=$(hostname -s | tr '[:upper:]' '[:lower:]')
+  etcd_restore_tool snapshot restore "$snap" --data-dir "$work/data" --name "$name" \
+    --initial-cluster "$name=https://$address:2380" --initial-advertise-peer-urls "https://$address:2380" >/dev/null
+  rm -rf "$KUBEGCE_ETCD_DIR/member"
+  mv "$work/data/member" "$KUBEGCE_ETCD_DIR/member"
+  rm -rf "$work"
+  log "$KUBEGCE_ETCD_RESTORE=restored backup=$RESTORE_BACKUP member=$name address=$address"
+}

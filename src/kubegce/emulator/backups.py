@@ -1,0 +1,203 @@
+"""The simulated control planes' etcd backups and restores: a model of lib/backup.sh and
+lib/restore.sh for the emulator, whose instances run no bootstrap.
+
+It works with the URLs a control plane's node config holds: the config is the object in the state
+bucket its metadata names (KUBEGCE_CONFIG_SOURCE), fetched over HTTP only from a local
+fake-gcs-server (127.0.0.1/localhost; nothing else is ever fetched), its sha256 checked against
+the metadata's, its settings parsed (shlex) as the bootstrap's `source` would read them.
+
+- The backup job: the first joined control plane (by name) with backups on stands for the etcd
+  leader. When a backup was asked for (the request object), when there is none, or when the newest
+  is older than the interval (``interval_s`` shortens it for tests), it uploads a snapshot and then
+  its manifest (the manifest last, as the job does), deletes the request it answered and prunes
+  by the same retention rule (kubegce.backups.retention).
+- The restore: when a control plane joins while the restore marker says ``restoring`` and its
+  round has not restored yet, it is the round's leader: the snapshot is downloaded, its sha256
+  checked against the marker, and the simulated Kubernetes API's objects become the snapshot's.
+
+What a snapshot holds: the simulated API's objects. Its bytes in the store are a JSON summary
+(namespaces, nodes, revision) with a nonce; the objects themselves stay in this process under the
+bytes' sha256, so a snapshot restores only in the emulator process that took it (a restore of any
+other snapshot fails as a real one with a bad snapshot would). Said in docs/emulator.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shlex
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+from kubegce.backups.manifest import ID_RE, id_time
+from kubegce.backups.retention import Retention, kept
+from kubegce.emulator.kube import KubeState
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CONFIG_SOURCE = re.compile(r"^KUBEGCE_CONFIG_SOURCE=(\S+)$", re.M)
+CONFIG_SHA256 = re.compile(r"^KUBEGCE_CONFIG_SHA256=(\S+)$", re.M)
+
+
+def _local(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("http", "https") and parts.hostname in LOCAL_HOSTS
+
+
+def _http(method: str, url: str, data: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
+    if not _local(url):
+        return 0, b""
+    req = urllib.request.Request(url, data=data, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (local URLs only)
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), b""
+    except OSError:
+        return 0, b""
+
+
+def node_config(instance: dict[str, Any], cache: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The settings of the node config an instance's metadata points at ({} when it is not in a
+    local bucket or does not match its hash)."""
+    from kubegce.emulator.bootsim import _mime_bootstrap
+
+    md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
+    script = md.get("startup-script", "") or _mime_bootstrap(md.get("user-data", "")) or ""
+    source, want = CONFIG_SOURCE.search(script), CONFIG_SHA256.search(script)
+    if source is None or want is None:
+        return {}
+    url, sha = source.group(1).strip("'"), want.group(1).strip("'")
+    if sha in cache:
+        return cache[sha]
+    status, body = _http("GET", url)
+    if status != 200 or hashlib.sha256(body).hexdigest() != sha:
+        return {}
+    settings: dict[str, str] = {}
+    for line in body.decode(errors="replace").splitlines():
+        name, eq, value = line.partition("=")
+        if eq and re.fullmatch(r"KUBEGCE_[A-Z0-9_]+", name) and not value.startswith("("):
+            try:
+                settings[name] = " ".join(shlex.split(value))
+            except ValueError:
+                continue
+    cache[sha] = settings
+    return settings
+
+
+class SimulatedEtcd:
+    def __init__(self, kube: KubeState, *, interval_s: float | None = None) -> None:
+        self.kube = kube
+        self.interval_s = interval_s  # tests: back up this often (a real spec's interval is at least 1m)
+        self.configs: dict[str, dict[str, str]] = {}
+        self.snapshots: dict[str, Any] = {}  # sha256 of a snapshot's bytes -> the objects it holds
+        self.restored: set[str] = set()  # restore rounds (tokens) done
+        self.backups_taken = 0
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the backup job
+    def backup_tick(self, control_planes: list[dict[str, Any]]) -> None:
+        """One run of the backup job on the leader among ``control_planes`` (joined ones)."""
+        for inst in sorted(control_planes, key=lambda r: str(r["name"])):
+            cfg = node_config(inst, self.configs)
+            if cfg.get("KUBEGCE_BACKUP_ENABLED") == "1":
+                with self.lock:
+                    self._run_job(inst, cfg)
+                return
+
+    def _ids(self, cfg: dict[str, str]) -> list[str]:
+        status, body = _http("GET", cfg["KUBEGCE_BACKUP_LIST_URL"])
+        if status != 200:
+            return []
+        names = [str(i.get("name", "")) for i in json.loads(body or b"{}").get("items", [])]
+        ids = {m.group(1) for n in names if (m := re.search(rf"/({ID_RE.pattern})/manifest\.json$", n))}
+        return sorted(ids, reverse=True)
+
+    def _run_job(self, inst: dict[str, Any], cfg: dict[str, str]) -> None:
+        status, body = _http("GET", cfg["KUBEGCE_BACKUP_REQUEST_URL"])
+        request = re.sub(r"[^a-z0-9]", "", body.decode(errors="replace"))[:32] if status == 200 else ""
+        ids = self._ids(cfg)
+        interval = float(cfg.get("KUBEGCE_BACKUP_INTERVAL", "900"))
+        if self.interval_s is not None:
+            interval = min(interval, self.interval_s)
+        newest_age = (time.time() - _id_epoch(ids[0])) if ids else None
+        if request or newest_age is None or newest_age >= interval:
+            self._take(inst, cfg, request, ids)
+            if request:
+                _http("DELETE", cfg["KUBEGCE_BACKUP_REQUEST_OBJECT_URL"])
+        self._prune(cfg)
+
+    def _take(self, inst: dict[str, Any], cfg: dict[str, str], request: str, ids: list[str]) -> None:
+        now = datetime.now(UTC)
+        member = str(inst["name"])
+        backup_id = f"{now:%Y%m%dT%H%M%SZ}-{member}"
+        if backup_id in ids:  # one per second and member, as the job's ids are
+            return
+        objects = self.kube.export_objects()
+        namespaces = [str(n["metadata"]["name"]) for n in self.kube.list_namespaces()["items"]]
+        summary = {"simulated": "kubegce emulator etcd snapshot", "nonce": secrets.token_hex(8),
+                   "namespaces": namespaces, "nodes": sorted(self.kube.snapshot().nodes), "revision": int(objects[-1])}  # fmt: skip
+        data = json.dumps(summary).encode()
+        sha = hashlib.sha256(data).hexdigest()
+        self.snapshots[sha] = objects
+        upload = cfg["KUBEGCE_BACKUP_UPLOAD_URL"]
+        if _http("POST", f"{upload}{backup_id}%2Fsnapshot.db", data, "application/octet-stream")[0] != 200:
+            return
+        manifest = {"id": backup_id, "cluster": cfg.get("KUBEGCE_CLUSTER_NAME", ""),
+                    "time": f"{now:%Y-%m-%dT%H:%M:%SZ}", "member": member, "revision": summary["revision"],
+                    "etcdVersion": "3.6.4", "kubernetesVersion": cfg.get("KUBEGCE_KUBERNETES_VERSION", ""),
+                    "size": len(data), "sha256": sha, "request": request}  # fmt: skip
+        _http("POST", f"{upload}{backup_id}%2Fmanifest.json", json.dumps(manifest).encode(), "application/json")
+        self.backups_taken += 1
+
+    def _prune(self, cfg: dict[str, str]) -> None:
+        ids = self._ids(cfg)
+        rule = Retention(int(cfg.get("KUBEGCE_BACKUP_KEEP_ALL", "3600")), int(cfg.get("KUBEGCE_BACKUP_KEEP_HOURLY", "0")),
+                         int(cfg.get("KUBEGCE_BACKUP_KEEP_DAILY", "0")))  # fmt: skip
+        keep = kept([(i, id_time(i)) for i in ids], datetime.now(UTC), rule)
+        obj = cfg["KUBEGCE_BACKUP_OBJECT_URL"]
+        for i in ids:
+            if i not in keep:
+                _http("DELETE", f"{obj}{i}%2Fmanifest.json")  # the manifest first, as the job does
+                _http("DELETE", f"{obj}{i}%2Fsnapshot.db")
+
+    # ------------------------------------------------------------------ the restore
+    def control_plane_joined(self, inst: dict[str, Any]) -> str:
+        """A control plane joins with no etcd member: when a restore round is on and not done, it
+        restores the round's snapshot. Its console word: "leader", "member" or "" (no restore)."""
+        cfg = node_config(inst, self.configs)
+        url = cfg.get("KUBEGCE_RESTORE_URL", "")
+        if not url:
+            return ""
+        status, body = _http("GET", url)
+        if status != 200:
+            return ""
+        try:
+            marker = json.loads(body)
+        except ValueError:
+            return ""
+        token, backup = str(marker.get("token", "")), str(marker.get("backup", ""))
+        if marker.get("state") != "restoring" or not re.fullmatch(r"[0-9a-f]{16}", token):
+            return ""
+        with self.lock:
+            if token in self.restored:
+                return "member"
+            status, data = _http("GET", f"{cfg['KUBEGCE_RESTORE_SNAPSHOT_URL']}{backup}%2Fsnapshot.db?alt=media")
+            sha = hashlib.sha256(data).hexdigest()
+            if status != 200 or sha != marker.get("sha256") or sha not in self.snapshots:
+                return "failed"
+            self.kube.import_objects(self.snapshots[sha])
+            self.restored.add(token)
+            return "leader"
+
+
+def _id_epoch(backup_id: str) -> float:
+    return id_time(backup_id).timestamp()
