@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
+import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
 from kubegce.errors import UserError
+from kubegce.state.store import open_store
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,3 +26,14 @@ def lab_ready() -> None:
         if os.environ.get("KUBEGCE_REQUIRE_TOOLS") == "1":
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def store(fake_gcs: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A fresh bucket on fake-gcs-server, as a kubegce state store (the clients pointed at it)."""
+    bucket = f"lab-backups-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    req = urllib.request.Request(f"{fake_gcs}/storage/v1/b?project=lab", data=json.dumps({"name": bucket}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
+    urllib.request.urlopen(req, timeout=10).read()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs)
+    yield open_store(f"gs://{bucket}/team")

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from kubegce.boot import protocol
 from kubegce.lab.assets import LAB_DIR
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import LabMachine, lab_bundle, render_node_metadata
@@ -62,6 +67,79 @@ def kept_etcd_disk(address: str, version: str = releases.DEFAULT_VERSION) -> dic
         ETCD_RECORD: f"ADVERTISE_ADDRESS={address}\nKUBERNETES_VERSION={version}\nFIRST_CONTROL_PLANE=1\n",
         **KEPT_FILES,
     }
+
+
+LAB_CLUSTER = "lab.example.com"
+LAB_BACKUP = "20261206T120000Z-cp-old-1x2y"
+LAB_SNAPSHOT = b"kubegce boot lab: a snapshot's bytes (the lab's etcdutl stand-in restores none of them)\n"
+
+
+def restore_objects(*, sha256: str = "", etcd_version: str = "3.6.4") -> dict[str, bytes]:
+    """A restore in progress as `kubegce restore etcd` marks it, and the backup's snapshot."""
+    import hashlib
+
+    from kubegce.state.backups import RESTORING, RestoreMarker
+    from kubegce.state.layout import backup_key, restore_marker_key
+
+    marker = RestoreMarker(LAB_BACKUP, sha256 or hashlib.sha256(LAB_SNAPSHOT).hexdigest(), etcd_version,
+                           "0123456789abcdef", (), RESTORING, "2026-12-06T12:30:00Z")  # fmt: skip
+    return {restore_marker_key(LAB_CLUSTER): marker.to_json(),
+            backup_key(LAB_CLUSTER, LAB_BACKUP, "snapshot.db"): LAB_SNAPSHOT}  # fmt: skip
+
+
+def run_restoring_control_plane(profile: str, objects: dict[str, bytes]) -> Outcome:
+    """A control plane booting on a fresh etcd disk while a restore is marked in its state bucket."""
+    from tests.bootlab.bucket import prepare
+
+    image = IMAGES[profile]
+    with tempfile.TemporaryDirectory(prefix="kubegce-lab-restore-") as tmp:
+        metadata, gcs = prepare(Path(tmp), role=Role.CONTROL_PLANE, api_address=None, extra=objects, image=image)
+        with LabMachine(PROFILES[profile], metadata) as m:
+            result = m.boot(gcs=gcs, lab_env={"KUBEGCE_ETCDUTL": "etcdutl"})
+            return Outcome(m.serial_log(result), metadata, image, result.guest_attributes)
+
+
+@functools.cache
+def backup_job_attribute(*, healthy: bool) -> str:
+    """What the real backup job (lib/backup.sh run_etcd_backup) writes to the backup guest attribute
+    when its member is not healthy, or when it is the healthy leader of a real etcd (Debian's, in
+    .tools/) and the state store does not answer."""
+    from kubegce.boot.render import template
+    from tests.bootlab.test_real_etcd_backup import BIN, Etcd, free_port
+
+    with tempfile.TemporaryDirectory(prefix="kubegce-lab-backup-") as tmp:
+        etcd = Etcd(Path(tmp) / "data")
+        endpoint = f"http://127.0.0.1:{free_port()}"
+        if healthy:
+            etcd.start()
+            endpoint = etcd.endpoint
+        closed = f"http://127.0.0.1:{free_port()}/storage"  # a store that does not answer
+        common = template("lib/common.sh").replace('KUBEGCE_LAB_ENV="/etc/kubegce/lab.env"', 'KUBEGCE_LAB_ENV="/none"')
+        script = "\n".join([
+            "set -o errexit -o nounset -o pipefail", protocol.shell_constants(), common, template("lib/backup.sh"),
+            "service_account_token() { echo lab-token; }", 'put_guest_attribute() { printf "%s=%s\\n" "$1" "$2"; }',
+            f"KUBEGCE_ETCDCTL={BIN / 'etcdctl'}", "KUBEGCE_ETCD_INSECURE=1", f"KUBEGCE_ETCD_ENDPOINT={endpoint}",
+            f"KUBEGCE_BACKUP_WORK={tmp}/work", f"KUBEGCE_CLUSTER_NAME={LAB_CLUSTER}", "KUBEGCE_BACKUP_INTERVAL=900",
+            *(f"KUBEGCE_BACKUP_{k}_URL={closed}/{k.lower()}" for k in ("LIST", "OBJECT", "UPLOAD", "REQUEST",
+                                                                         "REQUEST_OBJECT")),
+            "run_etcd_backup || true",
+        ])  # fmt: skip
+        try:
+            env = {"PATH": "/usr/bin:/bin", "KUBEGCE_CONFIG_SHA256": "x", "KUBEGCE_CONFIG_SOURCE": "metadata:x"}
+            out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120).stdout
+        finally:
+            etcd.stop()
+    values = [line.split("=", 1)[1] for line in out.splitlines() if line.startswith("backup=")]
+    assert values, out
+    return values[-1]
+
+
+def joined_control_plane_with_backup(profile: str, *, healthy: bool) -> Outcome:
+    """A control plane that booted and joined (a real lab boot), whose backup job then failed: its
+    guest attributes carry what the real job wrote (backup_job_attribute)."""
+    outcome = run(profile, role=Role.CONTROL_PLANE)
+    outcome.guest_attributes["backup"] = backup_job_attribute(healthy=healthy)
+    return outcome
 
 
 def mime_in_startup_script(md: dict[str, str]) -> dict[str, str]:
@@ -143,6 +221,27 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
         lambda: run("cloud-init-only", role=Role.CONTROL_PLANE, overrides=kept_etcd_disk("10.0.9.4")),
     ),
     "not-started-no-keys": ("bootstrap-not-started", lambda: run("agent-only", edit_metadata=strip_boot_keys)),
+    "restore-checksum-mismatch-agent": (
+        "restore-checksum-mismatch",
+        lambda: run_restoring_control_plane("agent-only", restore_objects(sha256="0" * 64)),
+    ),
+    "restore-checksum-mismatch-cloud-init": (
+        "restore-checksum-mismatch",
+        lambda: run_restoring_control_plane("cloud-init-only", restore_objects(sha256="f" * 64)),
+    ),
+    "restore-etcd-version-major": (
+        "restore-etcd-version",
+        lambda: run_restoring_control_plane("agent-only", restore_objects(etcd_version="4.0.1")),
+    ),
+    "restore-etcd-version-old-minor": (
+        "restore-etcd-version",
+        lambda: run_restoring_control_plane("cloud-init-only", restore_objects(etcd_version="3.4.23")),
+    ),
+    **{  # a joined control plane whose backup job fails: its member unhealthy, or the store unreachable
+        f"{cause}-{short}": (cause, functools.partial(joined_control_plane_with_backup, profile, healthy=healthy))
+        for cause, healthy in (("backup-etcd-unhealthy", False), ("backup-store-unwritable", True))
+        for short, profile in (("agent", "agent-only"), ("cloud-init", "cloud-init-only"))
+    },
 }
 
 

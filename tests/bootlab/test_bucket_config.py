@@ -4,76 +4,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-from kubegce.boot.plans import render_cluster_boot
 from kubegce.lab.profiles import PROFILES
-from kubegce.lab.run import LabMachine, lab_bundle, lab_catalog
+from kubegce.lab.run import LabMachine
 from kubegce.spec.models import Role
-from kubegce.state.base import DirUrls
-from kubegce.state.layout import discovery_key, election_key, role_of, role_secrets_key
-from kubegce.state.pki import ClusterSecrets, role_bundle
-from tests.conftest import fake_gcs_binary
+from kubegce.state.layout import discovery_key, election_key
+from kubegce.state.pki import ClusterSecrets
+from tests.bootlab.bucket import BUCKET, prepare
 
 pytestmark = pytest.mark.bootlab
-PORT = 4443  # inside the boot's own network namespace: always free
-BUCKET = "lab-state"
-
-
-class LabBucket:
-    nodes_can_read = True
-
-    def object_url(self, key: str) -> str:
-        return f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{quote('team/' + key, safe='')}?alt=media"
-
-    def upload_url(self, key: str) -> str:
-        return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={quote('team/' + key, safe='')}"
-
-    def create_url(self, key: str) -> str:
-        name = quote("team/" + key, safe="")
-        return f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=multipart&name={name}&ifGenerationMatch=0"
-
-    def dir_urls(self, directory: str) -> DirUrls:
-        name = quote("team/" + directory, safe="")
-        return DirUrls(f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o?prefix={name}%2F",
-                       f"http://127.0.0.1:{PORT}/storage/v1/b/{BUCKET}/o/{name}%2F",
-                       f"http://127.0.0.1:{PORT}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={name}%2F")  # fmt: skip
-
-
-def prepare(tmp_path: Path, tamper: bool = False, role: Role = Role.NODE, secrets_: ClusterSecrets | None = None,
-            api_address: str | None = "10.0.16.9", control_planes: int = 1,
-            election_holder: str | None = None) -> tuple[dict[str, str], dict[str, object]]:  # fmt: skip
-    bundle = lab_bundle("rocky-linux-cloud/rocky-linux-9")
-    for g in bundle.instance_groups:
-        if g.spec.role == Role.CONTROL_PLANE:
-            g.spec.min_size = g.spec.max_size = control_planes
-    boot = render_cluster_boot(bundle, lab_catalog(), store=LabBucket())
-    node = next(g for g in boot.groups if g.group.spec.role == role)
-    objects = dict(boot.node_objects)
-    secrets_ = secrets_ or ClusterSecrets.generate()
-    for role_name in ("control-plane", "node"):
-        objects[role_secrets_key(bundle.cluster.name, role_name)] = role_bundle(
-            secrets_, role_name, bundle.cluster.name, "https://api:443"
-        )
-    if api_address is not None:
-        objects[discovery_key(bundle.cluster.name)] = api_address.encode()
-    if election_holder is not None:
-        objects[election_key(bundle.cluster.name)] = election_holder.encode()
-    if tamper:
-        key = next(k for k in objects if k.endswith(f"{node.group.name}.env") and role_of(node.group) in k)
-        objects[key] = objects[key].replace(b"KUBEGCE_ROLE=node", b"KUBEGCE_ROLE=control-plane")
-    data = tmp_path / "gcs"
-    for key, content in objects.items():
-        path = data / BUCKET / "team" / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    assert "kubegce-node-config" not in node.metadata  # only the pointer and the hash travel in metadata
-    assert "storage/v1/b/lab-state" in node.metadata["startup-script"]
-    return node.metadata, {"binary": fake_gcs_binary(), "port": PORT, "data": str(data),
-                           "read_objects": [f"{BUCKET}/team/{discovery_key(bundle.cluster.name)}",
-                                            f"{BUCKET}/team/{election_key(bundle.cluster.name)}"]}  # fmt: skip
 
 
 def test_node_fetches_config_and_secrets_from_the_bucket(tmp_path: Path) -> None:
@@ -172,3 +113,44 @@ def test_ha_control_planes_elect_one_kubeadm_init_through_the_bucket(
         assert join["kind"] == "JoinConfiguration" and "certificateKey" not in join["controlPlane"]
     # the object names the winner; a loser never overwrites it
     assert result.raw["bucket_objects"][f"{BUCKET}/team/{election_key('lab.example.com')}"] == (holder or "lab-node-1")
+
+
+def test_a_control_plane_on_a_fresh_disk_restores_the_marked_backup_and_inits_on_it(tmp_path: Path) -> None:
+    """lib/restore.sh in a real boot: the marker read from the bucket, the round's election won, the
+    snapshot downloaded and checked, the restore tool run into etcd's data dir, then kubeadm init
+    (the strict stand-in's preflight) on the now non-empty /var/lib/etcd with only that check ignored."""
+    from kubegce.state.layout import restore_leader_key
+    from tests.bootlab.scenarios import LAB_BACKUP, restore_objects
+
+    metadata, gcs = prepare(tmp_path, role=Role.CONTROL_PLANE, api_address=None, extra=restore_objects())
+    leader = f"{BUCKET}/team/{restore_leader_key('lab.example.com', '0123456789abcdef')}"
+    gcs["read_objects"] = [*gcs["read_objects"], leader]  # type: ignore[misc]
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        result = m.boot(gcs=gcs, lab_env={"KUBEGCE_ETCDUTL": "etcdutl"})
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-3000:]
+    assert f"etcd-restore=leader backup={LAB_BACKUP}" in result.runner_output
+    assert f"etcd-restore=restored backup={LAB_BACKUP} member=lab-node-1 address=10.0.16.2" in result.runner_output
+    (restore,) = [c for c in result.calls if c.startswith("etcdutl snapshot restore")]
+    assert "--initial-cluster lab-node-1=https://10.0.16.2:2380" in restore
+    (init,) = [c for c in result.calls if c.startswith("kubeadm init")]
+    assert init.endswith("--ignore-preflight-errors=DirAvailable--var-lib-etcd")
+    assert result.raw["bucket_objects"][leader] == "lab-node-1"
+    assert "kubegce boot lab: a snapshot" not in result.runner_output  # no snapshot bytes on the console
+
+
+def test_a_node_looks_up_a_moved_single_control_plane_on_its_next_boot(tmp_path: Path) -> None:
+    """After a restore the single control plane is a new instance with a new address; a worker reset
+    (or rebooted) finds the address now published and points the API's name at it."""
+    from tests.bootlab.bucket import BUCKET as B
+
+    metadata, gcs = prepare(tmp_path, api_address="10.0.16.9")
+    with LabMachine(PROFILES["agent-only"], metadata) as m:
+        first = m.boot(gcs=gcs, read_files=["/etc/hosts"])
+        assert first.guest_attributes["phase"] == "joined", first.runner_output[-2000:]
+        assert "10.0.16.9 api.internal.lab.example.com # kubegce-api" in first.raw["files"]["/etc/hosts"]
+        (Path(str(gcs["data"])) / B / "team" / discovery_key("lab.example.com")).write_text("10.0.16.77")
+        second = m.boot(gcs=gcs, read_files=["/etc/hosts"])
+    hosts = second.raw["files"]["/etc/hosts"]
+    assert "10.0.16.77 api.internal.lab.example.com # kubegce-api" in hosts and "10.0.16.9 " not in hosts
+    assert "api-address=10.0.16.77 (was 10.0.16.9)" in second.runner_output
+    assert not [c for c in second.calls if c.startswith("kubeadm")]  # already joined: nothing else runs

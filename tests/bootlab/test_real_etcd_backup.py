@@ -18,8 +18,6 @@ import os
 import socket
 import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,6 @@ from kubegce.boot import protocol
 from kubegce.boot.render import template
 from kubegce.state.backups import list_backups, request_backup
 from kubegce.state.layout import backup_key, backup_request_key, backups_dir
-from kubegce.state.store import open_store
 from tests.bootlab.test_real_etcd import need
 from tests.conftest import TOOLS
 
@@ -80,16 +77,6 @@ class Etcd:
             self.proc.terminate()
             self.proc.wait(timeout=20)
             self.proc = None
-
-
-@pytest.fixture
-def store(fake_gcs: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    bucket = f"lab-backups-{os.getpid()}-{time.monotonic_ns() % 100000}"
-    req = urllib.request.Request(f"{fake_gcs}/storage/v1/b?project=lab", data=json.dumps({"name": bucket}).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
-    urllib.request.urlopen(req, timeout=10).read()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs)
-    yield open_store(f"gs://{bucket}/team")
 
 
 def run_job(store: object, etcd_endpoint: str, work: Path, interval: int = 900) -> subprocess.CompletedProcess[str]:

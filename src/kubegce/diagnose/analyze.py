@@ -3,7 +3,8 @@ why it did not initialize: a cause code, an explanation, the evidence lines, and
 
 The cause codes are an interface: ok, still-running, no-init-channel, mime-in-startup-script,
 cloud-init-error, ignition-failed, bootstrap-failed, download-failed, join-failed,
-etcd-address-mismatch, unsupported-distro, bootstrap-not-started, unknown. Rules match the real programs' log lines (google guest agent's
+etcd-address-mismatch, unsupported-distro, bootstrap-not-started, unknown, restore-checksum-mismatch,
+restore-etcd-version, backup-store-unwritable, backup-etcd-unhealthy. Rules match the real programs' log lines (google guest agent's
 metadata script runner, cloud-init, Ignition) and the bootstrap's own `kubegce-boot:` lines; a
 log none of them explains gives `unknown` with its last error-looking lines.
 """
@@ -20,6 +21,8 @@ from kubegce.images.catalog import ImageProfile
 CAUSES = (
     "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "ignition-failed",
     "bootstrap-failed", "download-failed", "join-failed", "etcd-address-mismatch", "unsupported-distro", "bootstrap-not-started", "unknown",
+    protocol.RESTORE_CHECKSUM_MISMATCH, protocol.RESTORE_ETCD_VERSION, protocol.BACKUP_STORE_UNWRITABLE,
+    protocol.BACKUP_ETCD_UNHEALTHY,
 )  # fmt: skip
 
 PHASE = protocol.PHASE_LINE
@@ -49,6 +52,19 @@ DOWNLOAD = re.compile(
 )
 ERRORISH = re.compile(r"error|fail|fatal|denied|refus|cannot|unable|panic|traceback", re.IGNORECASE)
 JOIN_STEPS = protocol.JOIN_STEPS
+RESTORE_CAUSES = {
+    protocol.RESTORE_CHECKSUM_MISMATCH: "the snapshot it downloaded does not have the sha256 of the restore "
+    "marker (the backup's manifest): the snapshot in the state store was changed or damaged after it was taken.",
+    protocol.RESTORE_ETCD_VERSION: "the backup was taken with an etcd whose version this control plane's etcd "
+    "cannot restore (another major version, a newer minor, or more than one minor older).",
+}
+BACKUP_CAUSES = {
+    protocol.BACKUP_STORE_UNWRITABLE: "The control plane's service account cannot write the cluster's backups "
+    "in the state bucket: give it roles/storage.objectUser on the bucket (docs/disaster-recovery.md).",
+    protocol.BACKUP_ETCD_UNHEALTHY: "Its local etcd member does not answer a health check, so it takes no "
+    "backup; if it is the leader, the cluster has no new backups: check `kubegce validate cluster` and the "
+    "etcd static pod's logs.",
+}
 DOWNLOAD_STEPS = protocol.DOWNLOAD_STEPS
 
 
@@ -201,6 +217,17 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
                 f"then {reset}",
                 "failed", step, error or attr_error,
             )  # fmt: skip
+        restore = next((c for c in RESTORE_CAUSES if c in error or c in attr_error), None)
+        if restore is not None:
+            what = RESTORE_CAUSES[restore]
+            return Diagnosis(
+                restore,
+                f"This control plane was restoring etcd from a backup (`kubegce restore etcd`) and refused it: {what}",
+                evidence,
+                f"Restore another backup (`kubegce get backups {_cluster_name(ctx)}`, then `kubegce restore etcd "
+                f"{_cluster_name(ctx)} --backup ID --yes`: a new round replaces this control plane)",
+                "failed", step, error or attr_error,
+            )  # fmt: skip
         if step in JOIN_STEPS:
             return Diagnosis(
                 "join-failed",
@@ -241,9 +268,20 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
             "joined" if joined else "",
         )  # fmt: skip
 
-    # 5. finished
+    # 5. finished (a control plane's backup job may still be failing)
     if joined or done:
         ev = last[0] if joined and last else done[-1]
+        backup = (ctx.guest_attributes or {}).get(protocol.ATTR_BACKUP, "")
+        cause = next((c for c in BACKUP_CAUSES if backup.startswith(c + ":")), None)
+        if cause is not None:
+            return Diagnosis(
+                cause,
+                f"The node joined, but its etcd backup job fails: {backup[len(cause) + 1 :].strip()[:300]}. "
+                + BACKUP_CAUSES[cause],
+                [ev],
+                f"Then check with `kubegce backup etcd {_cluster_name(ctx)}` (docs/disaster-recovery.md)",
+                "joined", "", backup[:300],
+            )  # fmt: skip
         return Diagnosis("ok", "The bootstrap finished: the node reported phase joined.", [ev], "", "joined")
 
     # 6. started, not finished

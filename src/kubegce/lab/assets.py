@@ -20,7 +20,7 @@ from kubegce.boot.versions import components
 LAB_DIR = "/opt/kubegce-lab"
 MIRROR_URL = f"file://{LAB_DIR}/mirror"
 SECRETS_URL = f"file://{LAB_DIR}/secrets.tar"
-STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd")
+STAND_INS = ("swapoff", "modprobe", "sysctl", "systemctl", "mount", "setenforce", "firewall-cmd", "etcdutl")
 # The host tools kubeadm's preflight looks for on PATH (checks_linux.go addExecChecks) that the lab's
 # Debian minbase root lacks; the images have them or the bootstrap installs them (host_packages), and
 # the lab's package manager stand-in installs nothing: record-only stand-ins (docs/boot-lab.md).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Boot-lab stand-in: records the call instead of changing the machine (swapoff, modprobe, sysctl,
-# systemctl, mount, setenforce, firewall-cmd, and the host tools iptables, conntrack, ebtables,
+# systemctl, mount, setenforce, firewall-cmd, etcdutl, and the host tools iptables, conntrack, ebtables,
 # ethtool, socat). It is also what the lab's assets mirror serves as
 # containerd, runc, the CNI plugins and kubectl (with real sha256 files), so the
 # bootstrap downloads, verifies and installs it, and running it records the call instead of
@@ -43,6 +43,22 @@ case "$(basename "$0") $1" in
       if [ "$previous" = "-f" ] && [ -f "$arg" ]; then
         mkdir -p /var/log/kubegce-lab/applied
         cp "$arg" "/var/log/kubegce-lab/applied/$(date +%s%N).yaml"
+      fi
+      previous=$arg
+    done
+    ;;
+  "etcdutl version")
+    # what a restoring control plane asks first (lib/restore.sh): the lab's stand-in is etcd 3.6,
+    # as kubeadm's etcd image for the lab's Kubernetes versions
+    echo "etcdutl version: 3.6.4"
+    echo "API version: 3.6"
+    ;;
+  "etcdutl snapshot")
+    # `snapshot restore FILE --data-dir DIR ...`: the member directory etcdutl leaves (0700), no data
+    previous=""
+    for arg in "$@"; do
+      if [ "$previous" = "--data-dir" ]; then
+        mkdir -p "$arg/member/snap" "$arg/member/wal" && chmod 0700 "$arg" "$arg/member"
       fi
       previous=$arg
     done

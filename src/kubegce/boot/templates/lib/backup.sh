@@ -59,7 +59,7 @@ backup_store() {
 backup_ids() {
   # Ids of the backups in the store that have a manifest, newest first.
   local listing
-  listing=$(backup_store GET "$KUBEGCE_BACKUP_LIST_URL")
+  listing=$(backup_store GET "$KUBEGCE_BACKUP_LIST_URL") || return 1
   printf '%s\n' "$listing" | { grep -oE '"name": *"[^"]*/[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+/manifest\.json"' || true; } |
     sed -E 's#.*/([0-9]{8}T[0-9]{6}Z-[a-z0-9-]+)/manifest\.json"#\1#' | LC_ALL=C sort -r -u
 }
@@ -145,8 +145,8 @@ prune_etcd_backups() {
 
 run_etcd_backup() {
   # One run of the timer: leader only, healthy only; a requested or a due backup; then prune.
-  local request="" newest leader member
-  if ! etcd_ctl endpoint health >/dev/null 2>&1; then
+  local request="" newest leader member ids
+  if ! etcd_ctl endpoint health --command-timeout=5s >/dev/null 2>&1; then
     log "etcd backup: $KUBEGCE_BACKUP_ETCD_UNHEALTHY: this member is not healthy; skipped"
     put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "$KUBEGCE_BACKUP_ETCD_UNHEALTHY: the local etcd member is not healthy; it takes no backup"
     return 0
@@ -157,7 +157,12 @@ run_etcd_backup() {
     return 0 # another member (the leader) takes the backups
   fi
   request=$(backup_store GET "$KUBEGCE_BACKUP_REQUEST_URL" 2>/dev/null | tr -cd 'a-z0-9' | head -c 32 || true)
-  newest=$(backup_ids | head -n 1)
+  if ! ids=$(backup_ids); then
+    put_guest_attribute "$KUBEGCE_ATTR_BACKUP" "$KUBEGCE_BACKUP_STORE_UNWRITABLE: the backups in the state store could not be listed"
+    log "etcd backup: $KUBEGCE_BACKUP_STORE_UNWRITABLE: the backups in the state store could not be listed"
+    return 1
+  fi
+  newest=$(printf '%s\n' "$ids" | head -n 1)
   if [[ -n "$request" ]] || [[ -z "$newest" ]] ||
     (($(backup_age_s "$newest") >= KUBEGCE_BACKUP_INTERVAL)); then
     take_etcd_backup "$request"

@@ -22,6 +22,9 @@ discover_api_address() {
     if [[ "$address" =~ ^[0-9a-fA-F.:]+$ ]]; then
       set_api_host "$address"
       log "api-address=$address"
+      # a single control plane's address is its instance's: a restore (or a recreation without
+      # its stateful IP) moves it, so every later boot looks again (refresh_api_address)
+      if [[ "$KUBEGCE_API_LOAD_BALANCED" == 0 ]]; then touch "$RUN_DIR/api-discovered"; fi
       return 0
     fi
     sleep "${KUBEGCE_DISCOVERY_INTERVAL:-10}"
@@ -47,4 +50,17 @@ api_answers() {
   # $1: how many retries. Any answer from the API endpoint's /healthz counts.
   curl --silent --insecure --max-time 5 --retry "$1" --retry-delay 10 --retry-all-errors \
     "https://$KUBEGCE_API_ENDPOINT:443/healthz" >/dev/null 2>&1
+}
+
+refresh_api_address() {
+  # A later boot of a node that discovered a single control plane's address: the one published
+  # now, if the state bucket answers with one (else the one it had stays).
+  local address current=""
+  address=$(curl --silent --fail --max-time 10 --retry 3 -H "Authorization: Bearer $(service_account_token)" \
+    "$KUBEGCE_DISCOVERY_URL" 2>/dev/null || true)
+  if [[ -r "$RUN_DIR/api-address" ]]; then current=$(<"$RUN_DIR/api-address"); fi
+  if [[ "$address" =~ ^[0-9a-fA-F.:]+$ && "$address" != "$current" ]]; then
+    set_api_host "$address"
+    log "api-address=$address (was ${current:-none}): the control plane's address changed"
+  fi
 }

@@ -75,6 +75,11 @@ main() {
       load_config
       mount_etcd_disk
     fi
+    if [[ -e "$RUN_DIR/api-discovered" ]]; then
+      CURRENT_STEP=refresh_api_address
+      load_config
+      refresh_api_address
+    fi
     if [[ -e "$RUN_DIR/volatile-etc" ]]; then
       CURRENT_STEP=reapply_volatile_etc
       load_config

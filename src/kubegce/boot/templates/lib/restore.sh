@@ -121,6 +121,7 @@ restore_etcd_snapshot() {
   # address. The work directory is on the etcd disk, 0700; the snapshot (every Kubernetes
   # Secret) is deleted once restored.
   local work="$KUBEGCE_ETCD_DIR/.kubegce-restore" snap got address name
+  check_restore_version
   rm -rf "$work"
   (umask 077 && mkdir -p "$work")
   snap="$work/snapshot.db"
@@ -132,7 +133,6 @@ restore_etcd_snapshot() {
     fail "$KUBEGCE_RESTORE_CHECKSUM_MISMATCH: the snapshot of backup $RESTORE_BACKUP has sha256 $got," \
       "the restore marker says $RESTORE_SHA256; it was changed in the store: restore another backup"
   fi
-  check_restore_version
   address=$(metadata_get "instance/network-interfaces/0/ip")
   name=$(hostname -s | tr '[:upper:]' '[:lower:]')
   etcd_restore_tool snapshot restore "$snap" --data-dir "$work/data" --name "$name" \
