@@ -88,9 +88,11 @@ def responder(tmp_path: Path) -> Iterator[tuple[FakeApiServer, int]]:
     source = "\n".join([protocol.shell_constants(), template("lib/health.sh"), f"KUBEGCE_API_PORT={api.port}",
                         "api_health_script"])  # fmt: skip
     env = {"PATH": os.environ["PATH"], "KUBEGCE_CONFIG_SHA256": "x", "KUBEGCE_CONFIG_SOURCE": "x"}
-    res = subprocess.run(["bash", "-c", source], capture_output=True, text=True, env=env, timeout=30)
+    # bytes, not text: the script holds literal carriage returns (declare -f prints $'\r' so), which
+    # text mode would turn into newlines (and every probe would then wait out its 5 s read timeout)
+    res = subprocess.run(["bash", "-c", source], capture_output=True, env=env, timeout=30)
     assert res.returncode == 0, res.stderr
-    script.write_text(res.stdout)
+    script.write_bytes(res.stdout)
     script.chmod(0o755)
     port = free_port()
     proc = subprocess.Popen([activate, "--inetd", "-a", "-l", f"127.0.0.1:{port}", str(script)],
