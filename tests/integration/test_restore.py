@@ -183,7 +183,8 @@ def test_bad_backups_are_refused_and_nothing_changes(gcs_state: str, emu: Runnin
 
     # another cluster's manifest copied under this cluster's backups
     manifest = json.loads(repo.store.read(backup_key(NAME, good["id"], "manifest.json")).data)  # type: ignore[union-attr]
-    foreign = "20260102T000000Z-other"
+    # a recent id: the simulated backup job prunes by retention and would delete an old one meanwhile
+    foreign = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 60)) + "-other"
     repo.store.write(backup_key(NAME, foreign, "manifest.json"),
                      json.dumps({**manifest, "id": foreign, "cluster": "other.example.com"}).encode(), if_generation=0,
                      secret=True)  # fmt: skip

@@ -128,7 +128,7 @@ class SimulatedEtcd:
         interval = float(cfg.get("KUBEGCE_BACKUP_INTERVAL", "900"))
         if self.interval_s is not None:
             interval = min(interval, self.interval_s)
-        newest_age = (time.time() - _id_epoch(ids[0])) if ids else None
+        newest_age = (time.time() - id_time(ids[0]).timestamp()) if ids else None
         if request or newest_age is None or newest_age >= interval:
             self._take(inst, cfg, request, ids)
             if request:
@@ -197,7 +197,3 @@ class SimulatedEtcd:
             self.kube.import_objects(self.snapshots[sha])
             self.restored.add(token)
             return "leader"
-
-
-def _id_epoch(backup_id: str) -> float:
-    return id_time(backup_id).timestamp()

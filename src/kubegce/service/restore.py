@@ -36,13 +36,14 @@ from kubegce.state.backups import (
     RESTORING,
     RestoreMarker,
     new_restore_marker,
+    parse_restore_marker,
     read_backup,
     read_restore_marker,
     verified_snapshot,
     write_restore_marker,
 )
 from kubegce.state.clusters import ClusterRepository
-from kubegce.state.layout import restore_leader_key
+from kubegce.state.layout import restore_leader_key, restore_marker_key
 from kubegce.state.lease import cluster_lease
 
 if TYPE_CHECKING:
@@ -128,19 +129,15 @@ def _roller(target: GceTarget, bundle: ClusterBundle, repo: ClusterRepository, l
 
 
 def _control_plane_migs(roller: Roller) -> list[MigState]:
-    from kubegce.service.rolling import mig_names, spec_sizes
+    from kubegce.service.rolling import MigState, mig_names, spec_sizes
 
     out = []
     for g in (g for g in roller.bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE):
         sizes = spec_sizes(g)
         for zone, name in mig_names(roller.bundle, g):
             state = roller.read_mig(g, zone, name, sizes.get(zone, 0))
-            if state is not None:
-                out.append(state)
-                continue
-            from kubegce.service.rolling import MigState
-
-            out.append(MigState(g.name, zone, name, "", 0, sizes.get(zone, 0)))  # not created yet (step 3 does)
+            # a group not created yet (step 3 makes it) has no instances
+            out.append(state or MigState(g.name, zone, name, "", 0, sizes.get(zone, 0)))
     return out
 
 
@@ -188,8 +185,8 @@ class _Restorer:
 
     # -------------------------------------------------------------- 2. the marker
     def marker(self) -> RestoreMarker:
-        current = read_restore_marker(self.store, self.name)
-        existing = self.store.read(self.store_key())
+        existing = self.store.read(restore_marker_key(self.name))
+        current = parse_restore_marker(existing)
         if current is not None and current.state == RESTORING and current.backup == self.plan.backup.id:
             if not self._leader_gone(current):
                 self.log(f"continuing the restore of {current.backup} begun {current.started}")
@@ -206,11 +203,6 @@ class _Restorer:
         self.log(f"marked the restore of {marker.backup} in the state store (round {marker.token}); "
                  f"{len(ids)} control plane instance(s) to replace")  # fmt: skip
         return marker
-
-    def store_key(self) -> str:
-        from kubegce.state.layout import restore_marker_key
-
-        return restore_marker_key(self.name)
 
     def _leader_gone(self, marker: RestoreMarker) -> bool:
         """The round's leader object names an instance that no longer exists, before every control
@@ -326,7 +318,7 @@ class _Restorer:
     def finish(self, marker: RestoreMarker) -> None:
         from dataclasses import replace
 
-        current = self.store.read(self.store_key())
+        current = self.store.read(restore_marker_key(self.name))
         done = replace(marker, state=RESTORED)
         write_restore_marker(self.store, self.name, done, generation=current.generation if current else 0)
 

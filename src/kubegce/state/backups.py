@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kubegce.backups.manifest import Manifest, ManifestError, is_backup_id, parse_manifest
-from kubegce.state.base import StateStore
+from kubegce.state.base import StateStore, Versioned
 from kubegce.state.layout import (
     BACKUP_MANIFEST,
     BACKUP_SNAPSHOT,
@@ -118,7 +118,11 @@ class RestoreMarker:
 
 def read_restore_marker(store: StateStore, cluster: str) -> RestoreMarker | None:
     """The cluster's restore marker; an unreadable one counts as none (a new round replaces it)."""
-    got = store.read(restore_marker_key(cluster))
+    return parse_restore_marker(store.read(restore_marker_key(cluster)))
+
+
+def parse_restore_marker(got: Versioned | None) -> RestoreMarker | None:
+    """A restore marker as read from the store (None: absent, or not one kubegce wrote)."""
     if got is None or len(got.data) > 64 * 1024:
         return None
     try:
