@@ -82,7 +82,7 @@ def restore_objects(*, sha256: str = "", etcd_version: str = "3.6.4") -> dict[st
     from kubegce.state.layout import backup_key, restore_marker_key
 
     marker = RestoreMarker(LAB_BACKUP, sha256 or hashlib.sha256(LAB_SNAPSHOT).hexdigest(), etcd_version,
-                           "0123456789abcdef", (), RESTORING, "2026-12-06T12:30:00Z")  # fmt: skip
+                           "0123456789abcdef", (), RESTORING, "2026-12-06T12:30:00Z", 4102444800)  # fmt: skip
     return {restore_marker_key(LAB_CLUSTER): marker.to_json(),
             backup_key(LAB_CLUSTER, LAB_BACKUP, "snapshot.db"): LAB_SNAPSHOT}  # fmt: skip
 

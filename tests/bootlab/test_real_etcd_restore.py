@@ -90,7 +90,7 @@ def test_the_bootstrap_restores_a_real_snapshot_and_a_real_etcd_serves_it(store:
     (backup,) = list_backups(store, CLUSTER).backups  # type: ignore[arg-type]
 
     assert run_restore(store, tmp_path / "none", "cp-x", "restore_pending || echo NONE").stdout.strip() == "NONE"
-    marker = write_restore_marker(store, CLUSTER, new_restore_marker(backup, []), generation=0)  # type: ignore[arg-type]
+    marker = write_restore_marker(store, CLUSTER, new_restore_marker(backup, [], lifetime_s=600), generation=0)  # type: ignore[arg-type]
 
     etcd_dir = tmp_path / "new" / "etcd"
     etcd_dir.mkdir(parents=True)
@@ -100,11 +100,15 @@ def test_the_bootstrap_restores_a_real_snapshot_and_a_real_etcd_serves_it(store:
     assert res.returncode == 0, res.stdout + res.stderr
     assert "FIRST=1" in res.stdout and f"etcd-restore=leader backup={backup.id}" in res.stdout
     assert f"etcd-restore=restored backup={backup.id} member=cp-new-1" in res.stdout
-    assert sorted(p.name for p in etcd_dir.iterdir()) == ["member"]  # the snapshot and the work dir are gone
+    # the snapshot and the work dir are gone; the round's record stays beside the member
+    assert sorted(p.name for p in etcd_dir.iterdir()) == [".kubegce-restored", "member"]
     assert (etcd_dir / "member").stat().st_mode & 0o077 == 0
     holder = store.read(restore_leader_key(CLUSTER, marker.token))  # type: ignore[attr-defined]
     assert holder is not None and holder.data.decode().strip() == "cp-new-1"
 
+    # a rerun of the winner's boot (kubeadm init failed, say) never restores over the member again
+    again = run_restore(store, etcd_dir, "cp-new-1", RESTORE)
+    assert again.returncode == 0 and "(an earlier run)" in again.stdout, again.stdout + again.stderr
     # a rerun on the winner wins again; another control plane of the round joins it
     assert "FIRST=1" in run_restore(store, tmp_path / "none", "cp-new-1", "restore_pending; elect_restore_leader; "
                                     "echo FIRST=$KUBEGCE_FIRST_CONTROL_PLANE").stdout  # fmt: skip
@@ -136,9 +140,39 @@ def test_a_changed_snapshot_or_another_etcd_version_is_refused(store: object, tm
     finally:
         etcd.stop()
     (backup,) = list_backups(store, CLUSTER).backups  # type: ignore[arg-type]
-    write_restore_marker(store, CLUSTER, replace(new_restore_marker(backup, []), **change), generation=0)  # type: ignore[arg-type]
+    marker = replace(new_restore_marker(backup, [], lifetime_s=600), **change)  # type: ignore[arg-type]
+    write_restore_marker(store, CLUSTER, marker, generation=0)  # type: ignore[arg-type]
     etcd_dir = tmp_path / "new" / "etcd"
     etcd_dir.mkdir(parents=True)
     res = run_restore(store, etcd_dir, "cp-new-1", RESTORE)
     assert res.returncode != 0 and f"error={cause}:" in res.stdout, res.stdout + res.stderr
     assert list(etcd_dir.iterdir()) == []  # no snapshot, no member left behind
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"expires": 1}, "expired"),  # an abandoned restore: a control plane made later ignores it
+    ({"replace": ("127.0.0.1",)}, "replaces"),  # this instance (its id, stood in) is one the round replaces
+    ({"state": "aborted"}, ""),
+    ({"state": "complete"}, ""),
+])  # fmt: skip
+def test_a_stale_aborted_or_done_marker_or_an_old_member_restores_nothing(store: object, tmp_path: Path,
+                                                                         change: dict[str, object], why: str) -> None:  # fmt: skip
+    from kubegce.backups.manifest import Manifest
+
+    backup = Manifest("20261206T131500Z-cp-a-1x2y", CLUSTER, __import__("datetime").datetime(2026, 12, 6), "cp-a",
+                      1, "3.4.23", "1.35.0", 1, "a" * 64)  # fmt: skip
+    write_restore_marker(store, CLUSTER, replace(new_restore_marker(backup, [], lifetime_s=600), **change),  # type: ignore[arg-type]
+                         generation=0)  # fmt: skip
+    res = run_restore(store, tmp_path / "none", "cp-x", "restore_pending || echo NONE")
+    assert res.returncode == 0 and res.stdout.strip().endswith("NONE"), res.stdout + res.stderr
+    assert why in res.stdout
+
+
+@pytest.mark.parametrize("body", [b'{"state": "restoring"}', b'{"state": "$(reboot)", "backup": "x"}', b"\x00" * 10])
+def test_a_marker_kubegce_did_not_write_fails_the_boot(store: object, tmp_path: Path, body: bytes) -> None:
+    from kubegce.state.layout import restore_marker_key
+
+    store.write(restore_marker_key(CLUSTER), body, if_generation=0, secret=True)  # type: ignore[attr-defined]
+    res = run_restore(store, tmp_path / "none", "cp-x", "restore_pending || echo NONE")
+    assert res.returncode != 0 and "is not one kubegce wrote" in res.stdout + res.stderr, res.stdout + res.stderr
+    assert "reboot" not in res.stdout + res.stderr

@@ -37,7 +37,7 @@ BACKUP = Manifest("20261206T131500Z-cp-a-1x2y", C, datetime(2026, 12, 6, 13, 15,
 def test_the_marker_round_trips_is_secret_and_a_rerun_cannot_overwrite_a_newer_one(tmp_path: Path) -> None:
     store = open_store(f"file://{tmp_path}")
     assert read_restore_marker(store, C) is None
-    marker = write_restore_marker(store, C, new_restore_marker(BACKUP, ["123", "456"]), generation=0)
+    marker = write_restore_marker(store, C, new_restore_marker(BACKUP, ["123", "456"], lifetime_s=600), generation=0)
     got = read_restore_marker(store, C)
     assert got == marker and got.replace == ("123", "456") and len(got.token) == 16
     (path,) = [p for p in tmp_path.rglob("*") if p.is_file() and "etcd-restore" in p.name]
@@ -46,7 +46,7 @@ def test_the_marker_round_trips_is_secret_and_a_rerun_cannot_overwrite_a_newer_o
     assert read_restore_marker(store, C).state == RESTORED  # type: ignore[union-attr]
     with pytest.raises(ConflictError):  # a killed run's stale generation loses
         write_restore_marker(store, C, marker, generation=marker.generation)
-    assert new_restore_marker(BACKUP, []).token != done.token  # every round its own token
+    assert new_restore_marker(BACKUP, [], lifetime_s=600).token != done.token  # every round its own token
 
 
 @pytest.mark.parametrize("body", [

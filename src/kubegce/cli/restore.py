@@ -17,7 +17,9 @@ def command() -> None:
 
 @command.command("etcd")
 @click.argument("cluster")
-@click.option("--backup", "backup_id", required=True, metavar="ID", help="The backup (`kubegce get backups CLUSTER`).")
+@click.option("--backup", "backup_id", metavar="ID", help="The backup (`kubegce get backups CLUSTER`).")
+@click.option("--abort", is_flag=True,
+              help="Give up a restore in progress: control planes made from now on boot without it.")  # fmt: skip
 @click.option("--yes", is_flag=True, help="Restore (without it: only say what would happen).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), envvar="KUBECONFIG",
               help="Kubeconfig of the cluster's API: stale Node objects are deleted, nodes must be Ready [env KUBECONFIG].")  # fmt: skip
@@ -29,12 +31,25 @@ def command() -> None:
 @endpoint_option
 @output_option()
 @click.pass_context
-def restore_etcd(ctx: click.Context, cluster: str, backup_id: str, yes: bool, kubeconfig: str | None, cloudonly: bool,
-                 timeout: str, break_lease: bool, endpoint: str | None, output: str) -> None:  # fmt: skip
+def restore_etcd(ctx: click.Context, cluster: str, backup_id: str | None, abort: bool, yes: bool,
+                 kubeconfig: str | None, cloudonly: bool, timeout: str, break_lease: bool, endpoint: str | None,
+                 output: str) -> None:  # fmt: skip
     """Replace every control plane (new etcd disks), restore the backup's snapshot on the first and
     join the others to it, then have the nodes register again; without --yes, say what it would do."""
-    from kubegce.service.restore import check_backup_id, describe_result, plan_restore, restore
+    from kubegce.service.restore import abort_restore, check_backup_id, describe_result, plan_restore, restore
 
+    if abort:
+        if backup_id is not None:
+            raise UserError("--abort gives up the restore in progress: pass it without --backup")
+        given_up = abort_restore(repository(ctx), cluster, log=info, break_lease=break_lease)
+        if given_up is None:
+            info(f"cluster {cluster} has no restore in progress; nothing was changed")
+        else:
+            info(f"gave up the restore of backup {given_up.backup} begun {given_up.started}; the control planes it "
+                 "made stay as they are: `kubegce validate cluster` shows what runs")  # fmt: skip
+        return
+    if backup_id is None:
+        raise UserError(f"--backup ID is required (`kubegce get backups {cluster}` lists them), or --abort")
     check_backup_id(backup_id)
     timeout_s = parse_duration(timeout, "--timeout", maximum=24 * 3600)
     repo = repository(ctx)

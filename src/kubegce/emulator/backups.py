@@ -11,9 +11,11 @@ the metadata's, its settings parsed (shlex) as the bootstrap's `source` would re
   is older than the interval (``interval_s`` shortens it for tests), it uploads a snapshot and then
   its manifest (the manifest last, as the job does), deletes the request it answered and prunes
   by the same retention rule (kubegce.backups.retention).
-- The restore: when a control plane joins while the restore marker says ``restoring`` and its
-  round has not restored yet, it is the round's leader: the snapshot is downloaded, its sha256
-  checked against the marker, and the simulated Kubernetes API's objects become the snapshot's.
+- The restore: when a control plane joins with a fresh etcd disk while the restore marker says
+  ``restoring`` (unexpired, not naming this instance), the round's control planes elect a leader
+  by the create-only write of the round's leader object, as lib/election.sh does; the leader
+  downloads the snapshot, checks its sha256 against the marker, and the simulated Kubernetes API's
+  objects become the snapshot's. A failed restore fails that control plane's boot.
 
 What a snapshot holds: the simulated API's objects. Its bytes in the store are a JSON summary
 (namespaces, nodes, revision) with a nonce; the objects themselves stay in this process under the
@@ -38,6 +40,7 @@ from typing import Any
 
 from kubegce.backups.manifest import ID_RE, id_time
 from kubegce.backups.retention import Retention, kept
+from kubegce.boot import protocol
 from kubegce.emulator.kube import KubeState
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -159,7 +162,18 @@ class SimulatedEtcd:
         self.backups_taken += 1
 
     def _prune(self, cfg: dict[str, str]) -> None:
-        ids = self._ids(cfg)
+        # lib/backup.sh's restoring_backup: never the backup a restore in progress uses, and nothing
+        # while the restore marker cannot be read
+        using = ""
+        if cfg.get("KUBEGCE_RESTORE_URL"):
+            status, body = _http("GET", cfg["KUBEGCE_RESTORE_URL"])
+            if status not in (200, 404):
+                return
+            if status == 200:
+                m = re.search(r'"state": *"restoring"', body.decode(errors="replace"))
+                b = re.search(rf'"backup": *"({ID_RE.pattern})"', body.decode(errors="replace"))
+                using = b.group(1) if m and b else ""
+        ids = [i for i in self._ids(cfg) if i != using]
         rule = Retention(int(cfg.get("KUBEGCE_BACKUP_KEEP_ALL", "3600")), int(cfg.get("KUBEGCE_BACKUP_KEEP_HOURLY", "0")),
                          int(cfg.get("KUBEGCE_BACKUP_KEEP_DAILY", "0")))  # fmt: skip
         keep = kept([(i, id_time(i)) for i in ids], datetime.now(UTC), rule)
@@ -170,30 +184,64 @@ class SimulatedEtcd:
                 _http("DELETE", f"{obj}{i}%2Fsnapshot.db")
 
     # ------------------------------------------------------------------ the restore
-    def control_plane_joined(self, inst: dict[str, Any]) -> str:
-        """A control plane joins with no etcd member: when a restore round is on and not done, it
-        restores the round's snapshot. Its console word: "leader", "member" or "" (no restore)."""
+    def control_plane_joined(self, inst: dict[str, Any], instances: dict[str, dict[str, Any]]) -> tuple[str, str]:
+        """A control plane joins with no etcd member: lib/restore.sh's decision, modelled. While the
+        restore marker says ``restoring``, has not expired and does not name this instance, the
+        round's control planes elect a leader with the same create-only write of the round's leader
+        object; the leader restores the snapshot into the simulated API (once per round). Returns
+        ("leader" | "member" | "", "") or ("failed", the boot's error): a marker that is not
+        kubegce's, old control planes still running (their API would answer), a bad snapshot."""
+        from kubegce.state.backups import parse_restore_marker
+        from kubegce.state.base import Versioned
+
         cfg = node_config(inst, self.configs)
         url = cfg.get("KUBEGCE_RESTORE_URL", "")
         if not url:
-            return ""
+            return "", ""
         status, body = _http("GET", url)
-        if status != 200:
-            return ""
-        try:
-            marker = json.loads(body)
-        except ValueError:
-            return ""
-        token, backup = str(marker.get("token", "")), str(marker.get("backup", ""))
-        if marker.get("state") != "restoring" or not re.fullmatch(r"[0-9a-f]{16}", token):
-            return ""
+        if status == 404:
+            return "", ""
+        marker = parse_restore_marker(Versioned(body, 0, "", "")) if status == 200 else None
+        if marker is None:
+            return "failed", "the restore marker could not be read whole or is not one kubegce wrote"
+        if not marker.in_progress or marker.expires <= time.time() or str(inst.get("id", "")) in marker.replace:
+            return "", ""
+        still = sorted(n for n, r in instances.items() if str(r.get("id", "")) in marker.replace)
+        if still:
+            return "failed", (f"{protocol.ETCD_RESTORE}: the cluster API answers while the restore of backup "
+                              f"{marker.backup} is marked: the old control planes still run ({', '.join(still)})")  # fmt: skip
+        me = str(inst["name"])
+        holder = self._claim(cfg, marker.token, me)
+        if holder is None:
+            return "failed", "election: could not write or read the round's leader object"
+        if holder != me:
+            return "member", ""
         with self.lock:
-            if token in self.restored:
-                return "member"
-            status, data = _http("GET", f"{cfg['KUBEGCE_RESTORE_SNAPSHOT_URL']}{backup}%2Fsnapshot.db?alt=media")
+            if marker.token in self.restored:
+                return "leader", ""
+            status, data = _http("GET", f"{cfg['KUBEGCE_RESTORE_SNAPSHOT_URL']}{marker.backup}%2Fsnapshot.db?alt=media")
             sha = hashlib.sha256(data).hexdigest()
-            if status != 200 or sha != marker.get("sha256") or sha not in self.snapshots:
-                return "failed"
+            if status != 200 or sha != marker.sha256:
+                return "failed", (f"{protocol.RESTORE_CHECKSUM_MISMATCH}: the snapshot of backup {marker.backup} has "
+                                  f"sha256 {sha}, the restore marker says {marker.sha256}")  # fmt: skip
+            if sha not in self.snapshots:
+                return "failed", f"{protocol.ETCD_RESTORE}: backup {marker.backup} was not taken by this emulator"
             self.kube.import_objects(self.snapshots[sha])
-            self.restored.add(token)
-            return "leader"
+            self.restored.add(marker.token)
+            return "leader", ""
+
+    @staticmethod
+    def _claim(cfg: dict[str, str], token: str, me: str) -> str | None:
+        """lib/election.sh's claim_object: the holder of the round's leader object (None: no answer)."""
+        upload = cfg.get("KUBEGCE_RESTORE_ELECTION_UPLOAD_URL", "").replace("RESTORETOKEN", token)
+        read = cfg.get("KUBEGCE_RESTORE_ELECTION_URL", "").replace("RESTORETOKEN", token)
+        body = (b"--kubegce\r\nContent-Type: application/json\r\n\r\n{}\r\n--kubegce\r\nContent-Type: text/plain"
+                b"\r\n\r\n" + me.encode() + b"\r\n--kubegce--\r\n")  # fmt: skip
+        status, _ = _http("POST", upload, body, "multipart/related; boundary=kubegce")
+        if status == 200:
+            return me
+        if status == 412:
+            status, got = _http("GET", read)
+            if status == 200 and got.strip():
+                return got.decode(errors="replace").strip()
+        return None

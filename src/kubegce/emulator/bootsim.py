@@ -184,6 +184,9 @@ class BootSimulator:
         if etcd.get("state") == "mismatch" and not fail_step:
             fail_step = "kubeadm_join"
             fail_error = protocol.etcd_mismatch_error(etcd["recorded"], etcd["address"])
+        elif etcd.get("state") == "failed" and not fail_step:
+            fail_step = "kubeadm_join"  # a restore this control plane took part in failed (emulator/backups.py)
+            fail_error = etcd.get("error") or fail_error
         lines.append(
             (t + 0.01, f"{prefix}kubegce-emulator: simulated bootstrap: nothing is downloaded and no kubeadm runs")
         )

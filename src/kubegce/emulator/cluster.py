@@ -102,7 +102,12 @@ class SimulatedCluster:
                 and (r.get("_etcd") or {}).get("state") == "init"
                 and self.nodes.get(name) != current[name]
             ):
-                self.etcd.control_plane_joined(r)  # a fresh etcd disk: a marked restore happens here
+                # a fresh etcd disk: a marked restore happens here; a failed one fails the boot
+                role, error = self.etcd.control_plane_joined(r, instances)
+                if role == "failed":
+                    with st.lock:
+                        r["_etcd"] = {**(r.get("_etcd") or {}), "state": "failed", "error": error}
+                    continue
             self.kube.node_joined(name, {CONTROL_PLANE_LABEL: ""} if control_plane else {})
             if control_plane:
                 self.kube.start_static_pods(name)

@@ -18,6 +18,7 @@ from kubegce.images.catalog import Catalog, ImageReader
 from kubegce.service.nodes import Log, publish_load_balancer_address, publish_node_objects, quiet
 from kubegce.spec.models import ClusterBundle
 from kubegce.spec.validate import bundle_warnings, new_cluster_problems, region_of, version_step_problem
+from kubegce.state.backups import refuse_during_restore
 from kubegce.state.base import StateStore
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.layout import cluster_key, group_key
@@ -145,6 +146,7 @@ def apply(target: GceTarget, changes: ClusterChangeSet, *, repo: ClusterReposito
     with cluster_lease(
         repo.store, changes.boot.bundle.cluster.name, "update", break_lease=break_lease, log=log
     ) as check:
+        refuse_during_restore(repo.store, changes.boot.bundle.cluster.name, "update cluster")
         publish_node_objects(repo, changes.boot, log=log)
         results = _execute(target, changes.diff, parallelism, progress)
         check()

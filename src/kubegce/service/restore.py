@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kubegce.backups.manifest import ID_RE, Manifest, ManifestError
@@ -32,8 +32,8 @@ from kubegce.boot import protocol
 from kubegce.errors import ConflictError, NotFoundError, UserError
 from kubegce.spec.models import ClusterBundle, Role
 from kubegce.state.backups import (
+    ABORTED,
     RESTORED,
-    RESTORING,
     RestoreMarker,
     new_restore_marker,
     parse_restore_marker,
@@ -157,7 +157,7 @@ def plan_restore(repo: ClusterRepository, target: GceTarget, cluster: str, backu
     cps = sorted(i.name for s in _control_plane_migs(roller) for i in s.instances)
     workers = [n for _, n in _worker_names(target, bundle)]
     marker = read_restore_marker(repo.store, cluster)
-    continuing = marker if marker is not None and marker.state == RESTORING and marker.backup == backup.id else None
+    continuing = marker if marker is not None and marker.in_progress and marker.backup == backup.id else None
     lb = sum(g.spec.min_size for g in bundle.instance_groups if g.spec.role == Role.CONTROL_PLANE) > 1
     return RestorePlan(bundle, backup, cps, workers, lb, continuing)
 
@@ -182,38 +182,58 @@ class _Restorer:
         self.timeout_s, self.poll_s, self.sleep = timeout_s, poll_s, sleep
         self.roller = _roller(target, self.bundle, repo, log, sleep)
         self.result = RestoreResult(plan.backup.id)
+        # control planes honour the marker this long (a run waits up to timeout_s for the control
+        # planes and as long again for the nodes); each run renews it
+        self.lifetime_s = 2 * timeout_s + 600
 
     # -------------------------------------------------------------- 2. the marker
     def marker(self) -> RestoreMarker:
+        """This run's round: the unfinished one of this backup, renewed, or a new one (none before,
+        another backup's, or a round whose leader is gone or failed)."""
         existing = self.store.read(restore_marker_key(self.name))
         current = parse_restore_marker(existing)
-        if current is not None and current.state == RESTORING and current.backup == self.plan.backup.id:
-            if not self._leader_gone(current):
+        expires = int(time.time() + self.lifetime_s)
+        generation = existing.generation if existing is not None else 0
+        if current is not None and current.in_progress and current.backup == self.plan.backup.id:
+            broken = self._round_broken(current)
+            if not broken:
                 self.log(f"continuing the restore of {current.backup} begun {current.started}")
-                return current
-            self.log("the control plane that was restoring the snapshot is gone: a new round")
+                return self._write(replace(current, expires=expires), generation)
+            self.log(f"{broken}: a new round")
+        elif current is not None and current.in_progress:
+            self.log(
+                f"the unfinished restore of backup {current.backup} (begun {current.started}) is given up for this one"
+            )
         ids = [i.id for s in _control_plane_migs(self.roller) for i in s.instances if i.id]
-        marker = new_restore_marker(self.plan.backup, ids)
-        try:
-            marker = write_restore_marker(self.store, self.name, marker,
-                                          generation=existing.generation if existing is not None else 0)  # fmt: skip
-        except ConflictError:
-            raise ConflictError(f"the restore marker of {self.name} changed while this run read it: is another "
-                                "restore running? re-run to continue") from None  # fmt: skip
+        marker = self._write(new_restore_marker(self.plan.backup, ids, lifetime_s=self.lifetime_s), generation)
         self.log(f"marked the restore of {marker.backup} in the state store (round {marker.token}); "
                  f"{len(ids)} control plane instance(s) to replace")  # fmt: skip
         return marker
 
-    def _leader_gone(self, marker: RestoreMarker) -> bool:
-        """The round's leader object names an instance that no longer exists, before every control
-        plane joined: nobody restores the snapshot in this round any more."""
+    def _write(self, marker: RestoreMarker, generation: int) -> RestoreMarker:
+        try:
+            return write_restore_marker(self.store, self.name, marker, generation=generation)
+        except ConflictError:
+            raise ConflictError(f"the restore marker of {self.name} changed while this run read it: is another "
+                                "restore running? re-run to continue") from None  # fmt: skip
+
+    def _leader(self, marker: RestoreMarker) -> str | None:
+        """The instance that won the round's restore election (its leader object), if any."""
         got = self.store.read(restore_leader_key(self.name, marker.token))
-        if got is None:
-            return False
-        holder = got.data.decode(errors="replace").strip()
-        states = _control_plane_migs(self.roller)
-        names = {i.name for s in states for i in s.instances if i.id not in marker.replace}
-        return holder not in names
+        return got.data.decode(errors="replace").strip()[:63] if got is not None else None
+
+    def _round_broken(self, marker: RestoreMarker) -> str:
+        """Why nobody will restore the snapshot in this round any more ("" when somebody may): its
+        leader's instance is gone, or its boot failed."""
+        holder = self._leader(marker)
+        if holder is None:
+            return ""
+        fresh = {i.name: i for s in _control_plane_migs(self.roller) for i in s.instances if i.id not in marker.replace}
+        if holder not in fresh:
+            return f"the control plane that was restoring the snapshot ({holder}) is gone"
+        if fresh[holder].phase == protocol.FAILED:
+            return f"the control plane that was restoring the snapshot ({holder}) failed: {fresh[holder].error or 'see diagnose'}"
+        return ""
 
     # -------------------------------------------------------------- 3. apply
     def apply(self) -> None:
@@ -234,15 +254,28 @@ class _Restorer:
 
     # -------------------------------------------------------------- 4. replace
     def replace(self, marker: RestoreMarker) -> None:
+        """Every old control plane deleted (with its etcd disk) and gone from its group before any
+        group is resized: a new control plane never boots while an old one serves the API."""
         old = set(marker.replace)
-        for state in _control_plane_migs(self.roller):
+        states = _control_plane_migs(self.roller)
+        for state in states:
             doomed = [i.name for i in state.instances if i.id in old and i.action not in ("DELETING", "ABANDONING")]
             if doomed:
                 self.log(f"deleting control plane(s) {', '.join(doomed)} and their etcd disks ({state.name})")
                 self.roller.delete_instances(state, doomed)
                 self.result.replaced += doomed
-                group = next(g for g in self.bundle.instance_groups if g.name == state.group)
-                state = self.roller.read_mig(group, state.zone, state.name, state.spec_target) or state
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            states = _control_plane_migs(self.roller)
+            left = sorted(i.name for s in states for i in s.instances if i.id in old)
+            if not left:
+                break
+            if time.monotonic() >= deadline:
+                raise UserError(f"the old control planes {', '.join(left)} were not deleted within {self.timeout_s:g}s; "
+                                "re-run to keep waiting", exit_code=1)  # fmt: skip
+            self.log(f"waiting for the old control planes to go: {', '.join(left)}")
+            self.sleep(self.poll_s)
+        for state in states:
             if state.target_size != state.spec_target:
                 self.log(f"{state.name}: {state.target_size} -> {state.spec_target} instance(s)")
                 self.roller.resize(state, state.spec_target)
@@ -262,12 +295,18 @@ class _Restorer:
             fresh = [i for i in members if i.id not in marker.replace]
             want = sum(s.spec_target for s in states)
             joined = [i for i in fresh if i.joined]
-            if len(joined) == want and len(members) == want:
+            # the round is done when a control plane it made holds the leader object (it restored
+            # the snapshot) and every control plane joined
+            leader = self._leader(marker)
+            if len(joined) == want and len(members) == want and leader in {i.name for i in joined}:
                 return sorted(i.name for i in joined)
             if time.monotonic() >= deadline:
-                raise UserError(f"{len(joined)} of {want} control planes joined within {self.timeout_s:g}s; "
+                why = ("" if leader is not None else
+                       f"; no control plane took round {marker.token}'s restore (none read the restore marker?)")  # fmt: skip
+                raise UserError(f"{len(joined)} of {want} control planes joined within {self.timeout_s:g}s{why}; "
                                 f"`kubegce diagnose {self.name}` says why; re-run to keep waiting", exit_code=1)  # fmt: skip
-            self.log(f"waiting for the control planes: {len(joined)}/{want} joined")
+            self.log(f"waiting for the control planes: {len(joined)}/{want} joined"
+                     + ("" if leader else ", none has taken the restore yet"))  # fmt: skip
             self.sleep(self.poll_s)
 
     # -------------------------------------------------------------- 6. nodes
@@ -294,7 +333,7 @@ class _Restorer:
         from kubegce.cloud.graph import ResourceKey
 
         c = self.target.clients
-        key = ResourceKey("instance_group_manager", name, zone)
+        key = ResourceKey("instance", zone, name)
         self.target.api.mutate(key, lambda: c.instances.reset_unary(
             project=self.target.project, zone=zone, instance=name, retry=None))  # fmt: skip
 
@@ -316,11 +355,8 @@ class _Restorer:
             self.sleep(self.poll_s)
 
     def finish(self, marker: RestoreMarker) -> None:
-        from dataclasses import replace
-
         current = self.store.read(restore_marker_key(self.name))
-        done = replace(marker, state=RESTORED)
-        write_restore_marker(self.store, self.name, done, generation=current.generation if current else 0)
+        self._write(replace(marker, state=RESTORED), current.generation if current else 0)
 
 
 def restore(repo: ClusterRepository, target: GceTarget, plan: RestorePlan, *, catalog: Catalog,
@@ -349,6 +385,19 @@ def restore(repo: ClusterRepository, target: GceTarget, plan: RestorePlan, *, ca
         r.finish(marker)
     r.result.seconds = time.monotonic() - started
     return r.result
+
+
+def abort_restore(repo: ClusterRepository, cluster: str, *, log: Log = _quiet, break_lease: bool = False
+                  ) -> RestoreMarker | None:  # fmt: skip
+    """Give up the restore in progress: the marker says ``aborted`` (control planes made from now on
+    boot as they would without a restore; those it made stay as they are). None when there was none."""
+    repo.get(cluster)
+    with cluster_lease(repo.store, cluster, "restore", break_lease=break_lease, log=log):
+        got = repo.store.read(restore_marker_key(cluster))
+        marker = parse_restore_marker(got)
+        if got is None or marker is None or not marker.in_progress:
+            return None
+        return write_restore_marker(repo.store, cluster, replace(marker, state=ABORTED), generation=got.generation)
 
 
 def describe_result(result: RestoreResult) -> dict[str, Any]:

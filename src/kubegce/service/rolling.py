@@ -41,6 +41,7 @@ from kubegce.cloud.rollout import (
 )
 from kubegce.errors import ConflictError, UserError
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
+from kubegce.state.backups import refuse_during_restore
 from kubegce.state.layout import rolling_marker_key
 from kubegce.state.lease import cluster_lease
 
@@ -340,7 +341,7 @@ class Roller:
     def _key(self, state: MigState) -> Any:
         from kubegce.cloud.graph import ResourceKey
 
-        return ResourceKey("instance_group_manager", state.name, state.zone)
+        return ResourceKey("instance_group_manager", state.zone, state.name)
 
     def drain(self, names: list[str]) -> None:
         if self.kube is None:
@@ -557,6 +558,7 @@ def rolling_update(roller: Roller, groups: list[InstanceGroup]) -> dict[str, int
         return _roll(roller, groups, lambda: None)
     with cluster_lease(roller.store, roller.bundle.cluster.name, "rolling-update",
                        break_lease=roller.settings.break_lease, log=roller.log) as check:  # fmt: skip
+        refuse_during_restore(roller.store, roller.bundle.cluster.name, "rolling-update cluster")
         return _roll(roller, groups, check)
 
 

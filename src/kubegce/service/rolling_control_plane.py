@@ -168,7 +168,7 @@ class _Roller:
         self.poll_s = poll_s
         self.log = log
         self.api = GceApi(clients, project, "", group)
-        self.key = ResourceKey("instance_group_manager", group, zone)
+        self.key = ResourceKey("instance_group_manager", zone, group)
         self.cluster = "NAME"
 
     def members(self) -> list[Member]:

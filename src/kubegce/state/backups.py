@@ -92,7 +92,10 @@ def take_backup(store: StateStore, cluster: str, *, timeout_s: float, poll_s: fl
 
 RESTORING = "restoring"
 RESTORED = "complete"
+ABORTED = "aborted"
 TOKEN_RE = re.compile(r"[0-9a-f]{16}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+ETCD_VERSION_RE = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?")  # as lib/restore.sh accepts
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,17 @@ class RestoreMarker:
     replace: tuple[str, ...]
     state: str  # RESTORING | RESTORED
     started: str
+    expires: int = 0
     generation: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps({"backup": self.backup, "sha256": self.sha256, "etcdVersion": self.etcd_version,
                            "token": self.token, "replace": list(self.replace), "state": self.state,
-                           "started": self.started}, indent=2).encode() + b"\n"  # fmt: skip
+                           "started": self.started, "expires": self.expires}, indent=2).encode() + b"\n"  # fmt: skip
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state == RESTORING
 
 
 def read_restore_marker(store: StateStore, cluster: str) -> RestoreMarker | None:
@@ -127,12 +135,17 @@ def parse_restore_marker(got: Versioned | None) -> RestoreMarker | None:
         return None
     try:
         doc = json.loads(got.data)
+        expires = doc["expires"]
+        if not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(doc["replace"], list):
+            return None
         marker = RestoreMarker(str(doc["backup"]), str(doc["sha256"]), str(doc["etcdVersion"]), str(doc["token"]),
                                tuple(str(i) for i in doc["replace"]), str(doc["state"]), str(doc["started"]),
-                               got.generation)  # fmt: skip
-    except (ValueError, KeyError, TypeError, RecursionError):
+                               expires, got.generation)  # fmt: skip
+    except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         return None
-    if not (is_backup_id(marker.backup) and TOKEN_RE.fullmatch(marker.token) and marker.state in (RESTORING, RESTORED)):
+    if not (is_backup_id(marker.backup) and TOKEN_RE.fullmatch(marker.token) and SHA256_RE.fullmatch(marker.sha256)
+            and ETCD_VERSION_RE.fullmatch(marker.etcd_version) and marker.state in (RESTORING, RESTORED, ABORTED)
+            and all(i.isdigit() and len(i) <= 20 for i in marker.replace)):  # fmt: skip
         return None
     return marker
 
@@ -143,11 +156,24 @@ def write_restore_marker(store: StateStore, cluster: str, marker: RestoreMarker,
     return replace(marker, generation=g)
 
 
-def new_restore_marker(backup: Manifest, replace_ids: list[str]) -> RestoreMarker:
+def new_restore_marker(backup: Manifest, replace_ids: list[str], *, lifetime_s: float) -> RestoreMarker:
     import time
 
     return RestoreMarker(backup.id, backup.sha256, backup.etcd_version, secrets.token_hex(8), tuple(sorted(replace_ids)),
-                         RESTORING, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+                         RESTORING, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         int(time.time() + lifetime_s))  # fmt: skip
+
+
+def refuse_during_restore(store: StateStore, cluster: str, verb: str) -> None:
+    """UserError when a restore of ``cluster`` is marked in progress: an update or a roll would make
+    control planes that take part in it (or replace the ones it made)."""
+    from kubegce.errors import UserError
+
+    marker = read_restore_marker(store, cluster)
+    if marker is not None and marker.in_progress:
+        raise UserError(f"{verb}: a restore of cluster {cluster} to backup {marker.backup} is in progress (begun "
+                        f"{marker.started}); finish it with `kubegce restore etcd {cluster} --backup {marker.backup} "
+                        f"--yes` or give it up with `kubegce restore etcd {cluster} --abort`, then run {verb} again")  # fmt: skip
 
 
 def read_backup(store: StateStore, cluster: str, backup_id: str) -> Manifest | None:

@@ -133,9 +133,31 @@ take_etcd_backup() {
   log "etcd backup id=$id revision=$revision size=$size"
 }
 
+restoring_backup() {
+  # The backup a restore in progress is using ("" when none); returns 1 when the restore marker
+  # could not be read (then nothing is pruned: the snapshot a new round needs must stay).
+  local code body
+  [[ -n "${KUBEGCE_RESTORE_URL:-}" ]] || return 0
+  body=$(umask 077 && mktemp)
+  code=$(curl --silent --max-time 30 --retry 3 --output "$body" --write-out '%{http_code}' \
+    -H "Authorization: Bearer $(service_account_token)" "$KUBEGCE_RESTORE_URL" 2>/dev/null) || code=000
+  if [[ "$code" == 200 ]] && tr -d '\n' <"$body" | grep -qE '"state": *"restoring"'; then
+    tr -d '\n' <"$body" | sed -nE 's/^.*"backup": *"([0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63})".*$/\1/p'
+  fi
+  rm -f "$body"
+  [[ "$code" == 200 || "$code" == 404 ]]
+}
+
 prune_etcd_backups() {
-  local id
+  local id keep
+  if ! keep=$(restoring_backup); then
+    log "etcd backup: the restore marker could not be read; nothing pruned this run"
+    return 0
+  fi
   backup_ids | backups_to_prune | while read -r id; do
+    if [[ -n "$keep" && "$id" == "$keep" ]]; then
+      continue # a restore is using it
+    fi
     # the manifest first: a backup being pruned stops being listed before its snapshot goes
     backup_store DELETE "$KUBEGCE_BACKUP_OBJECT_URL$id%2Fmanifest.json" >/dev/null || true
     backup_store DELETE "$KUBEGCE_BACKUP_OBJECT_URL$id%2Fsnapshot.db" >/dev/null || true
@@ -184,9 +206,9 @@ etcd_backup_job() {
     KUBEGCE_BACKUP_KEEP_DAILY KUBEGCE_BACKUP_LIST_URL KUBEGCE_BACKUP_UPLOAD_URL KUBEGCE_BACKUP_OBJECT_URL \
     KUBEGCE_BACKUP_REQUEST_URL KUBEGCE_BACKUP_REQUEST_OBJECT_URL KUBEGCE_BACKUP_WORK KUBEGCE_ETCD_PKI \
     KUBEGCE_ETCDCTL KUBEGCE_ATTRIBUTE_NAMESPACE KUBEGCE_ATTR_BACKUP KUBEGCE_BACKUP_STORE_UNWRITABLE \
-    KUBEGCE_BACKUP_ETCD_UNHEALTHY
+    KUBEGCE_BACKUP_ETCD_UNHEALTHY KUBEGCE_RESTORE_URL
   declare -f log metadata_get service_account_token etcd_ctl etcd_status_field backup_store backup_ids \
-    backup_age_s backups_to_prune take_etcd_backup prune_etcd_backups run_etcd_backup put_guest_attribute
+    backup_age_s backups_to_prune take_etcd_backup restoring_backup prune_etcd_backups run_etcd_backup put_guest_attribute
   echo 'run_etcd_backup'
 }
 

@@ -10,7 +10,8 @@ claim_object() {
   # instance already (an earlier run; CLAIM_CREATED=0); 1 when another instance holds it
   # (CLAIM_HOLDER names it).
   local upload=$1 read=$2 me code deadline=$((SECONDS + ${KUBEGCE_ELECTION_TIMEOUT:-600}))
-  me=$(metadata_get "instance/name")
+  me=$(metadata_get "instance/name" || true)
+  [[ "$me" =~ ^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || fail "election: the metadata server named no instance (${me:0:64}); cannot take part"
   CLAIM_CREATED=0
   while ((SECONDS < deadline)); do
     # A multipart upload: its ifGenerationMatch=0 is honoured by GCS and by fake-gcs-server alike.

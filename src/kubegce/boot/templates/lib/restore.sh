@@ -14,7 +14,7 @@
 # $KUBEGCE_ETCDUTL when set (the lab's real etcdctl/etcdutl).
 
 KUBEGCE_ETCDUTL=${KUBEGCE_ETCDUTL:-}
-RESTORE_BACKUP="" RESTORE_SHA256="" RESTORE_TOKEN="" RESTORE_ETCD_VERSION=""
+RESTORE_BACKUP="" RESTORE_SHA256="" RESTORE_TOKEN="" RESTORE_ETCD_VERSION="" RESTORE_TOOL_VERSION=""
 
 json_string_field() {
   # $1: a field name; stdin: a small JSON object. Its string value (the first), or nothing.
@@ -23,11 +23,16 @@ json_string_field() {
 
 store_get() {
   # $1: an object URL (?alt=media). Prints the object; returns 0, or 4 when it does not exist,
-  # or 1 when the store could not be read (the caller must not take "could not read" for "none").
-  local url=$1 tmp code
+  # or 1 when the store could not be read whole (the caller must not take "could not read" for
+  # "none"): curl's own exit is checked, so a transfer cut short is never a 200 with half a body.
+  local url=$1 tmp code rc=0
   tmp=$(umask 077 && mktemp)
   code=$(curl --silent --max-time 30 --retry 3 --output "$tmp" --write-out '%{http_code}' \
-    -H "Authorization: Bearer $(service_account_token)" "$url" 2>/dev/null || true)
+    -H "Authorization: Bearer $(service_account_token)" "$url" 2>/dev/null) || rc=$?
+  if ((rc != 0)); then
+    rm -f "$tmp"
+    return 1
+  fi
   case "$code" in
     200) head -c 65536 "$tmp" ;;
     404) rm -f "$tmp" && return 4 ;;
@@ -53,16 +58,51 @@ restore_pending() {
     log "etcd-restore: the state bucket did not answer for the restore marker; retrying"
     sleep "${KUBEGCE_ELECTION_INTERVAL:-5}"
   done
-  [[ "$(printf '%s' "$doc" | json_string_field state)" == restoring ]] || return 1
+  local state expires me
+  state=$(printf '%s' "$doc" | json_string_field state)
+  case "$state" in
+    complete | aborted) return 1 ;;
+    restoring) ;;
+    *) fail "the restore marker at ${KUBEGCE_RESTORE_URL%%\?*} is not one kubegce wrote (its state is not restoring, complete or aborted); rerun kubegce restore etcd" ;;
+  esac
   RESTORE_BACKUP=$(printf '%s' "$doc" | json_string_field backup)
   RESTORE_SHA256=$(printf '%s' "$doc" | json_string_field sha256)
   RESTORE_TOKEN=$(printf '%s' "$doc" | json_string_field token)
   RESTORE_ETCD_VERSION=$(printf '%s' "$doc" | json_string_field etcdVersion)
+  expires=$(printf '%s' "$doc" | tr -d '\n' | sed -nE 's/^.*"expires": *([0-9]{1,12})[^0-9].*$/\1/p')
   if [[ ! "$RESTORE_BACKUP" =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63}$ || ! "$RESTORE_SHA256" =~ ^[0-9a-f]{64}$ ||
-    ! "$RESTORE_TOKEN" =~ ^[0-9a-f]{16}$ || ! "$RESTORE_ETCD_VERSION" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+ ]]; then
+    ! "$RESTORE_TOKEN" =~ ^[0-9a-f]{16}$ || ! "$RESTORE_ETCD_VERSION" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ||
+    -z "$expires" ]]; then
     fail "the restore marker at ${KUBEGCE_RESTORE_URL%%\?*} is not one kubegce wrote; rerun kubegce restore etcd"
   fi
+  # An abandoned restore's marker is not honoured: `kubegce restore etcd` renews it while it runs.
+  # A control plane made later (a scale-up, a lost disk) then boots as it would without one.
+  if (($(date -u +%s) >= expires)); then
+    log "etcd-restore: the restore marker of backup $RESTORE_BACKUP expired (round $RESTORE_TOKEN; kubegce restore etcd is not running): not restoring"
+    return 1
+  fi
+  # An instance the round replaces (an old control plane that lost its disk) takes no part.
+  me=$(metadata_get "instance/id")
+  if printf '%s' "$doc" | tr -d '\n' | grep -oE '"replace": *\[[^]]*\]' | grep -qF "\"$me\""; then
+    log "etcd-restore: this instance ($me) is one the restore of $RESTORE_BACKUP replaces: not restoring"
+    return 1
+  fi
   return 0
+}
+
+restored_record() { echo "$KUBEGCE_ETCD_DIR/.kubegce-restored"; }
+
+restore_api_live() {
+  # 0 when the cluster's API answers at the address the state store names (a load balancer's, or
+  # the last single control plane's): the old control planes still run, and restoring beside them
+  # would make a second cluster.
+  local address
+  [[ -n "${KUBEGCE_DISCOVERY_URL:-}" ]] || return 1
+  address=$(curl --silent --fail --max-time 10 -H "Authorization: Bearer $(service_account_token)" \
+    "$KUBEGCE_DISCOVERY_URL" 2>/dev/null || true)
+  [[ "$address" =~ ^[0-9a-fA-F.:]+$ ]] || return 1
+  [[ "$address" != "$(metadata_get "instance/network-interfaces/0/ip")" ]] || return 1
+  curl --silent --insecure --max-time 5 "https://$address:443/healthz" >/dev/null 2>&1
 }
 
 elect_restore_leader() {
@@ -72,6 +112,11 @@ elect_restore_leader() {
   local read=${KUBEGCE_RESTORE_ELECTION_URL//RESTORETOKEN/$RESTORE_TOKEN}
   if claim_object "$upload" "$read"; then
     KUBEGCE_FIRST_CONTROL_PLANE=1
+    if [[ "$(cat "$(restored_record)" 2>/dev/null || true)" != "$RESTORE_TOKEN" ]] && restore_api_live; then
+      fail "$KUBEGCE_ETCD_RESTORE: the cluster API answers while the restore of backup $RESTORE_BACKUP" \
+        "(round $RESTORE_TOKEN) is marked: the old control planes still run; kubegce restore etcd deletes them" \
+        "before it makes new ones: rerun it (it starts a new round)"
+    fi
     log "$KUBEGCE_ETCD_RESTORE=leader backup=$RESTORE_BACKUP"
   else
     KUBEGCE_FIRST_CONTROL_PLANE=0
@@ -103,12 +148,13 @@ check_restore_version() {
   # A snapshot restores with the same etcd major version, a minor no newer than the tool's and at
   # most one older (etcd's own upgrade rule).
   local tool have want
-  tool=$(etcd_restore_tool version 2>/dev/null | sed -nE 's/^etcd(ctl|utl) version: *v?([0-9.]+).*$/\2/p' | head -n 1)
+  tool=$(etcd_restore_tool version 2>/dev/null | sed -nE 's/^etcd(ctl|utl) version: *v?([0-9.]+).*$/\2/p' | head -n 1 || true)
   read -r -a have <<<"$(version_minor "$tool")"
   read -r -a want <<<"$(version_minor "$RESTORE_ETCD_VERSION")"
   if ((${#have[@]} != 2 || ${#want[@]} != 2)); then
     fail "$KUBEGCE_RESTORE_ETCD_VERSION: could not read the etcd version of the restore tool (${tool:-none}) or of backup $RESTORE_BACKUP ($RESTORE_ETCD_VERSION)"
   fi
+  RESTORE_TOOL_VERSION=$tool
   if ((have[0] != want[0] || want[1] > have[1] || have[1] - want[1] > 1)); then
     fail "$KUBEGCE_RESTORE_ETCD_VERSION: backup $RESTORE_BACKUP was taken with etcd $RESTORE_ETCD_VERSION;" \
       "this control plane runs etcd $tool, which restores snapshots of its own major version, one minor older at most;" \
@@ -121,6 +167,12 @@ restore_etcd_snapshot() {
   # address. The work directory is on the etcd disk, 0700; the snapshot (every Kubernetes
   # Secret) is deleted once restored.
   local work="$KUBEGCE_ETCD_DIR/.kubegce-restore" snap got address name
+  if [[ "$(cat "$(restored_record)" 2>/dev/null || true)" == "$RESTORE_TOKEN" ]]; then
+    # an earlier run of this boot restored the round's snapshot (kubeadm init may have started
+    # etcd on it since): never restore over it again
+    log "$KUBEGCE_ETCD_RESTORE=restored backup=$RESTORE_BACKUP (an earlier run)"
+    return 0
+  fi
   check_restore_version
   rm -rf "$work"
   (umask 077 && mkdir -p "$work")
@@ -135,10 +187,21 @@ restore_etcd_snapshot() {
   fi
   address=$(metadata_get "instance/network-interfaces/0/ip")
   name=$(hostname -s | tr '[:upper:]' '[:lower:]')
+  # A cluster token of the round's: a new cluster ID even when this instance has an old member's
+  # address. etcd 3.5.10+ (CHANGELOG-3.5, v3.5.10: etcdutl snapshot restore --bump-revision and
+  # --mark-compacted) moves the revision past anything a watcher saw before the backup, so
+  # informers relist instead of missing the objects the restore took back.
+  local extra=()
+  if [[ -n "$RESTORE_TOOL_VERSION" && "$(printf '%s\n' 3.5.10 "$RESTORE_TOOL_VERSION" | sort -V | head -n 1)" == 3.5.10 ]]; then
+    extra=(--bump-revision 1000000000 --mark-compacted)
+  fi
   etcd_restore_tool snapshot restore "$snap" --data-dir "$work/data" --name "$name" \
-    --initial-cluster "$name=https://$address:2380" --initial-advertise-peer-urls "https://$address:2380" >/dev/null
+    --initial-cluster "$name=https://$address:2380" --initial-advertise-peer-urls "https://$address:2380" \
+    --initial-cluster-token "kubegce-$RESTORE_TOKEN" "${extra[@]}" >/dev/null
   rm -rf "$KUBEGCE_ETCD_DIR/member"
   mv "$work/data/member" "$KUBEGCE_ETCD_DIR/member"
   rm -rf "$work"
+  printf '%s\n' "$RESTORE_TOKEN" >"$(restored_record).partial"
+  mv -f "$(restored_record).partial" "$(restored_record)"
   log "$KUBEGCE_ETCD_RESTORE=restored backup=$RESTORE_BACKUP member=$name address=$address"
 }
