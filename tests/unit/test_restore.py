@@ -19,9 +19,11 @@ from kubegce.errors import ConflictError, UserError
 from kubegce.images.catalog import Catalog
 from kubegce.service.restore import check_backup_id
 from kubegce.state.backups import (
+    ABORTED,
     RESTORED,
     new_restore_marker,
     read_restore_marker,
+    refuse_during_restore,
     write_restore_marker,
 )
 from kubegce.state.layout import RESTORE_TOKEN_MARK, restore_marker_key
@@ -62,6 +64,46 @@ def test_a_marker_that_kubegce_did_not_write_counts_as_none(tmp_path: Path, body
     store = open_store(f"file://{tmp_path}")
     store.write(restore_marker_key(C), body, if_generation=0, secret=True)
     assert read_restore_marker(store, C) is None
+
+
+GOOD = {
+    "backup": BACKUP.id,
+    "sha256": "a" * 64,
+    "etcdVersion": "3.6.4",
+    "token": "0" * 16,
+    "replace": ["123"],
+    "state": "restoring",
+    "started": "t",
+    "expires": 4102444800,
+}
+
+
+@pytest.mark.parametrize("change", [
+    {"sha256": "A" * 64}, {"sha256": "a" * 63}, {"etcdVersion": "3.6.4\n$(reboot)"}, {"etcdVersion": "3.6"},
+    {"expires": True}, {"expires": "4102444800"}, {"expires": None}, {"replace": "123"}, {"replace": ["1; reboot"]},
+    {"replace": [{"a": 1}]}, {"state": "ABORTED"},
+])  # fmt: skip
+def test_every_field_of_a_marker_is_checked_whole(tmp_path: Path, change: dict[str, object]) -> None:
+    store = open_store(f"file://{tmp_path}")
+    store.write(restore_marker_key(C), json.dumps(GOOD).encode(), if_generation=0, secret=True)
+    assert read_restore_marker(store, C) is not None  # the good one parses
+    got = store.read(restore_marker_key(C))
+    assert got is not None
+    store.write(restore_marker_key(C), json.dumps({**GOOD, **change}).encode(), if_generation=got.generation,
+                secret=True)  # fmt: skip
+    assert read_restore_marker(store, C) is None
+
+
+def test_updates_and_rolls_are_refused_while_a_restore_is_marked_and_not_after(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}")
+    refuse_during_restore(store, C, "update cluster")  # no marker: nothing to refuse
+    marker = write_restore_marker(store, C, new_restore_marker(BACKUP, [], lifetime_s=60), generation=0)
+    with pytest.raises(UserError) as info:
+        refuse_during_restore(store, C, "update cluster")
+    assert info.value.exit_code == 2 and BACKUP.id in str(info.value) and "--abort" in str(info.value)
+    for state in (RESTORED, ABORTED):
+        marker = write_restore_marker(store, C, replace(marker, state=state), generation=marker.generation)
+        refuse_during_restore(store, C, "rolling-update cluster")
 
 
 def test_control_planes_get_the_restore_urls_and_workers_do_not() -> None:
@@ -108,4 +150,10 @@ def test_restore_refuses_a_file_store_and_bad_flags_before_reading_anything(stat
     assert r.returncode == 2 and "--timeout" in r.stderr
     r = kubegce("restore", "etcd", "nope.example.com", "--backup", BACKUP.id, state=state)
     assert r.returncode == 4
+    r = kubegce("restore", "etcd", C, state=state)
+    assert r.returncode == 2 and "--backup ID is required" in r.stderr and "--abort" in r.stderr, r.stderr
+    r = kubegce("restore", "etcd", C, "--abort", "--backup", BACKUP.id, state=state)
+    assert r.returncode == 2 and "without --backup" in r.stderr, r.stderr
+    r = kubegce("restore", "etcd", C, "--abort", state=state)
+    assert r.returncode == 0 and "no restore in progress" in r.stderr, r.stderr
     assert not list(Path(state[7:]).rglob("*etcd-restore*"))  # nothing written
