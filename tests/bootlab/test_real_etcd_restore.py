@@ -58,7 +58,7 @@ def run_restore(store: object, etcd_dir: Path, instance: str, steps: str) -> sub
         "set -o errexit -o nounset -o pipefail", protocol.shell_constants(), common, template("lib/election.sh"),
         template("lib/restore.sh"), *restore_settings(store),
         "service_account_token() { echo lab-token; }",  # the metadata server, stood in
-        f"metadata_get() {{ case $1 in instance/name) echo {instance} ;; *) echo 127.0.0.1 ;; esac; }}",
+        f"metadata_get() {{ case $1 in instance/name) echo {instance} ;; instance/id) echo 4242 ;; *) echo 127.0.0.1 ;; esac; }}",
         f"hostname() {{ echo {instance}; }}", "put_guest_attribute() { :; }",
         "KUBEGCE_ROLE=control-plane", f"KUBEGCE_ETCDUTL={BIN / 'etcdctl'}", f"KUBEGCE_ETCD_DIR={etcd_dir}",
         "KUBEGCE_ELECTION_TIMEOUT=20", "KUBEGCE_ELECTION_INTERVAL=1", "CURRENT_STEP=kubeadm_join",
@@ -150,8 +150,7 @@ def test_a_changed_snapshot_or_another_etcd_version_is_refused(store: object, tm
 
 
 @pytest.mark.parametrize(("change", "why"), [
-    ({"expires": 1}, "expired"),  # an abandoned restore: a control plane made later ignores it
-    ({"replace": ("127.0.0.1",)}, "replaces"),  # this instance (its id, stood in) is one the round replaces
+    ({"replace": ("4242",)}, "replaces"),  # this instance (its id, stood in) is one the round replaces
     ({"state": "aborted"}, ""),
     ({"state": "complete"}, ""),
 ])  # fmt: skip
@@ -166,6 +165,20 @@ def test_a_stale_aborted_or_done_marker_or_an_old_member_restores_nothing(store:
     res = run_restore(store, tmp_path / "none", "cp-x", "restore_pending || echo NONE")
     assert res.returncode == 0 and res.stdout.strip().endswith("NONE"), res.stdout + res.stderr
     assert why in res.stdout
+
+
+def test_an_expired_restoring_marker_fails_the_boot_instead_of_an_empty_kubeadm_init(store: object, tmp_path: Path
+                                                                                     ) -> None:  # fmt: skip
+    from kubegce.backups.manifest import Manifest
+
+    backup = Manifest("20261206T131500Z-cp-a-1x2y", CLUSTER, __import__("datetime").datetime(2026, 12, 6), "cp-a",
+                      1, "3.4.23", "1.35.0", 1, "a" * 64)  # fmt: skip
+    marker = replace(new_restore_marker(backup, [], lifetime_s=600), expires=1)
+    write_restore_marker(store, CLUSTER, marker, generation=0)  # type: ignore[arg-type]
+    res = run_restore(store, tmp_path / "none", "cp-x", "restore_pending || echo NONE")
+    assert (
+        res.returncode != 0 and "marked but expired" in res.stdout + res.stderr and "--abort" in res.stdout + res.stderr
+    )
 
 
 @pytest.mark.parametrize("body", [b'{"state": "restoring"}', b'{"state": "$(reboot)", "backup": "x"}', b"\x00" * 10])

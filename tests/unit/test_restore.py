@@ -73,15 +73,17 @@ GOOD = {
     "token": "0" * 16,
     "replace": ["123"],
     "state": "restoring",
-    "started": "t",
+    "started": "2026-12-06T12:30:00Z",
     "expires": 4102444800,
+    "replaceNames": ["cp-a-1x2y"],
 }
 
 
 @pytest.mark.parametrize("change", [
     {"sha256": "A" * 64}, {"sha256": "a" * 63}, {"etcdVersion": "3.6.4\n$(reboot)"}, {"etcdVersion": "3.6"},
     {"expires": True}, {"expires": "4102444800"}, {"expires": None}, {"replace": "123"}, {"replace": ["1; reboot"]},
-    {"replace": [{"a": 1}]}, {"state": "ABORTED"},
+    {"replace": [{"a": 1}]}, {"state": "ABORTED"}, {"started": "t\n$(reboot)"}, {"replaceNames": ["Cp;x"]},
+    {"replaceNames": "cp"}, {"etcdVersion": "3.6.4-" + "x" * 60},
 ])  # fmt: skip
 def test_every_field_of_a_marker_is_checked_whole(tmp_path: Path, change: dict[str, object]) -> None:
     store = open_store(f"file://{tmp_path}")
@@ -104,6 +106,11 @@ def test_updates_and_rolls_are_refused_while_a_restore_is_marked_and_not_after(t
     for state in (RESTORED, ABORTED):
         marker = write_restore_marker(store, C, replace(marker, state=state), generation=marker.generation)
         refuse_during_restore(store, C, "rolling-update cluster")
+    # a marker this kubegce cannot read (an older one's, or changed) is refused too: nodes would refuse it
+    store.write(restore_marker_key(C), b'{"state": "restoring"}', if_generation=marker.generation, secret=True)
+    with pytest.raises(UserError) as info:
+        refuse_during_restore(store, C, "update cluster")
+    assert "can read" in str(info.value) and "--abort" in str(info.value)
 
 
 def test_control_planes_get_the_restore_urls_and_workers_do_not() -> None:
@@ -156,4 +163,9 @@ def test_restore_refuses_a_file_store_and_bad_flags_before_reading_anything(stat
     assert r.returncode == 2 and "without --backup" in r.stderr, r.stderr
     r = kubegce("restore", "etcd", C, "--abort", state=state)
     assert r.returncode == 0 and "no restore in progress" in r.stderr, r.stderr
-    assert not list(Path(state[7:]).rglob("*etcd-restore*"))  # nothing written
+    store = open_store(state)
+    store.write(restore_marker_key(C), b"{not json", if_generation=0, secret=True)
+    r = kubegce("restore", "etcd", C, "--abort", state=state)
+    assert r.returncode == 0 and "removed a restore marker" in r.stderr, r.stderr
+    assert store.read(restore_marker_key(C)) is None
+    assert not list(Path(state[7:]).rglob("*etcd-restore*"))  # nothing written (before --abort's cases)

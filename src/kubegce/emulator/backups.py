@@ -201,21 +201,29 @@ class SimulatedEtcd:
         status, body = _http("GET", url)
         if status == 404:
             return "", ""
+        # lib/restore.sh's order: the state, the whole marker, its expiry, this instance's part,
+        # the election, then (the leader only) the old API's check
+        if status == 200 and re.search(rb'"state": *"(complete|aborted)"', body):
+            return "", ""
         marker = parse_restore_marker(Versioned(body, 0, "", "")) if status == 200 else None
         if marker is None:
             return "failed", "the restore marker could not be read whole or is not one kubegce wrote"
-        if not marker.in_progress or marker.expires <= time.time() or str(inst.get("id", "")) in marker.replace:
+        if not marker.in_progress:
             return "", ""
-        still = sorted(n for n, r in instances.items() if str(r.get("id", "")) in marker.replace)
-        if still:
-            return "failed", (f"{protocol.ETCD_RESTORE}: the cluster API answers while the restore of backup "
-                              f"{marker.backup} is marked: the old control planes still run ({', '.join(still)})")  # fmt: skip
+        if marker.expires <= time.time():
+            return "failed", f"{protocol.ETCD_RESTORE}: a restore of backup {marker.backup} is marked but expired"
+        if str(inst.get("id", "")) in marker.replace:
+            return "", ""
         me = str(inst["name"])
         holder = self._claim(cfg, marker.token, me)
         if holder is None:
             return "failed", "election: could not write or read the round's leader object"
         if holder != me:
             return "member", ""
+        still = sorted(n for n, r in instances.items() if str(r.get("id", "")) in marker.replace)
+        if still and marker.token not in self.restored:
+            return "failed", (f"{protocol.ETCD_RESTORE}: the cluster API answers while the restore of backup "
+                              f"{marker.backup} is marked: the old control planes still run ({', '.join(still)})")  # fmt: skip
         with self.lock:
             if marker.token in self.restored:
                 return "leader", ""

@@ -33,6 +33,7 @@ from kubegce.errors import ConflictError, NotFoundError, UserError
 from kubegce.spec.models import ClusterBundle, Role
 from kubegce.state.backups import (
     ABORTED,
+    NAME_RE,
     RESTORED,
     RestoreMarker,
     new_restore_marker,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from kubegce.cloud.gce.target import GceTarget
     from kubegce.images.catalog import Catalog
     from kubegce.kube.client import KubeClient
-    from kubegce.service.rolling import MigState, Roller
+    from kubegce.service.rolling import ManagedInstance, MigState, Roller
 
 Log = Callable[[str], None]
 
@@ -185,6 +186,8 @@ class _Restorer:
         # control planes honour the marker this long (a run waits up to timeout_s for the control
         # planes and as long again for the nodes); each run renews it
         self.lifetime_s = 2 * timeout_s + 600
+        self.current: RestoreMarker | None = None  # the marker as this run last wrote it
+        self.renewed = 0.0
 
     # -------------------------------------------------------------- 2. the marker
     def marker(self) -> RestoreMarker:
@@ -204,10 +207,15 @@ class _Restorer:
             self.log(
                 f"the unfinished restore of backup {current.backup} (begun {current.started}) is given up for this one"
             )
-        ids = [i.id for s in _control_plane_migs(self.roller) for i in s.instances if i.id]
-        marker = self._write(new_restore_marker(self.plan.backup, ids, lifetime_s=self.lifetime_s), generation)
+        instances = [i for s in _control_plane_migs(self.roller) for i in s.instances]
+        unsettled = [i.name for i in instances if not i.id or i.action in ("CREATING", "RECREATING")]
+        if unsettled:
+            raise UserError(f"control plane(s) {', '.join(unsettled)} are being created; a restore round must name "
+                            "every instance it replaces: re-run in a minute", exit_code=1)  # fmt: skip
+        marker = self._write(new_restore_marker(self.plan.backup, [i.id for i in instances], lifetime_s=self.lifetime_s,
+                                                replace_names=[i.name for i in instances]), generation)  # fmt: skip
         self.log(f"marked the restore of {marker.backup} in the state store (round {marker.token}); "
-                 f"{len(ids)} control plane instance(s) to replace")  # fmt: skip
+                 f"{len(instances)} control plane instance(s) to replace")  # fmt: skip
         return marker
 
     def _write(self, marker: RestoreMarker, generation: int) -> RestoreMarker:
@@ -220,19 +228,34 @@ class _Restorer:
     def _leader(self, marker: RestoreMarker) -> str | None:
         """The instance that won the round's restore election (its leader object), if any."""
         got = self.store.read(restore_leader_key(self.name, marker.token))
-        return got.data.decode(errors="replace").strip()[:63] if got is not None else None
+        if got is None:
+            return None
+        holder = got.data.decode(errors="replace").strip()
+        return holder if NAME_RE.fullmatch(holder) else "(not an instance name)"
+
+    def _renew(self) -> None:
+        """The marker's expiry pushed on, at most once a minute, while this run waits."""
+        if time.monotonic() - self.renewed < 60:
+            return
+        current = self._current()
+        self.current = self._write(replace(current, expires=int(time.time() + self.lifetime_s)), current.generation)
+        self.renewed = time.monotonic()
 
     def _round_broken(self, marker: RestoreMarker) -> str:
         """Why nobody will restore the snapshot in this round any more ("" when somebody may): its
         leader's instance is gone, or its boot failed."""
         holder = self._leader(marker)
+        fresh = {i.name: i for s in _control_plane_migs(self.roller) for i in s.instances if _fresh(i, marker)}
         if holder is None:
+            failed = sorted(n for n, i in fresh.items() if i.phase == protocol.FAILED)
+            if failed:
+                return f"control plane {failed[0]} of the round failed before any took the restore"
             return ""
-        fresh = {i.name: i for s in _control_plane_migs(self.roller) for i in s.instances if i.id not in marker.replace}
         if holder not in fresh:
             return f"the control plane that was restoring the snapshot ({holder}) is gone"
         if fresh[holder].phase == protocol.FAILED:
-            return f"the control plane that was restoring the snapshot ({holder}) failed: {fresh[holder].error or 'see diagnose'}"
+            why = _printable(fresh[holder].error or "see diagnose")
+            return f"the control plane that was restoring the snapshot ({holder}) failed: {why}"
         return ""
 
     # -------------------------------------------------------------- 3. apply
@@ -256,10 +279,9 @@ class _Restorer:
     def replace(self, marker: RestoreMarker) -> None:
         """Every old control plane deleted (with its etcd disk) and gone from its group before any
         group is resized: a new control plane never boots while an old one serves the API."""
-        old = set(marker.replace)
         states = _control_plane_migs(self.roller)
         for state in states:
-            doomed = [i.name for i in state.instances if i.id in old and i.action not in ("DELETING", "ABANDONING")]
+            doomed = [i.name for i in state.instances if not _fresh(i, marker) and i.action not in ("DELETING",)]
             if doomed:
                 self.log(f"deleting control plane(s) {', '.join(doomed)} and their etcd disks ({state.name})")
                 self.roller.delete_instances(state, doomed)
@@ -267,14 +289,19 @@ class _Restorer:
         deadline = time.monotonic() + self.timeout_s
         while True:
             states = _control_plane_migs(self.roller)
-            left = sorted(i.name for s in states for i in s.instances if i.id in old)
+            left = sorted(i.name for s in states for i in s.instances if not _fresh(i, marker))
             if not left:
                 break
             if time.monotonic() >= deadline:
                 raise UserError(f"the old control planes {', '.join(left)} were not deleted within {self.timeout_s:g}s; "
                                 "re-run to keep waiting", exit_code=1)  # fmt: skip
             self.log(f"waiting for the old control planes to go: {', '.join(left)}")
+            self._renew()
             self.sleep(self.poll_s)
+        try:  # the old etcd leader's backup job may have pruned it before the marker protected it
+            verified_snapshot(self.store, self.name, self.plan.backup)
+        except ManifestError as exc:
+            raise UserError(f"--backup {self.plan.backup.id}: {exc}", exit_code=1) from None
         for state in states:
             if state.target_size != state.spec_target:
                 self.log(f"{state.name}: {state.target_size} -> {state.spec_target} instance(s)")
@@ -292,7 +319,7 @@ class _Restorer:
                 raise UserError(f"control plane {f.name} failed to come up in the restore: {f.error or 'see diagnose'}; "
                                 f"`kubegce diagnose {self.name} --instance {f.name}` names the cause; fix it and re-run "
                                 "`kubegce restore etcd` (it continues)", exit_code=1)  # fmt: skip
-            fresh = [i for i in members if i.id not in marker.replace]
+            fresh = [i for i in members if _fresh(i, marker)]
             want = sum(s.spec_target for s in states)
             joined = [i for i in fresh if i.joined]
             # the round is done when a control plane it made holds the leader object (it restored
@@ -307,6 +334,7 @@ class _Restorer:
                                 f"`kubegce diagnose {self.name}` says why; re-run to keep waiting", exit_code=1)  # fmt: skip
             self.log(f"waiting for the control planes: {len(joined)}/{want} joined"
                      + ("" if leader else ", none has taken the restore yet"))  # fmt: skip
+            self._renew()
             self.sleep(self.poll_s)
 
     # -------------------------------------------------------------- 6. nodes
@@ -352,11 +380,18 @@ class _Restorer:
                                 "shows the rest; re-run to keep waiting", exit_code=1)  # fmt: skip
             ready = sum(1 for n in report.nodes if n.ready)
             self.log(f"waiting for the nodes: {ready}/{len(report.nodes)} ready")
+            self._renew()
             self.sleep(self.poll_s)
 
-    def finish(self, marker: RestoreMarker) -> None:
-        current = self.store.read(restore_marker_key(self.name))
-        self._write(replace(marker, state=RESTORED), current.generation if current else 0)
+    def finish(self) -> None:
+        # against the generation this run wrote: a run whose lease was taken (or an --abort) wins
+        current = self._current()
+        self.current = self._write(replace(current, state=RESTORED), current.generation)
+
+    def _current(self) -> RestoreMarker:
+        if self.current is None:
+            raise RuntimeError("internal: the restore marker is written before it is renewed or finished")
+        return self.current
 
 
 def restore(repo: ClusterRepository, target: GceTarget, plan: RestorePlan, *, catalog: Catalog,
@@ -371,7 +406,8 @@ def restore(repo: ClusterRepository, target: GceTarget, plan: RestorePlan, *, ca
     except ManifestError as exc:
         raise UserError(f"--backup {plan.backup.id}: {exc}") from None
     with cluster_lease(repo.store, r.name, "restore", break_lease=break_lease, log=log) as check:
-        marker = r.marker()
+        marker = r.current = r.marker()
+        r.renewed = time.monotonic()
         check()
         r.apply()
         check()
@@ -382,7 +418,8 @@ def restore(repo: ClusterRepository, target: GceTarget, plan: RestorePlan, *, ca
         check()
         r.nodes(r.result.control_planes)
         r.wait_ready()
-        r.finish(marker)
+        check()
+        r.finish()
     r.result.seconds = time.monotonic() - started
     return r.result
 
@@ -395,9 +432,24 @@ def abort_restore(repo: ClusterRepository, cluster: str, *, log: Log = _quiet, b
     with cluster_lease(repo.store, cluster, "restore", break_lease=break_lease, log=log):
         got = repo.store.read(restore_marker_key(cluster))
         marker = parse_restore_marker(got)
+        if got is not None and marker is None:
+            # not one this kubegce can read: control planes would refuse it, so it goes
+            repo.store.delete(restore_marker_key(cluster), if_generation=got.generation)
+            log("removed a restore marker this kubegce cannot read")
+            return None
         if got is None or marker is None or not marker.in_progress:
             return None
         return write_restore_marker(repo.store, cluster, replace(marker, state=ABORTED), generation=got.generation)
+
+
+def _fresh(i: ManagedInstance, marker: RestoreMarker) -> bool:
+    """An instance the round made (not one it replaces: by id, or by name for one a MIG recreated)."""
+    return i.id not in marker.replace and i.name not in marker.replace_names
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    clean = "".join(c if c.isprintable() else " " for c in text)
+    return clean if len(clean) <= limit else clean[:limit] + "..."
 
 
 def describe_result(result: RestoreResult) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from kubegce.backups.manifest import Manifest, ManifestError, is_backup_id, parse_manifest
+from kubegce.backups.manifest import VERSION_RE, Manifest, ManifestError, is_backup_id, parse_manifest
 from kubegce.state.base import StateStore, Versioned
 from kubegce.state.layout import (
     BACKUP_MANIFEST,
@@ -95,7 +95,9 @@ RESTORED = "complete"
 ABORTED = "aborted"
 TOKEN_RE = re.compile(r"[0-9a-f]{16}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
-ETCD_VERSION_RE = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?")  # as lib/restore.sh accepts
+ETCD_VERSION_RE = VERSION_RE  # a manifest's etcdVersion, as lib/restore.sh accepts it
+STARTED_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+NAME_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,14 @@ class RestoreMarker:
     state: str  # RESTORING | RESTORED
     started: str
     expires: int = 0
+    replace_names: tuple[str, ...] = ()  # their names: a MIG that recreates one gives it a new id, not a new name
     generation: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps({"backup": self.backup, "sha256": self.sha256, "etcdVersion": self.etcd_version,
                            "token": self.token, "replace": list(self.replace), "state": self.state,
-                           "started": self.started, "expires": self.expires}, indent=2).encode() + b"\n"  # fmt: skip
+                           "started": self.started, "expires": self.expires,
+                           "replaceNames": list(self.replace_names)}, indent=2).encode() + b"\n"  # fmt: skip
 
     @property
     def in_progress(self) -> bool:
@@ -136,15 +140,18 @@ def parse_restore_marker(got: Versioned | None) -> RestoreMarker | None:
     try:
         doc = json.loads(got.data)
         expires = doc["expires"]
-        if not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(doc["replace"], list):
+        names = doc.get("replaceNames", [])
+        if (not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(doc["replace"], list)
+                or not isinstance(names, list)):  # fmt: skip
             return None
         marker = RestoreMarker(str(doc["backup"]), str(doc["sha256"]), str(doc["etcdVersion"]), str(doc["token"]),
                                tuple(str(i) for i in doc["replace"]), str(doc["state"]), str(doc["started"]),
-                               expires, got.generation)  # fmt: skip
+                               expires, tuple(str(n) for n in names), got.generation)  # fmt: skip
     except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         return None
     if not (is_backup_id(marker.backup) and TOKEN_RE.fullmatch(marker.token) and SHA256_RE.fullmatch(marker.sha256)
             and ETCD_VERSION_RE.fullmatch(marker.etcd_version) and marker.state in (RESTORING, RESTORED, ABORTED)
+            and STARTED_RE.fullmatch(marker.started) and all(NAME_RE.fullmatch(n) for n in marker.replace_names)
             and all(i.isdigit() and len(i) <= 20 for i in marker.replace)):  # fmt: skip
         return None
     return marker
@@ -156,12 +163,13 @@ def write_restore_marker(store: StateStore, cluster: str, marker: RestoreMarker,
     return replace(marker, generation=g)
 
 
-def new_restore_marker(backup: Manifest, replace_ids: list[str], *, lifetime_s: float) -> RestoreMarker:
+def new_restore_marker(backup: Manifest, replace_ids: list[str], *, lifetime_s: float,
+                       replace_names: list[str] | None = None) -> RestoreMarker:  # fmt: skip
     import time
 
     return RestoreMarker(backup.id, backup.sha256, backup.etcd_version, secrets.token_hex(8), tuple(sorted(replace_ids)),
                          RESTORING, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         int(time.time() + lifetime_s))  # fmt: skip
+                         int(time.time() + lifetime_s), tuple(sorted(replace_names or [])))  # fmt: skip
 
 
 def refuse_during_restore(store: StateStore, cluster: str, verb: str) -> None:
@@ -169,7 +177,13 @@ def refuse_during_restore(store: StateStore, cluster: str, verb: str) -> None:
     control planes that take part in it (or replace the ones it made)."""
     from kubegce.errors import UserError
 
-    marker = read_restore_marker(store, cluster)
+    got = store.read(restore_marker_key(cluster))
+    marker = parse_restore_marker(got)
+    if got is not None and marker is None:
+        raise UserError(f"{verb}: the restore marker of cluster {cluster} is not one this kubegce can read (an older "
+                        "kubegce's, or changed in the store); control planes booting now would refuse it: finish the "
+                        f"restore with `kubegce restore etcd {cluster} --backup ID --yes` or remove the marker with "
+                        f"`kubegce restore etcd {cluster} --abort`, then run {verb} again")  # fmt: skip
     if marker is not None and marker.in_progress:
         raise UserError(f"{verb}: a restore of cluster {cluster} to backup {marker.backup} is in progress (begun "
                         f"{marker.started}); finish it with `kubegce restore etcd {cluster} --backup {marker.backup} "

@@ -69,20 +69,23 @@ restore_pending() {
   RESTORE_SHA256=$(printf '%s' "$doc" | json_string_field sha256)
   RESTORE_TOKEN=$(printf '%s' "$doc" | json_string_field token)
   RESTORE_ETCD_VERSION=$(printf '%s' "$doc" | json_string_field etcdVersion)
-  expires=$(printf '%s' "$doc" | tr -d '\n' | sed -nE 's/^.*"expires": *([0-9]{1,12})[^0-9].*$/\1/p')
+  expires=$(printf '%s' "$doc" | tr -d '\n' | sed -nE 's/^.*"expires": *([0-9]{1,12}) *[,}].*$/\1/p')
   if [[ ! "$RESTORE_BACKUP" =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63}$ || ! "$RESTORE_SHA256" =~ ^[0-9a-f]{64}$ ||
-    ! "$RESTORE_TOKEN" =~ ^[0-9a-f]{16}$ || ! "$RESTORE_ETCD_VERSION" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ||
+    ! "$RESTORE_TOKEN" =~ ^[0-9a-f]{16}$ ||
+    ! "$RESTORE_ETCD_VERSION" =~ ^v?[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}([-+][0-9A-Za-z.-]{1,40})?$ ||
     -z "$expires" ]]; then
     fail "the restore marker at ${KUBEGCE_RESTORE_URL%%\?*} is not one kubegce wrote; rerun kubegce restore etcd"
   fi
-  # An abandoned restore's marker is not honoured: `kubegce restore etcd` renews it while it runs.
-  # A control plane made later (a scale-up, a lost disk) then boots as it would without one.
+  # An abandoned restore's marker is not honoured (`kubegce restore etcd` renews it while it runs),
+  # nor is it taken for "no restore": a fresh disk that runs kubeadm init here would make an empty
+  # cluster. The boot fails until the restore is rerun or given up (--abort).
   if (($(date -u +%s) >= expires)); then
-    log "etcd-restore: the restore marker of backup $RESTORE_BACKUP expired (round $RESTORE_TOKEN; kubegce restore etcd is not running): not restoring"
-    return 1
+    fail "$KUBEGCE_ETCD_RESTORE: a restore of backup $RESTORE_BACKUP (round $RESTORE_TOKEN) is marked but expired:" \
+      "kubegce restore etcd is not running; rerun it to finish the restore, or give it up with kubegce restore etcd CLUSTER --abort"
   fi
   # An instance the round replaces (an old control plane that lost its disk) takes no part.
-  me=$(metadata_get "instance/id")
+  me=$(metadata_get "instance/id" || true)
+  [[ "$me" =~ ^[0-9]{1,20}$ ]] || fail "etcd-restore: the metadata server named no instance id; cannot tell whether this instance takes part"
   if printf '%s' "$doc" | tr -d '\n' | grep -oE '"replace": *\[[^]]*\]' | grep -qF "\"$me\""; then
     log "etcd-restore: this instance ($me) is one the restore of $RESTORE_BACKUP replaces: not restoring"
     return 1
