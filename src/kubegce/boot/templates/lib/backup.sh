@@ -206,7 +206,8 @@ etcd_backup_job() {
     KUBEGCE_BACKUP_KEEP_DAILY KUBEGCE_BACKUP_LIST_URL KUBEGCE_BACKUP_UPLOAD_URL KUBEGCE_BACKUP_OBJECT_URL \
     KUBEGCE_BACKUP_REQUEST_URL KUBEGCE_BACKUP_REQUEST_OBJECT_URL KUBEGCE_BACKUP_WORK KUBEGCE_ETCD_PKI \
     KUBEGCE_ETCDCTL KUBEGCE_ATTRIBUTE_NAMESPACE KUBEGCE_ATTR_BACKUP KUBEGCE_BACKUP_STORE_UNWRITABLE \
-    KUBEGCE_BACKUP_ETCD_UNHEALTHY KUBEGCE_RESTORE_URL
+    KUBEGCE_BACKUP_ETCD_UNHEALTHY
+  printf 'KUBEGCE_RESTORE_URL=%q\n' "${KUBEGCE_RESTORE_URL:-}" # (unset where no store can hold a restore)
   declare -f log metadata_get service_account_token etcd_ctl etcd_status_field backup_store backup_ids \
     backup_age_s backups_to_prune take_etcd_backup restoring_backup prune_etcd_backups run_etcd_backup put_guest_attribute
   echo 'run_etcd_backup'
