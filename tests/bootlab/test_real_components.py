@@ -65,7 +65,8 @@ def written_by_bootstrap(tmp_path: Path, version: str, config_version: int) -> P
     script = "\n".join([
         "set -o errexit -o nounset -o pipefail", "mount -t tmpfs none /etc", "mkdir -p /etc/kubegce",
         "KUBEGCE_CONFIG_SHA256=abc", "KUBEGCE_CONFIG_SOURCE=metadata:x", protocol.shell_constants(), common,
-        template("lib/binaries.sh"), template("lib/token.sh"), template("lib/health.sh"), template("lib/backup.sh"),
+        template("lib/binaries.sh"), template("lib/token.sh"), template("lib/health.sh"), template("lib/restore.sh"),
+        template("lib/backup.sh"),
         f"KUBEGCE_BIN_DIR={stubs}", f"KUBEGCE_CONTAINERD_CONFIG_VERSION={config_version}",
         f"KUBEGCE_SANDBOX_IMAGE={pause_image(version)}", "KUBEGCE_CNI_BIN_DIR=/opt/cni/bin",
         "KUBEGCE_ROLE=control-plane", "KUBEGCE_SECRETS_URL=https://storage.googleapis.com/x",

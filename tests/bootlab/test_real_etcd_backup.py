@@ -85,7 +85,7 @@ def run_job(store: object, etcd_endpoint: str, work: Path, interval: int = 900) 
     request = store.object_url(backup_request_key(CLUSTER))  # type: ignore[attr-defined]
     common = template("lib/common.sh").replace('KUBEGCE_LAB_ENV="/etc/kubegce/lab.env"', 'KUBEGCE_LAB_ENV="/none"')
     script = "\n".join([
-        "set -o errexit -o nounset -o pipefail", protocol.shell_constants(), common, template("lib/backup.sh"),
+        "set -o errexit -o nounset -o pipefail", protocol.shell_constants(), common, template("lib/restore.sh"), template("lib/backup.sh"),
         "service_account_token() { echo lab-token; }",  # the metadata server's token, stood in
         f"KUBEGCE_ETCDCTL={BIN / 'etcdctl'}", "KUBEGCE_ETCD_INSECURE=1", f"KUBEGCE_ETCD_ENDPOINT={etcd_endpoint}",
         f"KUBEGCE_BACKUP_WORK={work}", f"KUBEGCE_BACKUP_MEMBER={MEMBER}", f"KUBEGCE_CLUSTER_NAME={CLUSTER}",

@@ -135,17 +135,16 @@ take_etcd_backup() {
 
 restoring_backup() {
   # The backup a restore in progress is using ("" when none); returns 1 when the restore marker
-  # could not be read (then nothing is pruned: the snapshot a new round needs must stay).
-  local code body
+  # could not be read (then nothing is pruned: the snapshot a new round needs must stay). The
+  # marker is read as lib/restore.sh reads it (store_get, json_string_field).
+  local doc rc=0
   [[ -n "${KUBEGCE_RESTORE_URL:-}" ]] || return 0
-  body=$(umask 077 && mktemp)
-  code=$(curl --silent --max-time 30 --retry 3 --output "$body" --write-out '%{http_code}' \
-    -H "Authorization: Bearer $(service_account_token)" "$KUBEGCE_RESTORE_URL" 2>/dev/null) || code=000
-  if [[ "$code" == 200 ]] && tr -d '\n' <"$body" | grep -qE '"state": *"restoring"'; then
-    tr -d '\n' <"$body" | sed -nE 's/^.*"backup": *"([0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63})".*$/\1/p'
+  doc=$(store_get "$KUBEGCE_RESTORE_URL") || rc=$?
+  if ((rc == 4)); then return 0; fi
+  if ((rc != 0)); then return 1; fi
+  if [[ "$(printf '%s' "$doc" | json_string_field state)" == restoring ]]; then
+    printf '%s' "$doc" | json_string_field backup | { grep -E '^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,63}$' || true; }
   fi
-  rm -f "$body"
-  [[ "$code" == 200 || "$code" == 404 ]]
 }
 
 prune_etcd_backups() {
@@ -209,7 +208,7 @@ etcd_backup_job() {
     KUBEGCE_BACKUP_ETCD_UNHEALTHY
   printf 'KUBEGCE_RESTORE_URL=%q\n' "${KUBEGCE_RESTORE_URL:-}" # (unset where no store can hold a restore)
   declare -f log metadata_get service_account_token etcd_ctl etcd_status_field backup_store backup_ids \
-    backup_age_s backups_to_prune take_etcd_backup restoring_backup prune_etcd_backups run_etcd_backup put_guest_attribute
+    backup_age_s backups_to_prune take_etcd_backup json_string_field store_get restoring_backup prune_etcd_backups run_etcd_backup put_guest_attribute
   echo 'run_etcd_backup'
 }
 

@@ -95,6 +95,11 @@ restore_pending() {
 
 restored_record() { echo "$KUBEGCE_ETCD_DIR/.kubegce-restored"; }
 
+restored_this_round() {
+  # 0 when an earlier run of this boot restored the round's snapshot onto this etcd disk
+  [[ "$(cat "$(restored_record)" 2>/dev/null || true)" == "$RESTORE_TOKEN" ]]
+}
+
 restore_api_live() {
   # 0 when the cluster's API answers at the address the state store names (a load balancer's, or
   # the last single control plane's): the old control planes still run, and restoring beside them
@@ -115,7 +120,7 @@ elect_restore_leader() {
   local read=${KUBEGCE_RESTORE_ELECTION_URL//RESTORETOKEN/$RESTORE_TOKEN}
   if claim_object "$upload" "$read"; then
     KUBEGCE_FIRST_CONTROL_PLANE=1
-    if [[ "$(cat "$(restored_record)" 2>/dev/null || true)" != "$RESTORE_TOKEN" ]] && restore_api_live; then
+    if ! restored_this_round && restore_api_live; then
       fail "$KUBEGCE_ETCD_RESTORE: the cluster API answers while the restore of backup $RESTORE_BACKUP" \
         "(round $RESTORE_TOKEN) is marked: the old control planes still run; kubegce restore etcd deletes them" \
         "before it makes new ones: rerun it (it starts a new round)"
@@ -170,7 +175,7 @@ restore_etcd_snapshot() {
   # address. The work directory is on the etcd disk, 0700; the snapshot (every Kubernetes
   # Secret) is deleted once restored.
   local work="$KUBEGCE_ETCD_DIR/.kubegce-restore" snap got address name
-  if [[ "$(cat "$(restored_record)" 2>/dev/null || true)" == "$RESTORE_TOKEN" ]]; then
+  if restored_this_round; then
     # an earlier run of this boot restored the round's snapshot (kubeadm init may have started
     # etcd on it since): never restore over it again
     log "$KUBEGCE_ETCD_RESTORE=restored backup=$RESTORE_BACKUP (an earlier run)"
