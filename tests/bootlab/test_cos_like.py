@@ -6,6 +6,7 @@ what kubeadm writes to /etc/kubernetes, and re-apply /etc after every reboot."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from kubegce.lab.profiles import PROFILES
 from kubegce.lab.run import BootResult, LabMachine, lab_bundle, render_node_metadata
@@ -99,3 +100,7 @@ def test_cos_control_plane_points_the_network_daemonset_at_the_cni_dir_container
     network = result.raw["applied_manifests"][0]  # the first apply is the pod network
     assert "path: /home/kubernetes/bin/cni" in network and "/opt/cni/bin" not in network
     assert 'bin_dirs = ["/home/kubernetes/bin/cni"]' in result.raw["files"]["/etc/containerd/config.toml"]
+    # then the PD CSI driver (the mirror's stand-in manifest, pinned), its no-key patch, kubegce's classes
+    docs = [d for text in result.raw["applied_manifests"] for d in yaml.safe_load_all(text) if d]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "StorageClass"] == ["standard-rwo", "premium-rwo"]
+    assert any("patch deployment csi-gce-pd-controller" in c for c in result.calls)

@@ -169,9 +169,8 @@ def test_kops_gce_networking_is_refused_with_the_supported_list() -> None:
 @pytest.mark.parametrize(("url", "fetched"), [("", False), ("https://example.com/calico.yaml", True)])
 def test_the_bootstrap_skips_the_network_manifest_for_none(tmp_path: Path, url: str, fetched: bool) -> None:
     join = template("lib/join.sh")
-    fns = "\n".join(
-        m.group(0) for m in re.finditer(r"^(install_addons|install_network_manifest)\(\) \{.*?^\}", join, re.M | re.S)
-    )
+    names = "install_addons|install_network_manifest|install_storage"
+    fns = "\n".join(m.group(0) for m in re.finditer(rf"^({names})\(\) \{{.*?^\}}", join, re.M | re.S))
     code = (
         'log() { echo "LOG $*"; }\nfetch_asset() { echo "FETCH $1"; }\n'
         f"{fns}\nRUN_DIR={tmp_path}\nKUBEGCE_ROLE=control-plane\nKUBEGCE_FIRST_CONTROL_PLANE=1\n"

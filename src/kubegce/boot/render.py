@@ -20,6 +20,7 @@ from kubegce.backups.retention import duration_s
 from kubegce.boot import protocol
 from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, render_kubeadm_config
+from kubegce.boot.storage import storage_settings
 from kubegce.boot.versions import asset_urls, components
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
 from kubegce.spec.models import BootChannel, ClusterBundle, InstanceGroup, Role
@@ -176,6 +177,7 @@ def render_node_config(
         ("KUBEGCE_CLOUD_CONTROLLER_MANAGER", 1 if s.cloud_controller_manager else 0),
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
+        *storage_settings(s, urls.pd_csi_manifest),
         ("KUBEGCE_BIN_DIR", bin_dir),
         ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),

@@ -29,6 +29,7 @@ from kubegce.emulator.api_error import ApiError
 from kubegce.emulator.backups import SimulatedEtcd
 from kubegce.emulator.compute.state import ComputeState
 from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
+from kubegce.emulator.kube_storage import SimulatedStorage
 
 
 def is_control_plane(instance: dict[str, Any]) -> bool:
@@ -42,6 +43,7 @@ class SimulatedCluster:
         self.compute = compute
         self.kube = KubeState(reschedule_delay_s=0.2)
         self.server = KubeApiServer(self.kube, port)
+        self.storage = SimulatedStorage(self.kube)  # the PD CSI driver's objects (emulator/kube_storage.py)
         self.interval_s = interval_s
         self.workloads = workloads
         self.seeded = False
@@ -117,6 +119,7 @@ class SimulatedCluster:
         if now >= self._next_backup:
             self._next_backup = now + self.backup_poll_s
             self.etcd.backup_tick([r for n, r in joined.items() if is_control_plane(r) and n in self.nodes])
+        self.storage.sync({n: r for n, r in joined.items() if n in self.nodes}, is_control_plane)
         workers = [n for n, r in joined.items() if not is_control_plane(r)]
         if self.workloads and not self.seeded and workers:
             self.seeded = True

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kubegce.kube.selectors import SelectorError, parse_label_selector, selector_matches
@@ -368,6 +368,15 @@ def _tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any
     return False
 
 
+class KubeExtension(Protocol):
+    """Resources served beside this module's (emulator/kube_storage.py): each may add to a discovery
+    document and answers the requests it serves (None: not its path)."""
+
+    def discovery(self, path: str, found: dict[str, Any] | None) -> dict[str, Any] | None: ...
+
+    def route(self, method: str, seg: list[str], query: Mapping[str, str], body: Any) -> tuple[int, Any] | None: ...
+
+
 class KubeState:
     """The simulated cluster. Every method is thread-safe."""
 
@@ -392,6 +401,7 @@ class KubeState:
         self._daemonsets: dict[tuple[str, str], tuple[_Owner, dict[str, str], list[dict[str, Any]]]] = {}
         self._owners: dict[tuple[str, str, str], _Owner] = {}
         self._evictions: list[Eviction] = []
+        self.extensions: list[KubeExtension] = []
         for ns in SYSTEM_NAMESPACES:
             self._add_namespace(ns)
 
@@ -1490,6 +1500,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "platform": "linux/amd64",
             }
         found = _discovery(path, f"127.0.0.1:{self.server.port}")
+        for extension in self.server.state.extensions:
+            found = extension.discovery(path, found)
         if found is not None:
             return self._only(method, "GET", found)
         if query.get("watch") in ("true", "1"):
@@ -1544,6 +1556,9 @@ class _Handler(BaseHTTPRequestHandler):
                     if method == "DELETE":
                         return 200, state.delete_pdb(ns, rest[3])
                     return self._only(method, "GET", lambda: state.get_pdb(ns, rest[3]))
+        for extension in state.extensions:
+            if (answer := extension.route(method, seg, query, body)) is not None:
+                return answer
         raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
 
     def _only(self, method: str, allowed: str, answer: Any) -> tuple[int, Any]:

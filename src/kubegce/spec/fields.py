@@ -107,7 +107,7 @@ MIRROR_RE = re.compile(
     r"(?:/[A-Za-z0-9._~%+-]+)*/?\Z"
 )
 MAX_URL = 2048
-MANIFEST_KEYS = ("calico", "cilium", "ccm")
+MANIFEST_KEYS = ("calico", "cilium", "ccm", "pd-csi")
 SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 
 

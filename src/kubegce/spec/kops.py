@@ -37,7 +37,7 @@ _IG_MAPPED = {
     "role", "machineType", "image", "minSize", "maxSize", "zones", "rootVolumeSize", "nodeLabels",
     "taints", "cloudLabels", "additionalUserData", "subnets",
 }  # fmt: skip
-_CLOUD_CONFIG_MAPPED = {"gceServiceAccount", "gceUseStartupScript"}
+_CLOUD_CONFIG_MAPPED = {"gceServiceAccount", "gceUseStartupScript", "gcpPDCSIDriver"}
 _IGNORED_TOP = {"configBase", "configStore"}  # state-store settings: kubegce uses --state instead
 
 
@@ -217,6 +217,10 @@ def _cluster(
     if "gceServiceAccount" in cloud_config:
         out["serviceAccount"] = cloud_config["gceServiceAccount"]
     startup = cloud_config.get("gceUseStartupScript") is True
+    if "gcpPDCSIDriver" in cloud_config:  # kOps's GCE PD CSI driver; kubegce's spec.storage (docs/storage.md)
+        pd_csi = p.mapping(cloud_config["gcpPDCSIDriver"], "spec.cloudConfig.gcpPDCSIDriver")
+        if "enabled" in pd_csi:
+            out["storage"] = {"pdCSIDriver": {"enabled": pd_csi["enabled"]}}
     p.unknown(cloud_config, KOPS_CLOUD_CONFIG_FIELDS, "spec.cloudConfig")
     for k in sorted(str(k) for k in cloud_config if k not in _CLOUD_CONFIG_MAPPED and k in KOPS_CLOUD_CONFIG_FIELDS):
         unmapped.append(f"Cluster spec.cloudConfig.{k}")

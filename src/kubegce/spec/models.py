@@ -101,6 +101,24 @@ class EtcdSpec(SpecModel):
     backup: EtcdBackupSpec = Field(default_factory=EtcdBackupSpec)
 
 
+# The StorageClasses kubegce creates for the GCE PD CSI driver (docs/storage.md), named as GKE's.
+PD_CSI_PROVISIONER = "pd.csi.storage.gke.io"
+DEFAULT_STORAGE_CLASS = "standard-rwo"  # pd-balanced; the cluster's default class unless renamed or null
+PREMIUM_STORAGE_CLASS = "premium-rwo"  # pd-ssd; never the default
+
+
+class PDCSIDriverSpec(SpecModel):
+    enabled: bool = True  # kOps's cloudConfig.gcpPDCSIDriver.enabled
+
+
+class StorageSpec(SpecModel):
+    """The GCE Persistent Disk CSI driver and kubegce's StorageClasses (docs/storage.md)."""
+
+    pd_csi_driver: PDCSIDriverSpec = Field(default_factory=PDCSIDriverSpec, alias="pdCSIDriver")
+    # the pd-balanced class annotated as the cluster's default; null: none is created
+    default_storage_class: str | None = DEFAULT_STORAGE_CLASS
+
+
 class ObjectMeta(SpecModel):
     name: str
     labels: dict[str, str] = Field(default_factory=dict)
@@ -122,6 +140,7 @@ class ClusterSpec(SpecModel):
     ssh_public_key: str | None = None
     assets: AssetsSpec = Field(default_factory=AssetsSpec)
     etcd: EtcdSpec = Field(default_factory=EtcdSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
 
 
 class Cluster(SpecModel):

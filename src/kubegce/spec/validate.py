@@ -27,7 +27,16 @@ from kubegce.spec.fields import (
     user_data_name_problem,
     user_data_type_problem,
 )
-from kubegce.spec.models import CLUSTER_LABEL, ClusterBundle, EtcdBackupSpec, InstanceGroup, Role
+from kubegce.spec.models import (
+    CLUSTER_LABEL,
+    DEFAULT_STORAGE_CLASS,
+    PREMIUM_STORAGE_CLASS,
+    ClusterBundle,
+    EtcdBackupSpec,
+    InstanceGroup,
+    Role,
+    StorageSpec,
+)
 from kubegce.spec.text import capped, shown, shown_key
 
 CLUSTER_NAME_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -281,6 +290,7 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
         problems.append(f"spec.assets.manifestSha256.{shown_key(key)}: {problem}")
 
     _check_backup(s.etcd.backup, problems)
+    problems.extend(storage_problems(s.storage))
 
     # GCE networks have no range of their own: networkCIDR is only where generated subnets come from.
     _networks("spec.networkCIDR", s.network_cidr, problems)
@@ -415,6 +425,26 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
         if problem := user_data_type_problem(part.type):
             problems.append(f"{field}.type: {problem}")
     return problems
+
+
+def storage_problems(s: StorageSpec) -> list[str]:
+    """spec.storage.defaultStorageClass: a StorageClass name (a DNS-1123 subdomain) that is not the
+    name of the other class kubegce creates (docs/storage.md)."""
+    name = s.default_storage_class
+    field = "spec.storage.defaultStorageClass"
+    if name is None:
+        return []
+    if not CLUSTER_NAME_RE.fullmatch(name) or len(name) > 253:
+        return [
+            f"{field}: {shown(name)} is not a StorageClass name; write a lowercase DNS-1123 subdomain "
+            f"(a-z, 0-9, '-' and '.', at most 253), e.g. {DEFAULT_STORAGE_CLASS}, or null for no default class"
+        ]
+    if name == PREMIUM_STORAGE_CLASS:
+        return [
+            f"{field}: {name} is the pd-ssd class kubegce also creates; name the default (pd-balanced) class "
+            f"something else, e.g. {DEFAULT_STORAGE_CLASS} (GKE's name), or null for no default class"
+        ]
+    return []
 
 
 def _check_backup(b: EtcdBackupSpec, problems: list[str]) -> None:

@@ -87,7 +87,34 @@ install_addons() {
     fetch_asset "$KUBEGCE_CCM_MANIFEST_URL" "$manifest" "$KUBEGCE_CCM_MANIFEST_SHA256"
     "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
   fi
+  install_storage "$manifest"
   rm -f "$manifest"
+}
+
+install_storage() {
+  # spec.storage: the GCE PD CSI driver from its pinned manifest, then kubegce's StorageClasses
+  local manifest=$1
+  local kubectl=("$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf)
+  # What upstream's controller Deployment loses: the key file it reads from the cloud-sa Secret. With
+  # no GOOGLE_APPLICATION_CREDENTIALS the driver's Google client uses the VM's service account through
+  # the metadata server, as kOps's copy of the manifest does (docs/storage.md).
+  # shellcheck disable=SC2016 # a JSON patch; $patch is strategic merge's directive, not a variable
+  local no_key='{"spec":{"template":{"spec":{"volumes":[{"name":"cloud-sa-volume","$patch":"delete"}],"containers":[{"name":"gce-pd-driver","env":[{"name":"GOOGLE_APPLICATION_CREDENTIALS","$patch":"delete"}],"volumeMounts":[{"mountPath":"/etc/cloud-sa","$patch":"delete"}]}]}}}}'
+  if [[ "${KUBEGCE_PD_CSI_DRIVER:-0}" != 1 ]]; then
+    return 0
+  fi
+  if [[ -z "$KUBEGCE_PD_CSI_MANIFEST_URL" ]]; then
+    log "storage: PD CSI driver not installed: no spec.assets.mirror serves its manifest (docs/storage.md); PVCs stay Pending"
+    return 0
+  fi
+  fetch_asset "$KUBEGCE_PD_CSI_MANIFEST_URL" "$manifest" "$KUBEGCE_PD_CSI_MANIFEST_SHA256"
+  "${kubectl[@]}" apply -f "$manifest"
+  "${kubectl[@]}" --namespace "$KUBEGCE_PD_CSI_NAMESPACE" patch deployment csi-gce-pd-controller \
+    --type strategic --patch "$no_key"
+  if [[ -n "${KUBEGCE_STORAGE_CLASSES_B64:-}" ]]; then
+    printf '%s' "$KUBEGCE_STORAGE_CLASSES_B64" | base64 -d >"$manifest"
+    "${kubectl[@]}" apply -f "$manifest"
+  fi
 }
 
 install_network_manifest() {
