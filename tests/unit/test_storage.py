@@ -131,7 +131,7 @@ def test_asset_warnings_say_what_to_do() -> None:
 def test_bad_default_class_names_are_refused_with_the_fix(name: str, says: str) -> None:
     (problem,) = validate_bundle(pinned(default_storage_class=name))
     assert problem.startswith("spec.storage.defaultStorageClass: ") and says in problem
-    assert "standard-rwo" in problem and "null" in problem
+    assert "standard-rwo" in problem and 'or "" for no default class' in problem
     assert "\n" not in problem
 
 
@@ -198,3 +198,20 @@ def test_install_storage_without_a_mirror_or_opted_out_installs_nothing(tmp_path
     b.cluster.spec.storage.pd_csi_driver.enabled = False
     assert install_storage(tmp_path, settings(b)) == (0, "")
     assert install_storage(tmp_path, {}) == (0, "")  # a node config from before spec.storage
+
+
+def test_no_default_class_survives_the_state_store(state: str) -> None:
+    """null would be dropped when the spec is written (documents carry no nulls) and the default
+    would come back: it is kept as ""."""
+
+    def kubegce(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kubegce", *args], capture_output=True, text=True)
+
+    assert (
+        kubegce("create", "cluster", "s.example.com", "--project", "my-proj", "--zones", "us-central1-a").returncode
+        == 0
+    )
+    r = kubegce("edit", "cluster", "s.example.com", "--set", "spec.storage.defaultStorageClass=null")
+    assert r.returncode == 0, r.stderr
+    got, *_ = yaml.safe_load_all(kubegce("get", "cluster", "s.example.com", "-o", "yaml").stdout)
+    assert got["spec"]["storage"] == {"pdCSIDriver": {"enabled": True}, "defaultStorageClass": ""}

@@ -3,7 +3,7 @@
 The driver itself comes from a pinned manifest (`boot/versions.py` PD_CSI_MANIFEST, sha256 in
 `spec.assets.manifestSha256.pd-csi`); these classes are kubegce's own, named as GKE names them so
 workloads written for GKE find them: the default class (pd-balanced, `standard-rwo` unless
-`spec.storage.defaultStorageClass` renames it or is null) and `premium-rwo` (pd-ssd). Both wait for
+`spec.storage.defaultStorageClass` renames it or is "": none) and `premium-rwo` (pd-ssd). Both wait for
 their first consumer (a disk is zonal: it is made in the zone the pod was scheduled to) and allow
 expansion. The first control plane applies them with kubectl after the driver.
 """
@@ -45,7 +45,7 @@ def storage_classes(spec: ClusterSpec) -> list[dict[str, Any]]:
     if not spec.storage.pd_csi_driver.enabled:
         return []
     out = []
-    if spec.storage.default_storage_class is not None:
+    if spec.storage.default_storage_class:
         out.append(_storage_class(spec.storage.default_storage_class, "pd-balanced", True))
     out.append(_storage_class(PREMIUM_STORAGE_CLASS, "pd-ssd", False))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from kubegce.defaults import DEFAULT_IMAGE, DEFAULT_NODE_MACHINE_TYPE
@@ -103,7 +103,7 @@ class EtcdSpec(SpecModel):
 
 # The StorageClasses kubegce creates for the GCE PD CSI driver (docs/storage.md), named as GKE's.
 PD_CSI_PROVISIONER = "pd.csi.storage.gke.io"
-DEFAULT_STORAGE_CLASS = "standard-rwo"  # pd-balanced; the cluster's default class unless renamed or null
+DEFAULT_STORAGE_CLASS = "standard-rwo"  # pd-balanced; the cluster's default class unless renamed or ""
 PREMIUM_STORAGE_CLASS = "premium-rwo"  # pd-ssd; never the default
 
 
@@ -115,8 +115,14 @@ class StorageSpec(SpecModel):
     """The GCE Persistent Disk CSI driver and kubegce's StorageClasses (docs/storage.md)."""
 
     pd_csi_driver: PDCSIDriverSpec = Field(default_factory=PDCSIDriverSpec, alias="pdCSIDriver")
-    # the pd-balanced class annotated as the cluster's default; null: none is created
-    default_storage_class: str | None = DEFAULT_STORAGE_CLASS
+    # the pd-balanced class annotated as the cluster's default; "" (null on input): none is created
+    # (kept as "": documents are written without null values, which would bring the default back)
+    default_storage_class: str = DEFAULT_STORAGE_CLASS
+
+    @field_validator("default_storage_class", mode="before")
+    @classmethod
+    def _null_is_no_class(cls, value: object) -> object:
+        return "" if value is None else value
 
 
 class ObjectMeta(SpecModel):

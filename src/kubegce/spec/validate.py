@@ -432,17 +432,17 @@ def storage_problems(s: StorageSpec) -> list[str]:
     name of the other class kubegce creates (docs/storage.md)."""
     name = s.default_storage_class
     field = "spec.storage.defaultStorageClass"
-    if name is None:
-        return []
+    if not name:
+        return []  # no default class
     if not CLUSTER_NAME_RE.fullmatch(name) or len(name) > 253:
         return [
             f"{field}: {shown(name)} is not a StorageClass name; write a lowercase DNS-1123 subdomain "
-            f"(a-z, 0-9, '-' and '.', at most 253), e.g. {DEFAULT_STORAGE_CLASS}, or null for no default class"
+            f"(a-z, 0-9, '-' and '.', at most 253), e.g. {DEFAULT_STORAGE_CLASS}, or \"\" for no default class"
         ]
     if name == PREMIUM_STORAGE_CLASS:
         return [
             f"{field}: {name} is the pd-ssd class kubegce also creates; name the default (pd-balanced) class "
-            f"something else, e.g. {DEFAULT_STORAGE_CLASS} (GKE's name), or null for no default class"
+            f'something else, e.g. {DEFAULT_STORAGE_CLASS} (GKE\'s name), or "" for no default class'
         ]
     return []
 
