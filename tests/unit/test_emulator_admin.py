@@ -68,12 +68,17 @@ def test_the_table_covers_every_admin_endpoint() -> None:
     assert sorted(ALL) == sorted([
         ("GET", "/_emulator/calls"), ("POST", "/_emulator/calls/reset"), ("GET", "/_emulator/quota"),
         ("GET", "/_emulator/metadata-servers"), ("GET", "/_emulator/faults"), ("POST", "/_emulator/faults"),
-        ("GET", "/_emulator/boot"), ("POST", "/_emulator/boot"),
+        ("GET", "/_emulator/boot"), ("POST", "/_emulator/boot"), ("POST", "/_emulator/autoscale"),
     ])  # fmt: skip
 
 
 @pytest.mark.parametrize(("method", "path"), ALL)
 def test_every_endpoint_answers_a_good_request(emu: RunningEmulator, method: str, path: str) -> None:
+    if path == "/_emulator/autoscale":
+        code, payload = request(emu, method, path, AUTOSCALE_NOPE)
+        assert code == 404 and payload["error"]["errors"][0]["reason"] == "notFound", payload
+        refused(emu, method, path, b"{}")  # its required fields missing: 400
+        return
     code, payload = request(emu, method, path, b"{}" if method == "POST" else None)
     assert code == 200 and isinstance(payload, dict)
     if method == "POST":
@@ -147,7 +152,8 @@ NUMBERS = {  # field: (good, out-of-range values)
 
 
 def test_every_field_is_in_the_tables() -> None:
-    assert sorted(WITH_FIELDS) == sorted([*NUMBERS, ("/_emulator/faults", "failCalls"), ("/_emulator/boot", "outcome")])
+    assert sorted(WITH_FIELDS) == sorted([*NUMBERS, ("/_emulator/faults", "failCalls"), ("/_emulator/boot", "outcome"),
+                                          *AUTOSCALE_FIELDS])  # fmt: skip
 
 
 @pytest.mark.parametrize(("path", "field"), list(NUMBERS))
@@ -219,3 +225,25 @@ def test_the_fail_call_flag_shares_the_checks(text: str) -> None:
     with pytest.raises(ValueError, match="--fail-call"):
         parse_fail_call(text)
     assert parse_fail_call("instanceTemplates.insert:3") == ("instanceTemplates.insert", 3, 503)
+
+
+# The cluster autoscaler's resize (emulator/autoscaler.py): it acts on a MIG; one that does not exist is 404.
+AUTOSCALE_NOPE = b'{"zone": "us-central1-a", "instanceGroupManager": "nope", "size": 1, "min": 0, "max": 2}'
+AUTOSCALE_FIELDS = [("/_emulator/autoscale", f) for f in ("zone", "instanceGroupManager", "size", "min", "max")]
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": 1, "min": 0}, "max"),
+        ({"instanceGroupManager": "m", "size": 1, "min": 0, "max": 2}, "zone"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "M", "size": 1, "min": 0, "max": 2}, "instanceGroupManager"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": -1, "min": 0, "max": 2}, "size"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": 1.5, "min": 0, "max": 2}, "size"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": 3, "min": 0, "max": 2}, "size"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": 1, "min": 3, "max": 2}, "min"),
+        ({"zone": "us-central1-a", "instanceGroupManager": "m", "size": 1, "min": 0, "max": 1001}, "max"),
+    ],
+)  # fmt: skip
+def test_autoscale_fields(emu: RunningEmulator, body: dict[str, Any], names: str) -> None:
+    refused(emu, "POST", "/_emulator/autoscale", json.dumps(body).encode(), names=names)

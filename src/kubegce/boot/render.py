@@ -18,6 +18,7 @@ from importlib import resources
 
 from kubegce.backups.retention import duration_s
 from kubegce.boot import protocol
+from kubegce.boot.autoscaler import render_manifest as render_autoscaler_manifest
 from kubegce.boot.channel import ChannelDecision
 from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, render_kubeadm_config
 from kubegce.boot.storage import storage_settings
@@ -189,6 +190,13 @@ def render_node_config(
         ("KUBEGCE_INSTALL_CLOUD_INIT", 1 if plan.install_cloud_init else 0),
         ("KUBEGCE_PLAN_CHANNEL", plan.channel.value),
         ("KUBEGCE_KUBEADM_CONFIG_B64", base64.b64encode(kubeadm.encode()).decode()),
+        # spec.clusterAutoscaler: its manifest, for the first control plane to apply (docs/autoscaling.md)
+        (
+            "KUBEGCE_CLUSTER_AUTOSCALER_MANIFEST_B64",
+            base64.b64encode(render_autoscaler_manifest(bundle).encode()).decode()
+            if group.spec.role == Role.CONTROL_PLANE
+            else "",
+        ),  # fmt: skip
         ("KUBEGCE_USER_PART_NAMES", [p.name for p in plan.shell_parts]),
         (
             "KUBEGCE_USER_PART_B64",

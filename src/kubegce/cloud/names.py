@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
+from kubegce.spec.gce_names import MAX, gce_name, zone_letter
 
-MAX = 63
+__all__ = ["MAX", "gce_name", "zone_letter"]
+
 OWNER_LABEL = "kubegce-cluster"
 DESCRIPTION_PREFIX = "kubegce:"
-
-
-def _clean(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", text.lower())
-
-
-def gce_name(*parts: str, limit: int = MAX) -> str:
-    """Join parts into a valid GCE name; too long names keep a prefix and a hash of the whole."""
-    raw = "-".join(_clean(p) for p in parts if p)
-    raw = re.sub(r"-+", "-", raw).strip("-")
-    if not raw or not raw[0].isalpha():
-        raw = "k-" + raw
-    if len(raw) <= limit:
-        return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
-    return raw[: limit - 9].rstrip("-") + "-" + digest
 
 
 def cluster_slug(cluster_name: str) -> str:
@@ -45,7 +29,3 @@ def url_tail(url: str) -> str:
     if "/projects/" in url:
         return "projects/" + url.split("/projects/", 1)[1]
     return url
-
-
-def zone_letter(zone: str) -> str:
-    return zone.rsplit("-", 1)[-1]

@@ -15,6 +15,8 @@ GET  /_emulator/faults           the fault settings
 POST /_emulator/faults           {"latencyMs", "failRate", "operationMs", "failCalls": [[METHOD, N, CODE]]}
 GET  /_emulator/boot             the simulated boots' settings
 POST /_emulator/boot             {"outcome": "joined" | PHASE | "fail:STEP", "seconds": S} (new boots only)
+POST /_emulator/autoscale        {"zone", "instanceGroupManager", "size", "min", "max"}: the cluster autoscaler's
+                                 resize of a MIG inside its --nodes range (emulator/autoscaler.py)
 """
 
 from __future__ import annotations
@@ -117,6 +119,16 @@ def fail_calls(field: str, value: Any) -> list[tuple[str, int, int]]:
     return out
 
 
+GCE_NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def gce_name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not GCE_NAME_RE.fullmatch(value):
+        raise AdminError(400, f"Invalid value for field '{field}': {_shown(value)}. Must be a GCE name "
+                              "([a-z][-a-z0-9]*, at most 63 characters).", field)  # fmt: skip
+    return value
+
+
 # ---------------------------------------------------------------------------- endpoints
 Fields = dict[str, Callable[[str, Any], Any]]
 Action = Callable[[ComputeState, dict[str, Any]], dict[str, Any]]
@@ -179,6 +191,19 @@ def _set_boot(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
         return _boot(st)
 
 
+def _autoscale(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
+    from kubegce.emulator.autoscaler import AutoscaleError, autoscale
+
+    for name in ("zone", "instanceGroupManager", "size", "min", "max"):
+        if name not in values:
+            raise AdminError(400, f"Required field '{name}' not specified.", name, "required")
+    try:
+        return autoscale(st, values["zone"], values["instanceGroupManager"], values["size"], values["min"],
+                         values["max"])  # fmt: skip
+    except AutoscaleError as err:
+        raise AdminError(err.code, err.message, err.field, "notFound" if err.code == 404 else "invalid") from None
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/_emulator/calls", _calls),
     Endpoint("POST", "/_emulator/calls/reset", _reset),
@@ -191,6 +216,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     }),
     Endpoint("GET", "/_emulator/boot", _boot),
     Endpoint("POST", "/_emulator/boot", _set_boot, {"outcome": outcome, "seconds": number(0, 3600)}),
+    Endpoint("POST", "/_emulator/autoscale", _autoscale,
+             {"zone": gce_name, "instanceGroupManager": gce_name, "size": integer(0, 1000), "min": integer(0, 1000),
+              "max": integer(0, 1000)}),
 )  # fmt: skip
 
 
@@ -248,6 +276,6 @@ def handle(st: ComputeState, method: str, raw_path: str, raw_body: bytes) -> tup
             raise AdminError(400, f"Invalid JSON payload received. Unknown name {_shown(unknown[0])}: "
                                   f"{path} takes {known_fields}.", unknown[0])  # fmt: skip
         values = {k: fields[k](k, v) for k, v in body.items()}
+        return 200, endpoint.action(st, values)  # an action checks its own state before it changes it
     except AdminError as err:
         return err.code, err.body()
-    return 200, endpoint.action(st, values)

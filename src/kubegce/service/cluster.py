@@ -15,6 +15,7 @@ from kubegce.cloud.planner import Change, Plan
 from kubegce.cloud.planner import plan as diff_graph
 from kubegce.errors import SpecError, UserError
 from kubegce.images.catalog import Catalog, ImageReader
+from kubegce.service.autoscaling import keep_autoscaler_sizes
 from kubegce.service.nodes import Log, publish_load_balancer_address, publish_node_objects, quiet
 from kubegce.spec.models import ClusterBundle
 from kubegce.spec.validate import bundle_warnings, new_cluster_problems, region_of, version_step_problem
@@ -112,6 +113,7 @@ def plan(bundle: ClusterBundle, catalog: Catalog, *, target: GceTarget | None = 
             + ", ".join(str(k) for k in collisions)
             + ". Rename or remove them, or pick another cluster name."
         )
+    keep_autoscaler_sizes(bundle, graph, found.owned)  # the autoscaler's sizes stay (docs/autoscaling.md)
     return ClusterChangeSet(boot, graph, diff_graph(graph, found.owned), warnings, online=True)
 
 

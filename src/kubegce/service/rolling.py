@@ -40,6 +40,7 @@ from kubegce.cloud.rollout import (
     split_budgets,
 )
 from kubegce.errors import ConflictError, UserError
+from kubegce.service.autoscaling import RollGuard
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.state.backups import refuse_during_restore
 from kubegce.state.layout import rolling_marker_key
@@ -192,6 +193,7 @@ class Roller:
         self.sleep = sleep
         self.forced: set[str] = set()
         self.replaced: dict[str, str] = {}  # --force: control planes recreated in this roll (name -> old id)
+        self.autoscaler = RollGuard(target, bundle, kube=kube, store=store, log=log)  # docs/autoscaling.md
 
     # ------------------------------------------------------------------ reading
     def read_mig(self, group: InstanceGroup, zone: str, name: str, spec_target: int) -> MigState | None:
@@ -413,7 +415,7 @@ class Roller:
             state = got
 
     def read_group(self, group: InstanceGroup) -> dict[str, MigState]:
-        sizes = spec_sizes(group)
+        sizes = self.autoscaler.sizes_of(group) or spec_sizes(group)  # an autoscaled group: its sizes
         states: dict[str, MigState] = {}
         for zone, name in mig_names(self.bundle, group):
             state = self.read_mig(group, zone, name, sizes.get(zone, 0))
@@ -422,6 +424,7 @@ class Roller:
                          f"{self.bundle.cluster.name} --yes` first")  # fmt: skip
                 continue
             states[zone] = state
+        self.autoscaler.protect([i.name for st in states.values() for i in st.instances])
         return states
 
     def roll_group(self, group: InstanceGroup) -> int:
@@ -429,10 +432,11 @@ class Roller:
         its share of the group's budgets (:func:`kubegce.cloud.rollout.split_budgets`); after
         every batch that deleted instances, the cluster is validated (:meth:`validate_cluster`)
         before the next one."""
-        if group.spec.min_size == 0:
+        size = sum((self.autoscaler.sizes_of(group) or spec_sizes(group)).values())
+        if size == 0:
             self.log(f"{group.name}: target 0, skipped")
             return 0
-        budgets = resolve_budgets(self.settings.surge, self.settings.unavailable, group.spec.min_size, group.name)
+        budgets = resolve_budgets(self.settings.surge, self.settings.unavailable, size, group.name)
         replaced = 0
         while True:
             states = self.read_group(group)
@@ -564,6 +568,7 @@ def rolling_update(roller: Roller, groups: list[InstanceGroup]) -> dict[str, int
 
 def _roll(roller: Roller, groups: list[InstanceGroup], check: Callable[[], None]) -> dict[str, int]:
     roller.load_force_marker(groups)
+    roller.autoscaler.begin(groups)
     done: dict[str, int] = {}
     for g in groups:
         check()
@@ -572,6 +577,7 @@ def _roll(roller: Roller, groups: list[InstanceGroup], check: Callable[[], None]
         else:
             done[g.name] = roller.roll_group(g)
     check()
+    roller.autoscaler.end()
     roller.clear_force_marker()
     return done
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubegce.errors import SpecError
 from kubegce.spec.fields import did_you_mean
+from kubegce.spec.kops_autoscaler import cluster_autoscaler
 from kubegce.spec.kops_fields import (
     KOPS_CLOUD_CONFIG_FIELDS,
     KOPS_CLUSTER_SPEC_FIELDS,
@@ -39,6 +40,8 @@ _IG_MAPPED = {
 }  # fmt: skip
 _CLOUD_CONFIG_MAPPED = {"gceServiceAccount", "gceUseStartupScript", "gcpPDCSIDriver"}
 _IGNORED_TOP = {"configBase", "configStore"}  # state-store settings: kubegce uses --state instead
+_CLUSTER_MAPPED.add("clusterAutoscaler")  # spec.clusterAutoscaler (spec/kops_autoscaler.py)
+_IG_MAPPED.add("autoscale")  # spec.autoscale, as it is
 
 
 class _Problems:
@@ -229,6 +232,9 @@ def _cluster(
         out["topology"] = "private"
     if backup := _etcd_backup(spec.get("etcdClusters"), p):
         out["etcd"] = {"backup": backup}
+    if "clusterAutoscaler" in spec:
+        ca = p.mapping(spec["clusterAutoscaler"], "spec.clusterAutoscaler")
+        out["clusterAutoscaler"] = cluster_autoscaler(ca, unmapped)
     for k in sorted(str(k) for k in spec if k in KOPS_CLUSTER_SPEC_FIELDS and k not in _CLUSTER_MAPPED | _IGNORED_TOP):
         unmapped.append(f"Cluster spec.{k}")
     if not meta.get("name"):
@@ -295,6 +301,8 @@ def _group(meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: l
         out["nodeLabels"] = kept
     if spec.get("additionalUserData"):
         out["bootstrap"] = {"additionalUserData": spec["additionalUserData"]}
+    if "autoscale" in spec:  # kOps's: whether the cluster autoscaler scales this group
+        out["autoscale"] = spec["autoscale"]
     for k in sorted(str(k) for k in spec if k in KOPS_INSTANCE_GROUP_SPEC_FIELDS and k not in _IG_MAPPED):
         unmapped.append(f"InstanceGroup spec.{k}")
     labels = dict(p.mapping(meta.get("labels"), "metadata.labels"))

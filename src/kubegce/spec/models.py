@@ -130,6 +130,22 @@ class ObjectMeta(SpecModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class ClusterAutoscalerSpec(SpecModel):
+    """The Kubernetes cluster autoscaler on the control plane (docs/autoscaling.md): opt-in; it
+    scales each autoscaled group's zonal MIGs between their shares of minSize and maxSize.
+    Durations as the autoscaler takes them (10m, 1h30m); the image follows the Kubernetes minor
+    (spec/releases.py CLUSTER_AUTOSCALER) unless ``image`` pins one."""
+
+    enabled: bool = False
+    expander: str = "least-waste"
+    scale_down_utilization_threshold: float = 0.5
+    scale_down_delay_after_add: str = "10m"
+    scale_down_unneeded_time: str = "10m"
+    skip_nodes_with_local_storage: bool = True
+    balance_similar_node_groups: bool = True  # one MIG per zone: keep the zones of a group even
+    image: str | None = None
+
+
 class ClusterSpec(SpecModel):
     project: str
     zones: list[str]
@@ -147,6 +163,7 @@ class ClusterSpec(SpecModel):
     assets: AssetsSpec = Field(default_factory=AssetsSpec)
     etcd: EtcdSpec = Field(default_factory=EtcdSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    cluster_autoscaler: ClusterAutoscalerSpec = Field(default_factory=ClusterAutoscalerSpec)
 
 
 class Cluster(SpecModel):
@@ -169,6 +186,9 @@ class InstanceGroupSpec(SpecModel):
     zones: list[str] = Field(default_factory=list)
     # zonal: one managed instance group per zone; regional: one regional MIG over the group's zones
     zone_distribution: Literal["zonal", "regional"] = "zonal"
+    # kOps's autoscale: None (the default) autoscales a node group when the cluster autoscaler is
+    # enabled and maxSize > minSize; false keeps the group at minSize; control planes never
+    autoscale: bool | None = None
     root_volume_size: int = 50
     node_labels: dict[str, str] = Field(default_factory=dict)
     taints: list[str] = Field(default_factory=list)

@@ -93,3 +93,18 @@ def for_version(version: str) -> Minor:
 
 def supported_range() -> str:
     return f"1.{OLDEST_SUPPORTED.minor} to 1.{NEWEST.minor}"
+
+
+# The cluster autoscaler (kubernetes/autoscaler) releases one line per Kubernetes minor, built
+# against that minor's libraries (cluster-autoscaler-1.N.P tags): per minor, the newest patch this
+# session could confirm from the project's release notes (cluster-autoscaler-1.36.1, 1.35.2,
+# 1.34.5 and 1.33.6 were published on 2026-07-23; 1.32.7 is the last of its line). A minor with
+# no entry (1.37: no release confirmed on CHECKED; 1.30, 1.31) needs spec.clusterAutoscaler.image.
+CLUSTER_AUTOSCALER_IMAGE = "autoscaling/cluster-autoscaler"
+CLUSTER_AUTOSCALER: dict[int, str] = {32: "1.32.7", 33: "1.33.6", 34: "1.34.5", 35: "1.35.2", 36: "1.36.1"}
+
+
+def cluster_autoscaler_version(version: str) -> str | None:
+    """The cluster autoscaler release for Kubernetes ``version``'s minor, or None (none known)."""
+    minor = minor_of(version)
+    return CLUSTER_AUTOSCALER.get(minor.minor) if minor else None

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable
 
 from kubegce.backups import retention as backup_retention
 from kubegce.spec import gce_machines, gce_zones, kubelet_labels, releases
+from kubegce.spec.autoscaler import autoscaler_problems, autoscaler_warnings
 from kubegce.spec.fields import (
     did_you_mean,
     image_problem,
@@ -340,6 +341,7 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
         )
     for g in bundle.instance_groups:
         problems.extend(_validate_group(g, s.zones))
+    problems.extend(autoscaler_problems(bundle))  # spec.clusterAutoscaler, spec.autoscale
     return capped(problems)
 
 
@@ -354,6 +356,7 @@ def bundle_warnings(bundle: ClusterBundle) -> list[str]:
     out = []
     if note := end_of_life_note(bundle.cluster.spec.kubernetes_version):
         out.append(f"spec.kubernetesVersion: {note}")
+    out.extend(autoscaler_warnings(bundle))
     count = control_plane_count(bundle)
     if count > 1 and count % 2 == 0:
         out.append(

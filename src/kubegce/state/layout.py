@@ -66,6 +66,11 @@ def rolling_marker_key(cluster: str) -> str:
     return f"{cluster}/rolling-update/force.json"
 
 
+def rolling_sizes_key(cluster: str) -> str:
+    """A roll of autoscaled groups in progress: each MIG's size when it began (removed at its end)."""
+    return f"{cluster}/rolling-update/autoscaler-sizes.json"
+
+
 def lease_key(cluster: str) -> str:
     """The lease an apply or a roll holds while it changes the cluster (state/lease.py)."""
     return f"{cluster}/lease.json"

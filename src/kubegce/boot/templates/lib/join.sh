@@ -77,6 +77,7 @@ install_addons() {
   fi
   local manifest
   manifest=$(mktemp)
+  install_cluster_autoscaler "$manifest"
   if [[ -z "$KUBEGCE_NETWORK_MANIFEST_URL" ]]; then
     # networking.plugin: none: the cluster's owner installs the pod network (nodes stay NotReady until then)
     log "pod network: none installed (networking.plugin: none); nodes stay NotReady until you install one"
@@ -129,4 +130,15 @@ install_network_manifest() {
     log "network manifest: CNI plugin hostPath /opt/cni/bin -> $KUBEGCE_CNI_BIN_DIR"
   fi
   "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+}
+
+install_cluster_autoscaler() {
+  # spec.clusterAutoscaler: the manifest kubegce rendered (boot/autoscaler.py), base64 in the node config
+  local manifest=$1
+  if [[ -z "${KUBEGCE_CLUSTER_AUTOSCALER_MANIFEST_B64:-}" ]]; then
+    return 0
+  fi
+  printf '%s' "$KUBEGCE_CLUSTER_AUTOSCALER_MANIFEST_B64" | base64 -d >"$manifest"
+  "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+  log "cluster autoscaler: applied"
 }
