@@ -72,7 +72,8 @@ class RollGuard:
         if not self.active or not ranges:
             return None
         out = {z: 0 for z in group.spec.zones}  # a zone with max share 0 stays empty
-        out.update({r.zone: self.sizes.get(r.name, r.min) for r in ranges})
+        # clamped again: a killed roll's record may predate a change of minSize or maxSize
+        out.update({r.zone: r.clamp(self.sizes.get(r.name, r.min)) for r in ranges})
         return out
 
     def begin(self, groups: list[InstanceGroup]) -> None:
