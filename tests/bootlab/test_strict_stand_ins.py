@@ -49,3 +49,22 @@ def test_a_worker_with_the_ca_file_on_its_disk_is_refused_like_real_kubeadm() ->
         result = m.boot(overrides={CA: "-----BEGIN CERTIFICATE-----\n"})
     assert result.guest_attributes["phase"] == "failed", result.runner_output[-3000:]
     assert CA_REFUSED in result.runner_output
+
+
+def test_a_spot_worker_gets_its_kubelet_shutdown_settings_through_kubeadm_patches() -> None:
+    """A Spot group's node: the bootstrap writes the kubeletconfiguration patch where the
+    JoinConfiguration's patches.directory points, and kubeadm's kubelet-start writes the kubelet
+    config with GCE's 30 s notice in it; the kubelet runs with the Spot label."""
+    from kubegce.spec.models import ProvisioningModel
+
+    bundle = lab_bundle(IMAGES["agent-only"])
+    nodes = next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
+    nodes.spec.provisioning_model = ProvisioningModel.SPOT
+    metadata, _ = render_node_metadata(bundle, role=Role.NODE)
+    version = bundle.cluster.spec.kubernetes_version.lstrip("v")
+    with LabMachine(PROFILES["agent-only"], metadata, kubernetes_version=version) as m:
+        result = m.boot(read_files=["/var/lib/kubelet/config.yaml", "/var/lib/kubelet/kubeadm-flags.env"])
+    assert result.guest_attributes["phase"] == "joined", result.runner_output[-3000:]
+    config = result.raw["files"]["/var/lib/kubelet/config.yaml"]
+    assert "shutdownGracePeriod: 30s" in config and "shutdownGracePeriodCriticalPods: 15s" in config, config
+    assert "cloud.google.com/gke-spot=true" in result.raw["files"]["/var/lib/kubelet/kubeadm-flags.env"]

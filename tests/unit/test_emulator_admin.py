@@ -68,15 +68,30 @@ def test_the_table_covers_every_admin_endpoint() -> None:
     assert sorted(ALL) == sorted([
         ("GET", "/_emulator/calls"), ("POST", "/_emulator/calls/reset"), ("GET", "/_emulator/quota"),
         ("GET", "/_emulator/metadata-servers"), ("GET", "/_emulator/faults"), ("POST", "/_emulator/faults"),
-        ("GET", "/_emulator/boot"), ("POST", "/_emulator/boot"), ("POST", "/_emulator/autoscale"),
+        ("GET", "/_emulator/boot"), ("POST", "/_emulator/boot"), ("POST", "/_emulator/preempt"),
+        ("GET", "/_emulator/accelerators"), ("POST", "/_emulator/accelerators"), *EXTRA_ENDPOINTS,
     ])  # fmt: skip
+
+
+# Endpoints that act on a resource: a good request names one (here one that does not exist: 404).
+NEEDS_A_RESOURCE: dict[str, bytes] = {"/_emulator/preempt": b'{"zone": "us-central1-a", "instance": "nope"}'}
+# Endpoints whose good request needs its required fields.
+GOOD_BODIES: dict[str, bytes] = {
+    "/_emulator/accelerators": b'{"zone": "us-central1-f", "offered": ["nvidia-tesla-t4"]}'
+}
+EXTRA_ENDPOINTS: list[tuple[str, str]] = []  # endpoints other tests cover
 
 
 @pytest.mark.parametrize(("method", "path"), ALL)
 def test_every_endpoint_answers_a_good_request(emu: RunningEmulator, method: str, path: str) -> None:
-    if path == "/_emulator/autoscale":
-        code, payload = request(emu, method, path, AUTOSCALE_NOPE)
+    if path in NEEDS_A_RESOURCE:
+        code, payload = request(emu, method, path, NEEDS_A_RESOURCE[path])
         assert code == 404 and payload["error"]["errors"][0]["reason"] == "notFound", payload
+        refused(emu, method, path, b"{}")  # its required fields missing: 400
+        return
+    if path in GOOD_BODIES and method == "POST":
+        code, payload = request(emu, method, path, GOOD_BODIES[path])
+        assert code == 200 and isinstance(payload, dict), payload
         refused(emu, method, path, b"{}")  # its required fields missing: 400
         return
     code, payload = request(emu, method, path, b"{}" if method == "POST" else None)
@@ -151,9 +166,44 @@ NUMBERS = {  # field: (good, out-of-range values)
 }
 
 
+PREEMPT_FIELDS = [("/_emulator/preempt", f) for f in ("zone", "instance", "downSeconds")]  # test_preempt_fields
+ACCELERATOR_FIELDS = [("/_emulator/accelerators", f) for f in ("zone", "offered")]  # test_accelerator_fields
+EXTRA_FIELDS: list[tuple[str, str]] = []  # fields other tests cover
+
+
 def test_every_field_is_in_the_tables() -> None:
     assert sorted(WITH_FIELDS) == sorted([*NUMBERS, ("/_emulator/faults", "failCalls"), ("/_emulator/boot", "outcome"),
-                                          *AUTOSCALE_FIELDS])  # fmt: skip
+                                          *PREEMPT_FIELDS, *ACCELERATOR_FIELDS, *EXTRA_FIELDS])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"offered": []}, "zone"), ({"zone": "us-central1-a"}, "offered"),
+        ({"zone": "mars-1-a", "offered": []}, "zone"), ({"zone": "us-central1-a", "offered": "nvidia-tesla-t4"}, "offered"),
+        ({"zone": "us-central1-a", "offered": ["nvidia-tesla-k80"]}, "offered[0]"),
+        ({"zone": "us-central1-a", "offered": ["nvidia-tesla-t4", 5]}, "offered[1]"),
+        ({"zone": "us-central1-a", "offered": ["x"] * 1000}, "offered"),
+    ],
+)  # fmt: skip
+def test_accelerator_fields(emu: RunningEmulator, body: dict[str, Any], names: str) -> None:
+    refused(emu, "POST", "/_emulator/accelerators", json.dumps(body).encode(), names=names)
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"zone": "us-central1-a"}, "instance"), ({"instance": "x"}, "zone"),
+        ({"zone": "us-central1-a", "instance": "X"}, "instance"), ({"zone": "a/b", "instance": "x"}, "zone"),
+        ({"zone": "us-central1-a", "instance": "x\n"}, "instance"), ({"zone": "us-central1-a", "instance": 5}, "instance"),
+        ({"zone": "us-central1-a", "instance": "x" * 64}, "instance"),
+        ({"zone": "us-central1-a", "instance": "x", "downSeconds": -1}, "downSeconds"),
+        ({"zone": "us-central1-a", "instance": "x", "downSeconds": 3601}, "downSeconds"),
+        ({"zone": "us-central1-a", "instance": "x", "downSeconds": "1"}, "downSeconds"),
+    ],
+)  # fmt: skip
+def test_preempt_fields(emu: RunningEmulator, body: dict[str, Any], names: str) -> None:
+    refused(emu, "POST", "/_emulator/preempt", json.dumps(body).encode(), names=names)
 
 
 @pytest.mark.parametrize(("path", "field"), list(NUMBERS))
@@ -230,6 +280,9 @@ def test_the_fail_call_flag_shares_the_checks(text: str) -> None:
 # The cluster autoscaler's resize (emulator/autoscaler.py): it acts on a MIG; one that does not exist is 404.
 AUTOSCALE_NOPE = b'{"zone": "us-central1-a", "instanceGroupManager": "nope", "size": 1, "min": 0, "max": 2}'
 AUTOSCALE_FIELDS = [("/_emulator/autoscale", f) for f in ("zone", "instanceGroupManager", "size", "min", "max")]
+NEEDS_A_RESOURCE["/_emulator/autoscale"] = AUTOSCALE_NOPE
+EXTRA_ENDPOINTS.append(("POST", "/_emulator/autoscale"))
+EXTRA_FIELDS.extend(AUTOSCALE_FIELDS)
 
 
 @pytest.mark.parametrize(

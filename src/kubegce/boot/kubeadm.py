@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from kubegce.boot.versions import DEFAULT_REGISTRY
-from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
+from kubegce.spec.models import SPOT_NODE_LABEL, ClusterBundle, InstanceGroup, ProvisioningModel, Role
 from kubegce.spec.validate import VERSION_RE
 
 BOOTSTRAP_KUBECONFIG = "/etc/kubegce/bootstrap.kubeconfig"
@@ -40,6 +40,36 @@ API_PORT = 443
 # HTTP health check and its firewall rule in cloud/model.py): kOps's kube-apiserver-healthcheck port.
 API_HEALTH_PORT = 3990
 API_HEALTH_PATH = "/readyz"
+
+
+# A Spot group's kubelet settings, as a kubeadm patch (target kubeletconfiguration, merge) that
+# `kubeadm init` and `kubeadm join` apply to this node's kubelet configuration: the cluster's
+# kubelet-config ConfigMap (written once, by the first `kubeadm init`) stays as it is, so a Spot
+# group added to an existing cluster gets them too, and other groups' nodes are unchanged.
+# Graceful node shutdown sized to GCE's notice: a Spot VM's preemption sends ACPI soft-off and gives
+# the guest 30 s before the power goes (cloud.google.com/compute/docs/instances/spot, "Preemption
+# process"); the kubelet holds shutdown that long through a systemd-logind inhibitor lock, ordinary
+# pods get the first 15 s and critical (system-node-critical, system-cluster-critical) pods the
+# last 15 s, as GKE does for its Spot nodes. Checked against kubernetes/kubernetes v1.35:
+# pkg/kubelet/apis/config/validation/validation.go (shutdownGracePeriodCriticalPods must not exceed
+# shutdownGracePeriod), pkg/kubelet/nodeshutdown/nodeshutdown_manager_linux.go (the kubelet raises
+# logind's InhibitDelayMaxSec itself), cmd/kubeadm/app/util/patches/patches.go (file names
+# TARGET[SUFFIX][+PATCHTYPE].EXTENSION; targets include kubeletconfiguration since v1.25).
+GCE_SHUTDOWN_NOTICE_S = 30
+KUBELET_PATCH_DIR = "/etc/kubegce/kubeadm-patches"
+SPOT_KUBELET_PATCH: dict[str, Any] = {
+    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+    "kind": "KubeletConfiguration",
+    "shutdownGracePeriod": f"{GCE_SHUTDOWN_NOTICE_S}s",
+    "shutdownGracePeriodCriticalPods": f"{GCE_SHUTDOWN_NOTICE_S // 2}s",
+}
+
+
+def kubelet_patch(group: InstanceGroup) -> str:
+    """The group's kubeletconfiguration patch (YAML), or "" for none."""
+    if group.spec.provisioning_model == ProvisioningModel.SPOT:
+        return yaml.safe_dump(SPOT_KUBELET_PATCH, sort_keys=False)
+    return ""
 
 
 def api_version_for(kubernetes_version: str) -> str:
@@ -65,8 +95,11 @@ def kubelet_args(bundle: ClusterBundle, group: InstanceGroup) -> dict[str, str]:
     args: dict[str, str] = {}
     if bundle.cluster.spec.cloud_controller_manager:
         args["cloud-provider"] = "external"
-    if group.spec.node_labels:
-        args["node-labels"] = ",".join(f"{k}={v}" for k, v in sorted(group.spec.node_labels.items()))
+    labels = dict(group.spec.node_labels)
+    if group.spec.provisioning_model == ProvisioningModel.SPOT:
+        labels[SPOT_NODE_LABEL] = "true"
+    if labels:
+        args["node-labels"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return args
 
 
@@ -86,6 +119,7 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
     }
     if args := kubelet_args(bundle, group):
         registration["kubeletExtraArgs"] = _kubelet_args(api, args)
+    patches = {"patches": {"directory": KUBELET_PATCH_DIR}} if kubelet_patch(group) else {}
     docs: list[dict[str, Any]] = []
     if group.spec.role == Role.CONTROL_PLANE:
         docs.append(
@@ -94,6 +128,7 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
                 "kind": "InitConfiguration",
                 "nodeRegistration": registration,
                 "localAPIEndpoint": {"bindPort": API_PORT},
+                **patches,
             }
         )
         cluster: dict[str, Any] = {
@@ -117,6 +152,7 @@ def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpo
         "kind": "JoinConfiguration",
         "nodeRegistration": registration,
         "discovery": {"file": {"kubeConfigPath": BOOTSTRAP_KUBECONFIG}},
+        **patches,
     }
     if group.spec.role == Role.CONTROL_PLANE:
         join["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}

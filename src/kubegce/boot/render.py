@@ -20,7 +20,7 @@ from kubegce.backups.retention import duration_s
 from kubegce.boot import protocol
 from kubegce.boot.autoscaler import render_manifest as render_autoscaler_manifest
 from kubegce.boot.channel import ChannelDecision
-from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, render_kubeadm_config
+from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, KUBELET_PATCH_DIR, kubelet_patch, render_kubeadm_config
 from kubegce.boot.storage import storage_settings
 from kubegce.boot.versions import asset_urls, components
 from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, ImageProfile, package_manager, package_managers
@@ -117,6 +117,14 @@ def restore_settings(urls: RestoreUrls | None) -> list[tuple[str, str | int | li
             ("KUBEGCE_RESTORE_ELECTION_URL", urls.election)]  # fmt: skip
 
 
+def kubelet_patch_settings(group: InstanceGroup) -> list[tuple[str, str | int | list[str]]]:
+    """A group's kubeletconfiguration patch and where it goes (lib/join.sh); none for most groups."""
+    patch = kubelet_patch(group)
+    if not patch:
+        return []
+    return [("KUBEGCE_KUBELET_PATCH_DIR", KUBELET_PATCH_DIR), ("KUBEGCE_KUBELET_PATCH_B64", base64.b64encode(patch.encode()).decode())]  # fmt: skip
+
+
 def render_node_config(
     bundle: ClusterBundle,
     group: InstanceGroup,
@@ -178,7 +186,7 @@ def render_node_config(
         ("KUBEGCE_CLOUD_CONTROLLER_MANAGER", 1 if s.cloud_controller_manager else 0),
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
-        *storage_settings(s, group.spec.role),
+        *storage_settings(s, urls.pd_csi_manifest),
         ("KUBEGCE_BIN_DIR", bin_dir),
         ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),
@@ -190,6 +198,7 @@ def render_node_config(
         ("KUBEGCE_INSTALL_CLOUD_INIT", 1 if plan.install_cloud_init else 0),
         ("KUBEGCE_PLAN_CHANNEL", plan.channel.value),
         ("KUBEGCE_KUBEADM_CONFIG_B64", base64.b64encode(kubeadm.encode()).decode()),
+        *kubelet_patch_settings(group),
         # spec.clusterAutoscaler: its manifest, for the first control plane to apply (docs/autoscaling.md)
         (
             "KUBEGCE_CLUSTER_AUTOSCALER_MANIFEST_B64",

@@ -128,7 +128,10 @@ def get_instances(ctx: click.Context, cluster: str, endpoint: str | None, output
     from kubegce.cloud.gce.instances import INSTANCE_COLUMNS, list_instances
 
     stored = repository(ctx).get(cluster)
-    views = list_instances(ComputeClients.create(endpoint), stored.bundle.cluster.spec.project, cluster)
+    from kubegce.cloud.model import spot_groups
+
+    views = list_instances(ComputeClients.create(endpoint), stored.bundle.cluster.spec.project, cluster,
+                           spot_groups(stored.bundle))  # fmt: skip
     emit([v.as_dict() for v in views], output, columns=INSTANCE_COLUMNS, rows=[v.row() for v in views])
 
 

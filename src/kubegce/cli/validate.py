@@ -32,6 +32,7 @@ def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, 
                      endpoint: str | None, output: str) -> None:  # fmt: skip
     from rich.console import Console
 
+    from kubegce.cloud.model import spot_groups
     from kubegce.diagnose.validate import validate
 
     deadline = time.monotonic() + parse_duration(wait, "--wait", allow_zero=True)
@@ -40,7 +41,7 @@ def validate_cluster(ctx: click.Context, name: str, wait: str, interval: float, 
     console = Console(stderr=True)
     while True:
         with console.status(f"validating {name}") if console.is_terminal else contextlib.nullcontext():
-            report = validate(target, kubeconfig)
+            report = validate(target, kubeconfig, spot=spot_groups(stored.bundle))
         if report.ok or time.monotonic() >= deadline:
             break
         ready = sum(1 for n in report.nodes if n.ready)

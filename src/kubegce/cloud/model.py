@@ -21,7 +21,8 @@ from kubegce.cloud.names import (
     role_tag,
     zone_letter,
 )
-from kubegce.spec.models import Role
+from kubegce.spec import gce_accelerators
+from kubegce.spec.models import ClusterBundle, InstanceGroup, ProvisioningModel, Role
 from kubegce.spec.validate import region_of
 
 ALL_PROTOCOLS = ["tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip"]
@@ -239,6 +240,50 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
     return graph
 
 
+# What GCE does when it preempts a Spot VM of a group that names no spec.instanceTerminationAction:
+# delete it, so its MIG recreates it from the group's template and it boots and joins afresh.
+DEFAULT_SPOT_TERMINATION_ACTION = "DELETE"
+
+
+def has_gpus(g: InstanceGroup) -> bool:
+    return bool(g.spec.guest_accelerators) or gce_accelerators.built_in(g.spec.machine_type) is not None
+
+
+def scheduling(g: InstanceGroup) -> dict[str, Any]:
+    """The template's scheduling. A Spot VM must not restart automatically and cannot live-migrate
+    (GCE refuses a Spot template otherwise: docs/spot.md); nor can a VM with GPUs live-migrate; a
+    standard one without GPUs live-migrates."""
+    if g.spec.provisioning_model == ProvisioningModel.SPOT:
+        return {"provisioningModel": "SPOT", "automaticRestart": False, "onHostMaintenance": "TERMINATE",
+                "instanceTerminationAction": g.spec.instance_termination_action or DEFAULT_SPOT_TERMINATION_ACTION}  # fmt: skip
+    return {"automaticRestart": True, "onHostMaintenance": "TERMINATE" if has_gpus(g) else "MIGRATE"}
+
+
+def spot_groups(bundle: ClusterBundle) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The bundle's Spot groups with their MIGs, as (zone or region, name), named as
+    :func:`_group_resources` names them: what `get instances` and `validate` read to find a
+    preempted VM that is gone and not recreated yet."""
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for g in bundle.instance_groups:
+        if g.spec.provisioning_model != ProvisioningModel.SPOT:
+            continue
+        if g.spec.zone_distribution == "regional":
+            out[g.name] = tuple(
+                (r, gce_name(g.name, bundle.cluster.name)) for r in sorted({region_of(z) for z in g.spec.zones})
+            )
+        else:
+            out[g.name] = tuple((z, gce_name(zone_letter(z), g.name, bundle.cluster.name)) for z in g.spec.zones)
+    return out
+
+
+def guest_accelerators(g: InstanceGroup) -> dict[str, Any]:
+    """The template's guestAccelerators (an instance template names the type by name, not URL)."""
+    if not g.spec.guest_accelerators:
+        return {}
+    return {"guestAccelerators": [{"acceleratorType": a.type, "acceleratorCount": a.count}
+                                  for a in g.spec.guest_accelerators]}  # fmt: skip
+
+
 def _group_resources(
     graph: ResourceGraph,
     gb: GroupBoot,
@@ -292,7 +337,8 @@ def _group_resources(
             "serviceAccounts": [{"email": g.spec.service_account or service_account, "scopes": SCOPES}],
             "tags": {"items": [cp_tag if is_cp else node_tag]},
             "labels": group_labels,
-            "scheduling": {"automaticRestart": True, "onHostMaintenance": "MIGRATE"},
+            "scheduling": scheduling(g),
+            **guest_accelerators(g),
         }
         base = gce_name(g.name, region if multi_region else "", c_name, limit=54)
         body = {"description": desc, "properties": properties}

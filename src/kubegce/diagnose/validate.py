@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubegce.cloud.gce.instances import InstanceView, list_instances
+from kubegce.cloud.gce.instances import InstanceView, SpotGroups, list_instances
 from kubegce.cloud.gce.target import GceTarget
 from kubegce.errors import UserError
 from kubegce.spec.validate import region_of
@@ -80,8 +80,8 @@ def kubernetes_ready(kubeconfig: str) -> dict[str, bool]:
     return ready
 
 
-def validate(target: GceTarget, kubeconfig: str | None = None, *, node_ready: Mapping[str, bool] | None = None
-             ) -> Report:  # fmt: skip
+def validate(target: GceTarget, kubeconfig: str | None = None, *, node_ready: Mapping[str, bool] | None = None,
+             spot: SpotGroups | None = None) -> Report:  # fmt: skip
     """The cluster's report. Node readiness: Kubernetes' (``node_ready``, read by the caller, e.g.
     the rolling update through its own client; or read here with ``kubeconfig``), else the boot phase."""
     report = Report()
@@ -89,17 +89,22 @@ def validate(target: GceTarget, kubeconfig: str | None = None, *, node_ready: Ma
     migs = {
         k: v for k, v in found.owned.items() if k.kind in ("instance_group_manager", "region_instance_group_manager")
     }
-    views = list_instances(target.clients, target.project, target.cluster_name)
+    views = list_instances(target.clients, target.project, target.cluster_name, spot)
     if not migs:
         report.problems.append(f"cluster {target.cluster_name} has no instance groups in project {target.project}")
     for key, mig in sorted(migs.items()):
         base = str(mig.get("baseInstanceName", ""))
-        members = [v for v in views if key.location in (v.zone, region_of(v.zone)) and v.name.startswith(base + "-")]
+        mine = [v for v in views if key.location in (v.zone, region_of(v.zone)) and v.name.startswith(base + "-")]
+        members = [v for v in mine if not v.absent]
         group = members[0].group if members else base
         status = GroupStatus(key.name, key.location, group, int(mig.get("targetSize", 0)), len(members))
         report.groups.append(status)
         if status.current != status.target:
-            report.problems.append(f"{key.name} ({key.location}): {status.current} of {status.target} instances")
+            gone = [v.name for v in mine if v.absent]
+            why = (
+                f" ({', '.join(gone)}: preempted by GCE; the group recreates it when capacity is back)" if gone else ""
+            )
+            report.problems.append(f"{key.name} ({key.location}): {status.current} of {status.target} instances{why}")
     ready = dict(node_ready) if node_ready is not None else kubernetes_ready(kubeconfig) if kubeconfig else None
     for v in views:
         if ready is not None:
@@ -109,6 +114,10 @@ def validate(target: GceTarget, kubeconfig: str | None = None, *, node_ready: Ma
         report.nodes.append(node)
         if not node.ready:
             why = f"phase {v.phase}" + (f" ({v.attributes['error']})" if v.attributes.get("error") else "")
+            if v.preempted and v.phase != "failed":
+                # not a failed boot: GCE took the Spot VM back; it comes back and joins again
+                back = "its group recreates it when capacity is back" if v.absent else "it is booting again"
+                why = f"Spot VM preempted by GCE at {v.preempted} ({back})"
             if ready is not None:
                 why = "not Ready in Kubernetes; " + why
             report.problems.append(

@@ -15,6 +15,9 @@ GET  /_emulator/faults           the fault settings
 POST /_emulator/faults           {"latencyMs", "failRate", "operationMs", "failCalls": [[METHOD, N, CODE]]}
 GET  /_emulator/boot             the simulated boots' settings
 POST /_emulator/boot             {"outcome": "joined" | PHASE | "fail:STEP", "seconds": S} (new boots only)
+GET  /_emulator/accelerators     zone -> the GPU models it offers, where set (else every model)
+POST /_emulator/accelerators     {"zone", "offered": [MODEL]}: what acceleratorTypes serves in the zone
+POST /_emulator/preempt          {"zone", "instance", "downSeconds"}: GCE preempts a Spot VM (emulator/spot.py)
 POST /_emulator/autoscale        {"zone", "instanceGroupManager", "size", "min", "max"}: the cluster autoscaler's
                                  resize of a MIG inside its --nodes range (emulator/autoscaler.py)
 """
@@ -191,6 +194,48 @@ def _set_boot(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
         return _boot(st)
 
 
+def gpu_models(field: str, value: Any) -> list[str]:
+    from kubegce.spec.gce_accelerators import ALL_MODELS
+
+    if not isinstance(value, list) or len(value) > len(ALL_MODELS):
+        raise AdminError(400, f"Invalid value for field '{field}': must be a list of GPU models.", field)
+    for i, m in enumerate(value):
+        if m not in ALL_MODELS:
+            raise AdminError(400, f"Invalid value for field '{field}[{i}]': {_shown(m)}. Must be one of "
+                                  f"{', '.join(sorted(ALL_MODELS))}.", f"{field}[{i}]")  # fmt: skip
+    return sorted(set(value))
+
+
+def _accelerators(st: ComputeState, _: dict[str, Any] | None = None) -> dict[str, Any]:
+    with st.lock:
+        return {z: list(m) for z, m in sorted(st.accelerators.items())}
+
+
+def _set_accelerators(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
+    from kubegce.spec.gce_zones import ZONES
+
+    if "zone" not in values or "offered" not in values:
+        missing = "zone" if "zone" not in values else "offered"
+        raise AdminError(400, f"Required field '{missing}' not specified.", missing, "required")
+    if values["zone"] not in ZONES:
+        raise AdminError(400, f"Invalid value for field 'zone': {_shown(values['zone'])}. Unknown zone.", "zone")
+    with st.lock:
+        st.accelerators[values["zone"]] = values["offered"]
+    return _accelerators(st)
+
+
+def _preempt(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
+    from kubegce.emulator.spot import PreemptError, preempt
+
+    if "zone" not in values or "instance" not in values:
+        missing = "zone" if "zone" not in values else "instance"
+        raise AdminError(400, f"Required field '{missing}' not specified.", missing, "required")
+    try:
+        return preempt(st, values["zone"], values["instance"], values.get("downSeconds", 0.0))
+    except PreemptError as err:
+        raise AdminError(err.code, err.message, err.field, "notFound" if err.code == 404 else "invalid") from None
+
+
 def _autoscale(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
     from kubegce.emulator.autoscaler import AutoscaleError, autoscale
 
@@ -216,6 +261,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     }),
     Endpoint("GET", "/_emulator/boot", _boot),
     Endpoint("POST", "/_emulator/boot", _set_boot, {"outcome": outcome, "seconds": number(0, 3600)}),
+    Endpoint("GET", "/_emulator/accelerators", _accelerators),
+    Endpoint("POST", "/_emulator/accelerators", _set_accelerators, {"zone": gce_name, "offered": gpu_models}),
+    Endpoint("POST", "/_emulator/preempt", _preempt,
+             {"zone": gce_name, "instance": gce_name, "downSeconds": number(0, 3600)}),
     Endpoint("POST", "/_emulator/autoscale", _autoscale,
              {"zone": gce_name, "instanceGroupManager": gce_name, "size": integer(0, 1000), "min": integer(0, 1000),
               "max": integer(0, 1000)}),

@@ -27,9 +27,11 @@ from typing import Any
 from kubegce.boot import protocol
 from kubegce.emulator.api_error import ApiError
 from kubegce.emulator.backups import SimulatedEtcd
+from kubegce.emulator.compute.migs import MigReconciler
 from kubegce.emulator.compute.state import ComputeState
 from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
 from kubegce.emulator.kube_storage import SimulatedStorage
+from kubegce.spec.models import SPOT_NODE_LABEL
 
 
 def is_control_plane(instance: dict[str, Any]) -> bool:
@@ -78,8 +80,14 @@ class SimulatedCluster:
         recreated ones until they join again; the workloads once workers exist."""
         st = self.compute
         with st.lock:
+            if st.repairs:
+                MigReconciler(st).repair_due()  # preempted Spot VMs whose capacity is back
             instances = {k[3]: r for k, r in st.resources.items() if k[2] == "instances"}
             current = {name: str(r.get("id", "")) for name, r in instances.items()}
+            # preempted and stopped (emulator/spot.py): its kubelet is down until the VM's next boot joins
+            down = {name for name, r in instances.items() if float(r.get("_down_until", 0)) > time.time()}
+            for name in down & set(self.nodes):
+                self.nodes[name] = ""
             joined = {name: r for name, r in instances.items()
                       if self.nodes.get(name) == current[name] or self.joined(r)}  # fmt: skip
         for name in sorted(set(self.nodes) - set(instances)):
@@ -110,7 +118,10 @@ class SimulatedCluster:
                     with st.lock:
                         r["_etcd"] = {**(r.get("_etcd") or {}), "state": "failed", "error": error}
                     continue
-            self.kube.node_joined(name, {CONTROL_PLANE_LABEL: ""} if control_plane else {})
+            labels = {CONTROL_PLANE_LABEL: ""} if control_plane else {}
+            if (r.get("scheduling") or {}).get("provisioningModel") == "SPOT":
+                labels[SPOT_NODE_LABEL] = "true"  # the kubelet's --node-labels (boot/kubeadm.py)
+            self.kube.node_joined(name, labels)
             if control_plane:
                 self.kube.start_static_pods(name)
             self.nodes[name] = current[name]

@@ -472,6 +472,7 @@ class Roller:
         """`validate cluster` (its own logic, :func:`kubegce.diagnose.validate.validate`) until it
         passes or --validation-timeout runs out: every group at its size, every instance's boot
         joined and, unless --cloudonly, every node Ready in Kubernetes."""
+        from kubegce.cloud.model import spot_groups
         from kubegce.diagnose.validate import validate
 
         deadline = time.monotonic() + self.settings.validation_timeout_s
@@ -483,7 +484,7 @@ class Roller:
                 from kubegce.kube.drain import node_states
 
                 ready = {name: s.ready for name, s in node_states(self.kube).items()}
-            report = validate(self.target, node_ready=ready)
+            report = validate(self.target, node_ready=ready, spot=spot_groups(self.bundle))
             if report.ok:
                 return
             if time.monotonic() >= deadline:

@@ -177,6 +177,25 @@ class Cluster(SpecModel):
         return self.metadata.name
 
 
+class ProvisioningModel(StrEnum):
+    """GCE's scheduling.provisioningModel: STANDARD, or SPOT (preemptible at any time, 30 s notice)."""
+
+    STANDARD = "STANDARD"
+    SPOT = "SPOT"
+
+
+class GuestAccelerator(SpecModel):
+    """GPUs attached to an N1 machine type (GCE's guestAccelerators; spec/gce_accelerators.py)."""
+
+    type: str
+    count: int = 1
+
+
+# The label a Spot group's nodes carry (GKE's name, so workloads written for GKE select or avoid
+# Spot nodes unchanged); the kubelet may set it (not a kubernetes.io key).
+SPOT_NODE_LABEL = "cloud.google.com/gke-spot"
+
+
 class InstanceGroupSpec(SpecModel):
     role: Role
     machine_type: str = DEFAULT_NODE_MACHINE_TYPE
@@ -195,6 +214,15 @@ class InstanceGroupSpec(SpecModel):
     cloud_labels: dict[str, str] = Field(default_factory=dict)
     service_account: str | None = None  # default: the cluster's spec.serviceAccount
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
+    # Spot VMs (docs/spot.md): kOps's gcpProvisioningModel. instanceTerminationAction is what GCE
+    # does on preemption (SPOT only; default DELETE: the MIG recreates the VM from its template).
+    provisioning_model: ProvisioningModel = ProvisioningModel.STANDARD
+    instance_termination_action: Literal["STOP", "DELETE"] | None = None
+    # Spot control planes are refused (a zone's Spot capacity can go at once: etcd loses quorum);
+    # this is the force, kept in the spec so every later command honours it.
+    allow_spot_control_plane: bool = False
+    # GPUs for an N1 machine type; accelerator-optimized types (a2/a3/a4/g2 ...) come with theirs
+    guest_accelerators: list[GuestAccelerator] = Field(default_factory=list)
 
 
 class InstanceGroup(SpecModel):

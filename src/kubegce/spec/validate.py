@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterable
 
 from kubegce.backups import retention as backup_retention
-from kubegce.spec import gce_machines, gce_zones, kubelet_labels, releases
+from kubegce.spec import gce_accelerators, gce_machines, gce_zones, kubelet_labels, releases
 from kubegce.spec.autoscaler import autoscaler_problems, autoscaler_warnings
 from kubegce.spec.fields import (
     did_you_mean,
@@ -32,9 +32,12 @@ from kubegce.spec.models import (
     CLUSTER_LABEL,
     DEFAULT_STORAGE_CLASS,
     PREMIUM_STORAGE_CLASS,
+    SPOT_NODE_LABEL,
     ClusterBundle,
     EtcdBackupSpec,
     InstanceGroup,
+    InstanceGroupSpec,
+    ProvisioningModel,
     Role,
     StorageSpec,
 )
@@ -357,6 +360,13 @@ def bundle_warnings(bundle: ClusterBundle) -> list[str]:
     if note := end_of_life_note(bundle.cluster.spec.kubernetes_version):
         out.append(f"spec.kubernetesVersion: {note}")
     out.extend(autoscaler_warnings(bundle))
+    for g in bundle.instance_groups:
+        if g.spec.instance_termination_action == "STOP":
+            out.append(
+                f"instancegroup {g.name} spec.instanceTerminationAction: STOP keeps a preempted VM and starts it "
+                "again; one stopped in the middle of its boot reruns `kubeadm join`, which kubeadm refuses once it "
+                "has written the kubelet's config, and the node stays out; DELETE (the default) boots a clean disk"
+            )
     count = control_plane_count(bundle)
     if count > 1 and count % 2 == 0:
         out.append(
@@ -415,6 +425,8 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
         if problem := check_taint(t):
             problems.append(f"{p} spec.taints[{i}]: {shown(t)} {problem}")
     _check_labels(f"{p} spec.cloudLabels", s.cloud_labels, problems)
+    problems.extend(f"{p} {problem}" for problem in spot_problems(s))
+    problems.extend(f"{p} {problem}" for problem in accelerator_problems(s))
     if s.service_account is not None and (problem := service_account_problem(s.service_account)):
         problems.append(f"{p} spec.serviceAccount: {problem}")
     seen: set[str] = set()
@@ -428,6 +440,31 @@ def _validate_group(g: InstanceGroup, cluster_zones: list[str]) -> list[str]:
         if problem := user_data_type_problem(part.type):
             problems.append(f"{field}.type: {problem}")
     return problems
+
+
+def spot_problems(s: InstanceGroupSpec) -> list[str]:
+    """spec.provisioningModel and what goes with it (docs/spot.md)."""
+    out = []
+    spot = s.provisioning_model == ProvisioningModel.SPOT
+    if spot and s.role == Role.CONTROL_PLANE and not s.allow_spot_control_plane:
+        out.append(
+            "spec.provisioningModel: SPOT on a control-plane group is refused: GCE can preempt the Spot VMs "
+            "of a zone together, and when a majority of control planes goes etcd loses quorum and the API "
+            "stops; use STANDARD (Spot for Node groups), or set spec.allowSpotControlPlane: true to accept it"
+        )
+    if s.allow_spot_control_plane and not (spot and s.role == Role.CONTROL_PLANE):
+        out.append("spec.allowSpotControlPlane: only for a control-plane group with provisioningModel: SPOT; remove it")
+    if s.instance_termination_action is not None and not spot:
+        out.append(
+            f"spec.instanceTerminationAction: {s.instance_termination_action} is what GCE does when it preempts "
+            "a Spot VM; set provisioningModel: SPOT, or remove it"
+        )
+    if SPOT_NODE_LABEL in s.node_labels:
+        out.append(
+            f"spec.nodeLabels.{SPOT_NODE_LABEL}: kubegce sets it on Spot groups' nodes (true); remove it and use "
+            "provisioningModel: SPOT"
+        )
+    return out
 
 
 def storage_problems(s: StorageSpec) -> list[str]:
@@ -447,6 +484,23 @@ def storage_problems(s: StorageSpec) -> list[str]:
             f"{field}: {name} is the pd-ssd class kubegce also creates; name the default (pd-balanced) class "
             f'something else, e.g. {DEFAULT_STORAGE_CLASS} (GKE\'s name), or "" for no default class'
         ]
+    return []
+
+
+def accelerator_problems(s: InstanceGroupSpec) -> list[str]:
+    """spec.guestAccelerators: one GPU model, in a count its N1 machine type can take."""
+    if not s.guest_accelerators:
+        return []
+    if len(s.guest_accelerators) > 1:
+        return ["spec.guestAccelerators: GCE attaches one GPU model per instance; keep one entry"]
+    a = s.guest_accelerators[0]
+    field = "spec.guestAccelerators[0]"
+    if not GCE_NAME_RE.fullmatch(a.type) or len(a.type) > 63:
+        return [f"{field}.type: {shown(a.type)} is not a GPU model name like nvidia-tesla-t4"]
+    if not 1 <= a.count <= 16:
+        return [f"{field}.count: {shown(a.count)} must be 1 to 16"]
+    if problem := gce_accelerators.attach_problem(s.machine_type, a.type, a.count):
+        return [f"{field}: {problem}"]
     return []
 
 

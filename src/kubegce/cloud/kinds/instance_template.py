@@ -10,6 +10,22 @@ from kubegce.cloud.resources import Resource
 TF_TYPE = "google_compute_instance_template"
 
 
+def scheduling(body: dict[str, Any]) -> dict[str, Any]:
+    """The scheduling block (google provider's google_compute_instance_template, scheduling). For
+    Spot the provider wants preemptible = true beside provisioning_model = SPOT (its documentation and
+    Google's Terraform sample), though the Compute API takes provisioningModel alone."""
+    out: dict[str, Any] = {
+        "automatic_restart": body["automaticRestart"],
+        "on_host_maintenance": body["onHostMaintenance"],
+    }
+    if "provisioningModel" in body:
+        out["provisioning_model"] = body["provisioningModel"]
+        out["preemptible"] = body["provisioningModel"] == "SPOT"
+    if "instanceTerminationAction" in body:
+        out["instance_termination_action"] = body["instanceTerminationAction"]
+    return out
+
+
 def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
     """Metadata values go to data files read with file(), as kOps does."""
     b = r.body
@@ -39,8 +55,9 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
         "disk": disks, "network_interface": nics, "metadata": metadata,
         "service_account": [{"email": sa["email"], "scopes": sa["scopes"]}],
         "tags": props["tags"]["items"], "labels": props["labels"],
-        "scheduling": [{"automatic_restart": props["scheduling"]["automaticRestart"],
-                        "on_host_maintenance": props["scheduling"]["onHostMaintenance"]}],
+        "scheduling": [scheduling(props["scheduling"])],
+        **({"guest_accelerator": [{"type": a["acceleratorType"], "count": a["acceleratorCount"]}
+                                  for a in props["guestAccelerators"]]} if props.get("guestAccelerators") else {}),
         "lifecycle": {"create_before_destroy": True},
     }  # fmt: skip
 

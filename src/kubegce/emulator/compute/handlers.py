@@ -14,6 +14,7 @@ from kubegce.cloud.names import url_tail
 from kubegce.emulator.compute.errors import ApiError, not_found
 from kubegce.emulator.compute.migs import MigReconciler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint, parse_ref
+from kubegce.spec import gce_accelerators
 
 
 class Handler:
@@ -306,6 +307,49 @@ class ForwardingRules(Handler):
         return super().verb(st, method, project, scope_path, name, verb, body, query)
 
 
+def check_scheduling(sched: dict[str, Any], at: str) -> None:
+    """What GCE refuses in a scheduling block: an unknown provisioning model or termination action,
+    and a Spot VM that would restart automatically or live-migrate (Spot VMs are always TERMINATEd
+    on host maintenance and never restarted by GCE: cloud.google.com/compute/docs/instances/spot,
+    "Limitations"). The messages are modelled on GCE's invalid-field errors."""
+    model = sched.get("provisioningModel", "STANDARD")
+    if model not in ("STANDARD", "SPOT", "FLEX_START", "RESERVATION_BOUND"):
+        raise ApiError(400, "invalid", f"Invalid value for field '{at}.provisioningModel': '{model}'.")
+    action = sched.get("instanceTerminationAction")
+    if action is not None and action not in ("STOP", "DELETE"):
+        raise ApiError(400, "invalid", f"Invalid value for field '{at}.instanceTerminationAction': '{action}'.")
+    if model == "SPOT":
+        if sched.get("automaticRestart", True):
+            raise ApiError(400, "invalid", f"Invalid value for field '{at}.automaticRestart': 'true'. Spot VMs "
+                                           "cannot be automatically restarted.")  # fmt: skip
+        if sched.get("onHostMaintenance", "MIGRATE") != "TERMINATE":
+            raise ApiError(400, "invalid", f"Invalid value for field '{at}.onHostMaintenance': "
+                                           f"'{sched.get('onHostMaintenance', 'MIGRATE')}'. Spot VMs must be "
+                                           "terminated on host maintenance.")  # fmt: skip
+
+
+def check_accelerators(props: dict[str, Any]) -> None:
+    """GPUs in a template as GCE checks them: one model, attachable to the machine type in that
+    count (spec/gce_accelerators.py's table), and no live migration for a VM with GPUs."""
+    at = "resource.properties"
+    machine = str(props.get("machineType", "")).rsplit("/", 1)[-1]
+    wanted = props.get("guestAccelerators") or []
+    for i, a in enumerate(wanted):
+        name = str(a.get("acceleratorType", "")).rsplit("/", 1)[-1]
+        problem = gce_accelerators.attach_problem(machine, name, int(a.get("acceleratorCount", 0) or 0))
+        if problem:
+            raise ApiError(400, "invalid", f"Invalid value for field '{at}.guestAccelerators[{i}]': {problem}")
+    if len(wanted) > 1:
+        raise ApiError(400, "invalid", f"Invalid value for field '{at}.guestAccelerators': one accelerator type "
+                                       "per instance.")  # fmt: skip
+    if wanted or gce_accelerators.built_in(machine):
+        policy = (props.get("scheduling") or {}).get("onHostMaintenance", "MIGRATE")
+        if policy != "TERMINATE":
+            raise ApiError(400, "invalid", f"Invalid value for field '{at}.scheduling.onHostMaintenance': "
+                                           f"'{policy}'. Instances with guest accelerators do not support live "
+                                           "migration.")  # fmt: skip
+
+
 class InstanceTemplates(Handler):
     collection, scope, kind = "instanceTemplates", "global", "compute#instanceTemplate"
 
@@ -325,6 +369,8 @@ class InstanceTemplates(Handler):
                 raise ApiError(400, "invalid", f"Metadata value for key '{item.get('key')}' exceeds 262144 bytes")
         if total > 512 * 1024:
             raise ApiError(400, "invalid", "Metadata total size exceeds 524288 bytes")
+        check_scheduling(props.get("scheduling") or {}, "resource.properties.scheduling")
+        check_accelerators(props)
         (props.setdefault("metadata", {}))["fingerprint"] = fingerprint(items)
 
 

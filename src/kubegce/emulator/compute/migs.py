@@ -37,14 +37,33 @@ class MigReconciler:
         return actions, {"isStable": stable, "versionTarget": {"isReached": True}}
 
     def managed_instances(self, mig: dict[str, Any]) -> list[dict[str, Any]]:
-        """listManagedInstances: each instance with the template it was created from (its version)."""
+        """listManagedInstances: each instance with the template it was created from (its version);
+        a member the group is still repairing (a preempted Spot VM waiting for capacity) is CREATING
+        with no instance status yet."""
         boot = self.state.boot
-        return [
+        listed = [
             {"instance": r["selfLink"], "name": r["name"], "id": r["id"], "instanceStatus": boot.status(r),
              "currentAction": "NONE" if boot.status(r) == "RUNNING" else r.get("_action", "CREATING"),
              "version": {"instanceTemplate": r.get("_template", mig["instanceTemplate"])}}
-            for r in sorted(self.members(mig), key=lambda r: str(r["name"]))
+            for r in self.members(mig)
         ]  # fmt: skip
+        listed += [{"instance": r["instance"], "name": r["name"], "currentAction": "CREATING",
+                    "version": {"instanceTemplate": r["version"]}} for r in self.pending(mig)]  # fmt: skip
+        return sorted(listed, key=lambda m: str(m["name"]))
+
+    def pending(self, mig: dict[str, Any]) -> list[dict[str, Any]]:
+        """Members the group recreates later (emulator/spot.py: a preempted Spot VM, DELETE)."""
+        return [r for r in self.state.repairs if r["mig"] == mig["selfLink"]]
+
+    def repair_due(self) -> None:
+        """Create the pending members whose capacity is back, from the template they had."""
+        st = self.state
+        now = time.time()
+        for r in [r for r in st.repairs if r["at"] <= now]:
+            st.repairs.remove(r)
+            mig = next((m for m in st.resources.values() if m.get("selfLink") == r["mig"]), None)
+            if mig is not None:
+                self.create_instance(r["project"], r["scope"], mig, r["name"], keep=r["keep"], version=r["version"])
 
     def delete_instances(self, mig: dict[str, Any], urls: list[str]) -> None:
         """deleteInstances: remove these members and shrink the target size by as many."""
@@ -83,7 +102,7 @@ class MigReconciler:
         for _ in range(len(members) - want):  # shrink the fullest zone first (a zonal group has one)
             fullest = max(zones, key=lambda z: len(per_zone[z]))
             st.remove_instance(per_zone[fullest].pop())
-        for i in range(len(members), want):
+        for i in range(len(members) + len(self.pending(mig)), want):  # (a pending repair is a member)
             suffix = hashlib.sha256(f"{mig['selfLink']}/{i}/{st.next_id()}".encode()).hexdigest()[:4]
             name = f"{mig['baseInstanceName']}-{suffix}"
             zone = min(zones, key=lambda z: len(per_zone[z]))  # EVEN: the emptiest zone, in order
@@ -91,13 +110,22 @@ class MigReconciler:
             self.create_instance(project, f"zones/{zone}", mig, name)
 
     def create_instance(
-        self, project: str, scope_path: str, mig: dict[str, Any], name: str, *, keep: dict[str, Any] | None = None
+        self,
+        project: str,
+        scope_path: str,
+        mig: dict[str, Any],
+        name: str,
+        *,
+        keep: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """A member from the group's current template. ``keep``: what a recreated instance keeps
-        under the stateful policy ({"disks": {deviceName: disk}, "networkIP": ip})."""
+        """A member from the group's current template (or ``version``, the template a repaired
+        member keeps). ``keep``: what a recreated instance keeps under the stateful policy
+        ({"disks": {deviceName: disk}, "networkIP": ip})."""
         st = self.state
         keep = keep or {}
-        template_ref = parse_ref(mig["instanceTemplate"])
+        version = version or mig["instanceTemplate"]
+        template_ref = parse_ref(version)
         template = st.resources.get(template_ref) if template_ref else None
         props = json.loads(json.dumps((template or {}).get("properties", {})))
         zone = scope_path.split("/")[1]
@@ -137,17 +165,19 @@ class MigReconciler:
                         for m in props.get("metadata", {}).get("items", [])
                         if m.get("key") not in ("instance-template", "created-by")
                     ],
-                    {"key": "instance-template", "value": _tail(mig["instanceTemplate"])},
+                    {"key": "instance-template", "value": _tail(version)},
                     {"key": "created-by", "value": _tail(mig["selfLink"])},
                 ],
             },  # fmt: skip
             "labels": props.get("labels", {}),
             "tags": props.get("tags", {}),
             "serviceAccounts": props.get("serviceAccounts", []),
+            "scheduling": props.get("scheduling", {}),
+            **_accelerators(project, zone, props),
             "description": "",
             "_mig": mig["selfLink"],
             "_booted": time.time(),
-            "_template": mig["instanceTemplate"],
+            "_template": version,
             "_outcome": st.boot.outcome,  # a later change of the injected outcome reaches new boots only
         }
         st.stamp(project, scope_path, "instances", instance, kind=INSTANCE_KIND, labelled=True)
@@ -189,26 +219,55 @@ class MigReconciler:
         current template, with the same name and a new id; its boot disk is new, the disks and the
         internal IP the stateful policy preserves are kept (without it, a new address)."""
         st = self.state
-        preserved = preserved_state(mig)
         by_name = {r["name"]: k for k, r in st.resources.items() if r.get("_mig") == mig["selfLink"]}
         for name in names:
-            old = st.resources[by_name[name]]
-            keep: dict[str, Any] = {"disks": {}}
-            for d in old.get("disks", []):
-                ref = parse_ref(d.get("source", ""))
-                disk = st.resources.get(ref) if ref else None
-                if disk is not None and d.get("deviceName") in preserved.get("disks", {}):
-                    keep["disks"][d["deviceName"]] = disk
-            if "nic0" in preserved.get("internalIPs", {}) and old.get("networkInterfaces"):
-                keep["networkIP"] = old["networkInterfaces"][0].get("networkIP")
-            st.remove_instance(by_name[name], keep_disks={url_tail(d["selfLink"]) for d in keep["disks"].values()})
+            keep = self._remove_keeping(mig, by_name[name])
             self.create_instance(project, by_name[name][1], mig, name, keep=keep)["_action"] = "RECREATING"
+
+    def _remove_keeping(self, mig: dict[str, Any], key: Key) -> dict[str, Any]:
+        """Delete a member, keeping what the stateful policy preserves; returns what was kept."""
+        st = self.state
+        preserved = preserved_state(mig)
+        old = st.resources[key]
+        keep: dict[str, Any] = {"disks": {}}
+        for d in old.get("disks", []):
+            ref = parse_ref(d.get("source", ""))
+            disk = st.resources.get(ref) if ref else None
+            if disk is not None and d.get("deviceName") in preserved.get("disks", {}):
+                keep["disks"][d["deviceName"]] = disk
+        if "nic0" in preserved.get("internalIPs", {}) and old.get("networkInterfaces"):
+            keep["networkIP"] = old["networkInterfaces"][0].get("networkIP")
+        st.remove_instance(key, keep_disks={url_tail(d["selfLink"]) for d in keep["disks"].values()})
+        return keep
+
+    def repair_later(self, mig: dict[str, Any], key: Key, at: float) -> None:
+        """A member deleted outside the group's own calls (GCE preempted it): the group recreates
+        it at ``at`` (when capacity is back) with its name and the template it had, as GCE's repair
+        does unless the group's instanceLifecyclePolicy.forceUpdateOnRepair is YES."""
+        old = self.state.resources[key]
+        version = str(old.get("_template") or mig["instanceTemplate"])
+        if (mig.get("instanceLifecyclePolicy") or {}).get("forceUpdateOnRepair") == "YES":
+            version = mig["instanceTemplate"]
+        record = {"mig": mig["selfLink"], "project": key[0], "scope": key[1], "name": key[3],
+                  "instance": old["selfLink"], "version": version, "at": at}  # fmt: skip
+        record["keep"] = self._remove_keeping(mig, key)
+        self.state.repairs.append(record)
 
     def create(self, project: str, zone: str, mig: dict[str, Any], name: str,
                template: dict[str, Any] | None, i: int) -> None:  # fmt: skip
         """One member in ``zone`` from the group's current template (createInstances)."""
         del template, i  # the group's current template; addresses come from free_ip
         self.create_instance(project, f"zones/{zone}", mig, name)
+
+
+def _accelerators(project: str, zone: str, props: dict[str, Any]) -> dict[str, Any]:
+    """An instance's guestAccelerators: its template's, each type named by its zone's URL."""
+    wanted = props.get("guestAccelerators") or []
+    if not wanted:
+        return {}
+    return {"guestAccelerators": [{"acceleratorType": f"{BASE}projects/{project}/zones/{zone}/acceleratorTypes/"
+                                                      f"{a.get('acceleratorType')}",
+                                   "acceleratorCount": a.get("acceleratorCount", 1)} for a in wanted]}  # fmt: skip
 
 
 def _tail(url: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubegce.emulator.compute.errors import ApiError, not_found
 from kubegce.emulator.compute.state import BASE
-from kubegce.spec import gce_machines, gce_zones
+from kubegce.spec import gce_accelerators, gce_machines, gce_zones
 
 # vCPU counts at which GCE offers predefined shapes across its series (a union: a real series offers a subset)
 OFFERED_VCPUS = frozenset({1, 2, 4, 8, 16, 22, 30, 32, 36, 44, 48, 60, 64, 80, 88, 96, 112, 128, 144, 176,
@@ -55,10 +55,39 @@ def machine_type_exists(name: str) -> bool:
     return m is None or int(m.group("n")) in OFFERED_VCPUS  # shared-core names carry no count
 
 
-def get_machine_type(project: str, zone: str, name: str) -> dict[str, Any]:
+def offered_accelerators(zone: str, overrides: dict[str, list[str]]) -> list[str]:
+    """The GPU models a zone offers: every model GCE has (spec/gce_accelerators.py), unless the
+    admin API set the zone's list (a model: which real zone offers which GPU is GCE's to say)."""
+    return sorted(overrides.get(zone, gce_accelerators.ALL_MODELS))
+
+
+def accelerator_view(project: str, zone: str, name: str) -> dict[str, Any]:
+    limits = gce_accelerators.N1_ATTACHABLE.get(name, {})
+    return {
+        "kind": "compute#acceleratorType",
+        "id": str(zlib.crc32(f"{zone}/{name}".encode())),
+        "name": name,
+        "description": name.replace("nvidia-", "NVIDIA ").replace("-", " ").title(),
+        "zone": f"{BASE}projects/{project}/zones/{zone}",
+        "maximumCardsPerInstance": max(limits, default=16),
+        "selfLink": f"{BASE}projects/{project}/zones/{zone}/acceleratorTypes/{name}",
+    }
+
+
+def get_accelerator_type(project: str, zone: str, name: str, overrides: dict[str, list[str]]) -> dict[str, Any]:
     if zone not in gce_zones.ZONES:
         raise ApiError(400, "invalid", f"Invalid value for field 'zone': '{zone}'. Unknown zone.")
-    if not machine_type_exists(name):
+    if name not in offered_accelerators(zone, overrides):
+        raise not_found(f"projects/{project}/zones/{zone}/acceleratorTypes/{name}")
+    return accelerator_view(project, zone, name)
+
+
+def get_machine_type(project: str, zone: str, name: str, overrides: dict[str, list[str]] | None = None
+                     ) -> dict[str, Any]:  # fmt: skip
+    if zone not in gce_zones.ZONES:
+        raise ApiError(400, "invalid", f"Invalid value for field 'zone': '{zone}'. Unknown zone.")
+    gpus = gce_accelerators.built_in(name)  # a GPU machine type exists where its GPU model is offered
+    if not machine_type_exists(name) or (gpus and gpus.model not in offered_accelerators(zone, overrides or {})):
         raise not_found(f"projects/{project}/zones/{zone}/machineTypes/{name}")
     custom = _CUSTOM.fullmatch(name)
     m = _VCPUS.fullmatch(name)

@@ -16,6 +16,7 @@ from kubegce.emulator import discovery
 from kubegce.emulator.compute import places
 from kubegce.emulator.compute.errors import ApiError, injected_fault, not_found, rate_limited
 from kubegce.emulator.compute.handlers import HANDLERS, ROUTES, Handler
+from kubegce.emulator.compute.migs import MigReconciler
 from kubegce.emulator.compute.state import BASE, ComputeState, fingerprint
 from kubegce.emulator.filters import FilterError, compile_filter
 
@@ -33,6 +34,9 @@ def paging(query: dict[str, str]) -> tuple[int, int]:
             400, "invalid", f"Invalid value for field 'maxResults': {size[:40]!r}. Must be a non-negative integer."
         )
     return int(token), min(int(size), 500)
+
+
+PLACES = ("machineTypes", "acceleratorTypes")  # read-only zone data served from places.py
 
 
 class ComputeApi:
@@ -86,6 +90,8 @@ class ComputeApi:
                 answer = self._wait(project, rest)  # without holding the lock
             else:
                 with st.lock:
+                    if st.repairs:
+                        MigReconciler(st).repair_due()  # preempted Spot VMs whose capacity is back
                     answer = self._dispatch(method, project, rest, query, body or {})
         except ApiError as err:
             return err.code, err.body()
@@ -97,12 +103,16 @@ class ComputeApi:
         segs = rest.split("/")
         if segs[0] == "aggregated":
             return f"{segs[1]}.aggregatedList"
-        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] == "machineTypes"):
-            return "machineTypes.get" if len(segs) > 2 else "zones.get" if len(segs) == 2 else "zones.list"
+        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] in PLACES):
+            if len(segs) > 2:
+                return f"{segs[2]}.{'get' if len(segs) > 3 else 'list'}"
+            return "zones.get" if len(segs) == 2 else "zones.list"
         segs = segs[1:] if segs[0] == "global" else segs[2:]
         if not segs:
             return "unknown"
         collection = segs[0]
+        if collection == "operations" and len(segs) == 1 and method == "GET":
+            return f"{'zone' if rest.startswith('zones/') else 'region' if rest.startswith('regions/') else 'global'}Operations.list"
         if len(segs) == 1:
             return f"{collection}.{'list' if method == 'GET' else 'insert'}"
         if collection == "images" and segs[1] == "family":
@@ -132,7 +142,7 @@ class ComputeApi:
         segs = rest.split("/")
         if segs[0] == "aggregated":
             return self._aggregated(project, segs[1], query)
-        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] == "machineTypes"):
+        if segs[0] == "zones" and method == "GET" and (len(segs) <= 2 or segs[2] in PLACES):
             return self._places(project, segs, query)
         if segs[0] == "global":
             scope_path, segs = "global", segs[1:]
@@ -147,6 +157,11 @@ class ComputeApi:
                 if op is None:
                     raise not_found(f"projects/{project}/{scope_path}/operations/{segs[1]}")
                 return self.state.view_operation(op)
+            if len(segs) == 1 and method == "GET":  # zoneOperations.list (GCE's and the system's, e.g. preemptions)
+                ops = [self.state.view_operation(o) for (p, sp, _), o in sorted(self.state.operations.items())
+                       if p == project and sp == scope_path]  # fmt: skip
+                return self._page(ops, query, kind="compute#operationList",
+                                  link=f"{BASE}projects/{project}/{scope_path}/operations")  # fmt: skip
             raise ApiError(400, "invalid", "unsupported operations call")
         handler = ROUTES.get((collection, scope_path.split("/")[0]))
         if handler is None and not any(path == collection for path, _ in ROUTES):
@@ -177,8 +192,16 @@ class ComputeApi:
             return self._page(items, query, kind="compute#zoneList", link=f"{BASE}projects/{project}/zones")
         if len(segs) == 2:
             return places.get_zone(project, segs[1])
+        if len(segs) == 4 and segs[2] == "machineTypes":
+            return places.get_machine_type(project, segs[1], segs[3], self.state.accelerators)
         if len(segs) == 4:
-            return places.get_machine_type(project, segs[1], segs[3])
+            return places.get_accelerator_type(project, segs[1], segs[3], self.state.accelerators)
+        if len(segs) == 3 and segs[2] == "acceleratorTypes":
+            places.get_zone(project, segs[1])
+            items = [places.accelerator_view(project, segs[1], n)
+                     for n in places.offered_accelerators(segs[1], self.state.accelerators)]  # fmt: skip
+            return self._page(items, query, kind="compute#acceleratorTypeList",
+                              link=f"{BASE}projects/{project}/zones/{segs[1]}/acceleratorTypes")  # fmt: skip
         raise ApiError(400, "invalid", f"unsupported call GET zones/{'/'.join(segs[1:])}")
 
     # ------------------------------------------------------------------ lists

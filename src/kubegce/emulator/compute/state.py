@@ -104,6 +104,10 @@ class ComputeState:
         self.write_quota = WindowQuota(self.faults.write_quota) if self.faults.write_quota else None
         self.read_quota = WindowQuota(self.faults.read_quota) if self.faults.read_quota else None
         self.boot = BootSimulator(boot_seconds, boot_outcome)
+        # zone -> the GPU models it offers, where set (POST /_emulator/accelerators); else every model
+        self.accelerators: dict[str, list[str]] = {}
+        # members a MIG creates again later (a preempted Spot VM waiting for capacity: emulator/spot.py)
+        self.repairs: list[dict[str, Any]] = []
         # with serve_metadata, every instance gets a metadata server on 127.0.0.1 (the boot lab's)
         self.serve_metadata = serve_metadata
         self.metadata_servers: dict[str, MetadataServer] = {}
@@ -148,6 +152,7 @@ class ComputeState:
                 text = json.dumps({
                     "resources": [[list(k), v] for k, v in self.resources.items()],
                     "operations": [[list(k), v] for k, v in self.operations.items()],
+                    "accelerators": self.accelerators,
                 })  # fmt: skip
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             try:
@@ -164,6 +169,7 @@ class ComputeState:
         with self.lock:
             self.resources = {tuple(k): v for k, v in data["resources"]}
             self.operations = {tuple(k): v for k, v in data["operations"]}
+            self.accelerators = dict(data.get("accelerators", {}))
 
     # ------------------------------------------------------------------ helpers
     def next_id(self) -> str:

@@ -505,7 +505,33 @@ def kubelet_args(registration: dict[str, Any]) -> list[str]:
     return [f"--{name}={value}" for name, value in pairs]
 
 
-def start_kubelet(registration: dict[str, Any]) -> None:
+def kubelet_patches(directory: str) -> dict[str, Any]:
+    """What the kubeletconfiguration patches of --config's patches.directory set (a merge patch
+    each, in name order): cmd/kubeadm/app/util/patches/patches.go (v1.35), where a directory that
+    cannot be read fails kubelet-start ("could not list patch files for path") and a file whose
+    name is no TARGET[SUFFIX][+PATCHTYPE].EXTENSION of a known target is ignored with a notice."""
+    if not directory:
+        return {}
+    try:
+        names = sorted(os.listdir(path(directory)))
+    except OSError as exc:
+        raise Refused(f'error execution phase kubelet-start: could not list patch files for path "{directory}": '
+                      f"{exc.strerror}") from None  # fmt: skip
+    out: dict[str, Any] = {}
+    for name in names:
+        m = re.fullmatch(r"(?P<target>[a-z]+)[^+.]*(?:\+(?P<type>strategic|merge|json))?\.(?:yaml|json)", name)
+        if m is None or m["target"] != "kubeletconfiguration" or m["type"] == "json":
+            print(f'[patches] Ignoring file "{name}"', file=sys.stderr)
+            continue
+        with open(path(f"{directory}/{name}")) as f:
+            doc = yaml.safe_load(f) or {}
+        if not isinstance(doc, dict):
+            raise Refused(f'error execution phase kubelet-start: could not apply patch "{name}": not a mapping')
+        out.update({k: v for k, v in doc.items() if k not in ("apiVersion", "kind")})
+    return out
+
+
+def start_kubelet(registration: dict[str, Any], patches: str = "") -> None:
     """The kubelet-start phase: kubeadm writes kubeadm-flags.env and the kubelet's config, then
     (re)starts the kubelet with systemd and waits for it to be healthy. Here the kubelet found on
     PATH is run once with the command line systemd would give it (the bootstrap's 10-kubeadm.conf);
@@ -513,8 +539,9 @@ def start_kubelet(registration: dict[str, Any]) -> None:
     args = kubelet_args(registration)
     write(f"{KUBELET_DIR}/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{" ".join(args)}"\n', 0o644)
     if not os.path.exists(path(f"{KUBELET_DIR}/config.yaml")):
-        write(f"{KUBELET_DIR}/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
-              "cgroupDriver: systemd\n", 0o644)  # fmt: skip
+        config = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                  "cgroupDriver": "systemd", **kubelet_patches(patches)}  # fmt: skip
+        write(f"{KUBELET_DIR}/config.yaml", yaml.safe_dump(config, sort_keys=False), 0o644)
     exe, args = unit_command_line()
     kubelet = path(exe) if exe.startswith("/") and os.path.exists(path(exe)) else shutil.which("kubelet")
     if kubelet is None:
@@ -569,7 +596,7 @@ def read_env_file(p: str) -> dict[str, str]:
     return out
 
 
-def leave_control_plane_files(registration: dict[str, Any]) -> None:
+def leave_control_plane_files(registration: dict[str, Any], patches: str = "") -> None:
     for name in ("admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"):
         write(f"{KUBERNETES_DIR}/{name}", f"# boot lab stand-in for kubeadm's {name}\n")
     for pod in STATIC_PODS:
@@ -577,7 +604,7 @@ def leave_control_plane_files(registration: dict[str, Any]) -> None:
     if not os.path.exists(path(DEFAULT_CA_CERT_PATH)):
         write(DEFAULT_CA_CERT_PATH, "# boot lab stand-in for the cluster CA kubeadm generates\n", 0o644)
     write(KUBELET_CONF, "# boot lab stand-in for the kubelet's kubeconfig\n")
-    start_kubelet(registration)
+    start_kubelet(registration, patches)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -603,7 +630,7 @@ def init(flags: dict[str, str], own_minor: int, positional: list[str]) -> None:
         if any(re.fullmatch(r"[0-9.]+/[0-9]+", s.strip()) for s in subnets.split(",")):
             pre.ipv4_forward()
         pre.finish()
-    leave_control_plane_files(registration)
+    leave_control_plane_files(registration, str((init_cfg.get("patches") or {}).get("directory") or ""))
 
 
 def join_from_flags(positional: list[str], flags: dict[str, str]) -> dict[str, Any]:
@@ -661,11 +688,12 @@ def join(flags: dict[str, str], own_minor: int, positional: list[str]) -> None:
                       "directory")  # fmt: skip
     if control_plane is None and not os.path.exists(path(ca_cert)):
         write(ca_cert, "# boot lab stand-in for the cluster CA kubeadm wrote from discovery\n", 0o644)
+    patches = str((join_cfg.get("patches") or {}).get("directory") or "")
     if control_plane is not None:
-        leave_control_plane_files(registration)
+        leave_control_plane_files(registration, patches)
         return
     write(BOOTSTRAP_KUBELET_CONF, "# boot lab stand-in for the kubelet's bootstrap kubeconfig\n")
-    start_kubelet(registration)
+    start_kubelet(registration, patches)
     if not os.path.exists(path(KUBELET_CONF)):
         raise Refused("error execution phase kubelet-start: the kubelet did not write /etc/kubernetes/kubelet.conf")
     os.remove(path(BOOTSTRAP_KUBELET_CONF))  # kubeadm removes it once the TLS bootstrap is done

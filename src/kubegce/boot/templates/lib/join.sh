@@ -21,6 +21,13 @@ write_kubeadm_config() {
   rendered=$(printf '%s' "$KUBEGCE_KUBEADM_CONFIG_B64" | base64 -d)
   (umask 077 && printf '%s\n' "$rendered" >/etc/kubegce/kubeadm.yaml.partial)
   mv -f /etc/kubegce/kubeadm.yaml.partial /etc/kubegce/kubeadm.yaml
+  if [[ -n "${KUBEGCE_KUBELET_PATCH_B64:-}" ]]; then
+    # this node's kubelet settings over the cluster's (kubeadm's patches, target kubeletconfiguration):
+    # a Spot node's graceful shutdown sized to GCE's preemption notice (boot/kubeadm.py)
+    mkdir -p "$KUBEGCE_KUBELET_PATCH_DIR"
+    printf '%s' "$KUBEGCE_KUBELET_PATCH_B64" | base64 -d >"$KUBEGCE_KUBELET_PATCH_DIR/kubeletconfiguration+merge.yaml.partial"
+    mv -f "$KUBEGCE_KUBELET_PATCH_DIR/kubeletconfiguration+merge.yaml.partial" "$KUBEGCE_KUBELET_PATCH_DIR/kubeletconfiguration+merge.yaml"
+  fi
 }
 
 kubeadm_join() {
@@ -93,26 +100,29 @@ install_addons() {
 }
 
 install_storage() {
-  # spec.storage: the GCE PD CSI driver and its StorageClasses, both rendered by kubegce
-  # (boot/storage.py from boot/templates/pd-csi-driver.yaml) and base64 in the node config: nothing is
-  # fetched, no value of theirs is shell text. The driver has no key Secret: it authenticates as the
-  # VM's service account through the metadata server (docs/storage.md).
+  # spec.storage: the GCE PD CSI driver from its pinned manifest, then kubegce's StorageClasses
   local manifest=$1
   local kubectl=("$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf)
+  # What upstream's controller Deployment loses: the key file it reads from the cloud-sa Secret. With
+  # no GOOGLE_APPLICATION_CREDENTIALS the driver's Google client uses the VM's service account through
+  # the metadata server, as kOps's copy of the manifest does (docs/storage.md).
+  # shellcheck disable=SC2016 # a JSON patch; $patch is strategic merge's directive, not a variable
+  local no_key='{"spec":{"template":{"spec":{"volumes":[{"name":"cloud-sa-volume","$patch":"delete"}],"containers":[{"name":"gce-pd-driver","env":[{"name":"GOOGLE_APPLICATION_CREDENTIALS","$patch":"delete"}],"volumeMounts":[{"mountPath":"/etc/cloud-sa","$patch":"delete"}]}]}}}}'
   if [[ "${KUBEGCE_PD_CSI_DRIVER:-0}" != 1 ]]; then
     return 0
   fi
-  if [[ -z "${KUBEGCE_PD_CSI_MANIFEST_B64:-}" ]]; then
-    log "storage: PD CSI driver not installed: this node config carries no driver manifest; PVCs stay Pending"
+  if [[ -z "$KUBEGCE_PD_CSI_MANIFEST_URL" ]]; then
+    log "storage: PD CSI driver not installed: no spec.assets.mirror serves its manifest (docs/storage.md); PVCs stay Pending"
     return 0
   fi
-  printf '%s' "$KUBEGCE_PD_CSI_MANIFEST_B64" | base64 -d >"$manifest"
+  fetch_asset "$KUBEGCE_PD_CSI_MANIFEST_URL" "$manifest" "$KUBEGCE_PD_CSI_MANIFEST_SHA256"
   "${kubectl[@]}" apply -f "$manifest"
+  "${kubectl[@]}" --namespace "$KUBEGCE_PD_CSI_NAMESPACE" patch deployment csi-gce-pd-controller \
+    --type strategic --patch "$no_key"
   if [[ -n "${KUBEGCE_STORAGE_CLASSES_B64:-}" ]]; then
     printf '%s' "$KUBEGCE_STORAGE_CLASSES_B64" | base64 -d >"$manifest"
     "${kubectl[@]}" apply -f "$manifest"
   fi
-  log "storage: PD CSI driver ${KUBEGCE_PD_CSI_DRIVER_VERSION:-} applied"
 }
 
 install_network_manifest() {

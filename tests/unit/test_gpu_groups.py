@@ -1,0 +1,117 @@
+"""GPU node groups, first part (issue 24): spec.guestAccelerators validated against GCE's table, the
+template's guestAccelerators and TERMINATE maintenance (Compute body and Terraform), and the
+emulator refusing a template GCE refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubegce.boot.plans import render_cluster_boot
+from kubegce.cloud.model import build_graph, scheduling
+from kubegce.cloud.terraform.render import write_terraform
+from kubegce.emulator.compute.errors import ApiError
+from kubegce.emulator.compute.handlers import check_accelerators
+from kubegce.images.catalog import Catalog
+from kubegce.spec.models import ClusterBundle, GuestAccelerator, InstanceGroup, ProvisioningModel, Role
+from kubegce.spec.validate import validate_bundle
+from tests.conftest import make_bundle
+
+
+def gpu_bundle(machine_type: str = "n1-standard-8", accelerators: list[GuestAccelerator] | None = None
+               ) -> ClusterBundle:  # fmt: skip
+    bundle = make_bundle()
+    nodes = next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
+    nodes.spec.machine_type = machine_type
+    nodes.spec.guest_accelerators = [GuestAccelerator(type="nvidia-tesla-t4", count=1)] if accelerators is None \
+        else accelerators  # fmt: skip
+    return bundle
+
+
+def nodes_of(bundle: ClusterBundle) -> InstanceGroup:
+    return next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
+
+
+def templates(bundle: ClusterBundle) -> dict[str, dict[str, Any]]:
+    graph = build_graph(render_cluster_boot(bundle, Catalog.load()))
+    return {r.name: r.body["properties"] for r in graph.resources.values() if r.kind == "instance_template"}
+
+
+def test_an_n1_group_with_t4s_renders_guest_accelerators_and_terminate() -> None:
+    b = gpu_bundle()
+    assert validate_bundle(b) == []
+    props = {n: p for n, p in templates(b).items() if n.startswith("nodes")}
+    assert props
+    for p in props.values():
+        assert p["guestAccelerators"] == [{"acceleratorType": "nvidia-tesla-t4", "acceleratorCount": 1}]
+        assert p["scheduling"] == {"automaticRestart": True, "onHostMaintenance": "TERMINATE"}
+        check_accelerators(p)  # the emulator's GCE rules accept it
+    cp = [p for n, p in templates(b).items() if n.startswith("control")]
+    assert all("guestAccelerators" not in p and p["scheduling"]["onHostMaintenance"] == "MIGRATE" for p in cp)
+
+
+def test_built_in_gpu_types_terminate_on_maintenance_and_attach_nothing() -> None:
+    b = gpu_bundle("g2-standard-8", accelerators=[])
+    assert validate_bundle(b) == []
+    assert scheduling(nodes_of(b)) == {"automaticRestart": True, "onHostMaintenance": "TERMINATE"}
+    for n, p in templates(b).items():
+        if n.startswith("nodes"):
+            assert "guestAccelerators" not in p
+            check_accelerators(p)
+
+
+def test_spot_and_gpus_together() -> None:
+    b = gpu_bundle()
+    nodes_of(b).spec.provisioning_model = ProvisioningModel.SPOT
+    assert validate_bundle(b) == []
+    assert scheduling(nodes_of(b))["onHostMaintenance"] == "TERMINATE"
+
+
+def test_terraform_guest_accelerator(tmp_path: Path) -> None:
+    write_terraform(build_graph(render_cluster_boot(gpu_bundle(), Catalog.load())), "us-central1", tmp_path)
+    doc = json.loads((tmp_path / "kubernetes.tf.json").read_text())
+    tpls = doc["resource"]["google_compute_instance_template"]
+    gpu = [t for n, t in tpls.items() if n.startswith("nodes")]
+    assert gpu and all(t["guest_accelerator"] == [{"type": "nvidia-tesla-t4", "count": 1}] for t in gpu)
+    assert all(t["scheduling"][0]["on_host_maintenance"] == "TERMINATE" for t in gpu)
+    assert all("guest_accelerator" not in t for n, t in tpls.items() if n.startswith("control"))
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "accelerators", "message"),
+    [
+        ("n1-standard-8", [GuestAccelerator(type="nvidia-tesla-t4", count=3)], "not a count GCE offers"),
+        ("n1-standard-16", [GuestAccelerator(type="nvidia-tesla-v100", count=1)], "at most 12 vCPUs"),
+        ("e2-standard-8", [GuestAccelerator(type="nvidia-tesla-t4", count=1)], "N1 machine types only"),
+        ("n1-standard-8", [GuestAccelerator(type="nvidia-l4", count=1)], "comes with the g2 machine types"),
+        ("a2-highgpu-1g", [GuestAccelerator(type="nvidia-tesla-t4", count=1)], "comes with 1 nvidia-tesla-a100"),
+        ("n1-standard-8", [GuestAccelerator(type="NVIDIA T4\n${x}", count=1)], "is not a GPU model name"),
+        ("n1-standard-8", [GuestAccelerator(type="nvidia-tesla-t4", count=0)], "must be 1 to 16"),
+        ("n1-standard-8", [GuestAccelerator(type="nvidia-tesla-t4"), GuestAccelerator(type="nvidia-tesla-p4")],
+         "one GPU model per instance"),
+    ],
+)  # fmt: skip
+def test_bad_accelerators_name_the_field(machine_type: str, accelerators: list[GuestAccelerator], message: str
+                                         ) -> None:  # fmt: skip
+    found = validate_bundle(gpu_bundle(machine_type, accelerators))
+    assert any("spec.guestAccelerators" in p and message in p for p in found), found
+    assert not any("\n" in p for p in found)  # hostile values are shown escaped
+
+
+@pytest.mark.parametrize(
+    ("props", "field"),
+    [
+        ({"machineType": "n1-standard-8", "guestAccelerators": [{"acceleratorType": "nvidia-tesla-t4",
+          "acceleratorCount": 1}], "scheduling": {"onHostMaintenance": "MIGRATE"}}, "scheduling.onHostMaintenance"),
+        ({"machineType": "g2-standard-8", "scheduling": {}}, "scheduling.onHostMaintenance"),
+        ({"machineType": "e2-standard-8", "guestAccelerators": [{"acceleratorType": "nvidia-tesla-t4",
+          "acceleratorCount": 1}], "scheduling": {"onHostMaintenance": "TERMINATE"}}, "guestAccelerators[0]"),
+    ],
+)  # fmt: skip
+def test_the_emulator_refuses_gpu_templates_gce_refuses(props: dict[str, Any], field: str) -> None:
+    with pytest.raises(ApiError) as err:
+        check_accelerators(props)
+    assert f"resource.properties.{field}" in str(err.value.body())
