@@ -100,7 +100,11 @@ def test_cos_control_plane_points_the_network_daemonset_at_the_cni_dir_container
     network = result.raw["applied_manifests"][0]  # the first apply is the pod network
     assert "path: /home/kubernetes/bin/cni" in network and "/opt/cni/bin" not in network
     assert 'bin_dirs = ["/home/kubernetes/bin/cni"]' in result.raw["files"]["/etc/containerd/config.toml"]
-    # then the PD CSI driver (the mirror's stand-in manifest, pinned), its no-key patch, kubegce's classes
+    # then the PD CSI driver kubegce rendered (no fetch, no key Secret to patch off), then its classes
     docs = [d for text in result.raw["applied_manifests"] for d in yaml.safe_load_all(text) if d]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "CSIDriver"] == ["pd.csi.storage.gke.io"]
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "StorageClass"] == ["standard-rwo", "premium-rwo"]
-    assert any("patch deployment csi-gce-pd-controller" in c for c in result.calls)
+    kinds = [d["kind"] for d in docs]
+    assert kinds.index("DaemonSet") < kinds.index("StorageClass")  # the driver before its classes
+    assert not any("patch deployment csi-gce-pd-controller" in c for c in result.calls)
+    assert not any("gcp-compute-persistent-disk-csi-driver.yaml" in c for c in result.calls)

@@ -1,5 +1,5 @@
-"""The GCE PD CSI driver against the emulator (docs/storage.md): a cluster created with the driver
-(its manifest mirrored and pinned) gets kubegce's StorageClasses, and a claim made with the
+"""The GCE PD CSI driver against the emulator (docs/storage.md): a cluster created with the defaults
+(no mirror, no pin: kubegce renders the driver itself) gets kubegce's StorageClasses, and a claim made with the
 `kubernetes` client binds once a worker node runs; with the driver opted out a claim stays Pending."""
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def test_a_claim_binds_only_with_the_driver(state: str, tmp_path: Path, driver: 
         repo = ClusterRepository(FileStateStore(Path(state.removeprefix("file://"))))
         bundle = bundle_from_options(CreateClusterOptions(name=NAME, project="my-proj", zones=["us-central1-a"]))
         s = bundle.cluster.spec
-        s.assets.mirror = "https://mirror.example.com/k8s"
-        s.assets.manifest_sha256 = {"calico": "a" * 64, "pd-csi": "b" * 64}
+        s.assets.manifest_sha256 = {"calico": "a" * 64}
         s.storage.pd_csi_driver.enabled = driver
         repo.create(bundle)
         target = service.connect(emu.endpoint, "my-proj", NAME)

@@ -88,32 +88,20 @@ def asset_warnings(bundle: ClusterBundle) -> list[str]:
             "spec.assets.manifestSha256.ccm is not set: the cloud-controller-manager will not install; pin it: "
             + _pin_hint(urls.ccm_manifest, name, "ccm")
         )
-    out += _pd_csi_warnings(bundle, urls.pd_csi_manifest)
+    out += _pd_csi_warnings(bundle)
     return out
 
 
-def _pd_csi_warnings(bundle: ClusterBundle, url: str) -> list[str]:
-    """The GCE PD CSI driver (spec.storage.pdCSIDriver, docs/storage.md): a mirror serves its
-    manifest (upstream publishes none as one file) and its sha256 is pinned."""
-    from kubegce.boot.versions import PD_CSI_KUSTOMIZE, PD_CSI_MANIFEST
-
-    s = bundle.cluster.spec
-    if not s.storage.pd_csi_driver.enabled:
+def _pd_csi_warnings(bundle: ClusterBundle) -> list[str]:
+    """spec.assets.manifestSha256.pd-csi is accepted (specs stored while the driver came from a mirror
+    carry it) but ignored: kubegce renders the driver itself (docs/storage.md)."""
+    if "pd-csi" not in bundle.cluster.spec.assets.manifest_sha256:
         return []
-    off = "or turn it off with spec.storage.pdCSIDriver.enabled: false"
-    if not url:
-        return [
-            "spec.storage.pdCSIDriver is enabled but spec.assets.mirror is not set: the PD CSI driver will not "
-            "install and PersistentVolumeClaims stay Pending; upstream publishes no single-file manifest, so "
-            f"render it with `kubectl kustomize '{PD_CSI_KUSTOMIZE}'`, serve it at MIRROR/{PD_CSI_MANIFEST} and "
-            f"set spec.assets.mirror and spec.assets.manifestSha256.pd-csi (docs/storage.md), {off}"
-        ]
-    if "pd-csi" not in s.assets.manifest_sha256:
-        return [
-            "spec.assets.manifestSha256.pd-csi is not set: the control plane will refuse to install the unpinned "
-            f"PD CSI driver manifest; pin it: {_pin_hint(url, bundle.cluster.name, 'pd-csi')}, {off}"
-        ]
-    return []
+    return [
+        "spec.assets.manifestSha256.pd-csi is deprecated and ignored: kubegce renders the GCE PD CSI driver "
+        "itself, nothing is fetched or pinned (docs/storage.md); remove it: "
+        f"`kubegce edit cluster {bundle.cluster.name} --unset spec.assets.manifestSha256.pd-csi`"
+    ]
 
 
 def _pin_hint(url: str, cluster: str, key: str) -> str:

@@ -186,7 +186,7 @@ def render_node_config(
         ("KUBEGCE_CLOUD_CONTROLLER_MANAGER", 1 if s.cloud_controller_manager else 0),
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
-        *storage_settings(s, urls.pd_csi_manifest),
+        *storage_settings(s, group.spec.role),
         ("KUBEGCE_BIN_DIR", bin_dir),
         ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),

@@ -20,14 +20,9 @@ CNI_PLUGINS_VERSION = releases.DEFAULT.cni_plugins
 CALICO_VERSION = "3.30.3"
 CILIUM_VERSION = "1.18.3"
 GCP_CCM_VERSION = "33.1.1"
-# The GCE PD CSI driver release whose stable overlay the pd-csi manifest is rendered from (docs/storage.md):
-# upstream publishes kustomize directories, no single manifest, so a mirror serves the rendered file.
+# The GCE PD CSI driver release kubegce renders itself (boot/storage.py, boot/templates/pd-csi-driver.yaml,
+# docs/storage.md): its objects are written from this release's deploy/kubernetes, nothing is fetched.
 PD_CSI_DRIVER_VERSION = "1.20.0"
-PD_CSI_MANIFEST = "manifests/gcp-compute-persistent-disk-csi-driver.yaml"
-PD_CSI_KUSTOMIZE = (
-    "https://github.com/kubernetes-sigs/gcp-compute-persistent-disk-csi-driver/"
-    f"deploy/kubernetes/overlays/stable-master?ref=v{PD_CSI_DRIVER_VERSION}"
-)
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,6 @@ class AssetURLs:
     cni: str
     network_manifest: str
     ccm_manifest: str
-    pd_csi_manifest: str = ""  # only under a mirror: upstream has no single-file manifest
 
 
 def asset_urls(networking: str, mirror: str | None) -> AssetURLs:
@@ -84,7 +78,6 @@ def asset_urls(networking: str, mirror: str | None) -> AssetURLs:
             cni=f"{base}/cni-plugins/releases/download",
             network_manifest=manifest,
             ccm_manifest=f"{base}/manifests/gcp-cloud-controller-manager.yaml",
-            pd_csi_manifest=f"{base}/{PD_CSI_MANIFEST}",
         )
     network = {  # networking "none": bring your own pod network, nothing to fetch
         "calico": f"https://raw.githubusercontent.com/projectcalico/calico/v{CALICO_VERSION}/manifests/calico.yaml",

@@ -2,8 +2,9 @@
 PersistentVolumeClaims and PersistentVolumes, for the `kubernetes` Python client and kubectl.
 
 The model (docs/storage.md, docs/emulator.md): a control plane that joins with
-``KUBEGCE_PD_CSI_DRIVER=1``, a manifest URL and its pinned sha256 in its node config has "installed"
-the GCE PD CSI driver, as its install_addons step would: the CSIDriver ``pd.csi.storage.gke.io``
+``KUBEGCE_PD_CSI_DRIVER=1`` in its node config (the driver enabled: kubegce rendered its manifest
+into that node config) has "installed" the GCE PD CSI driver, as its install_addons step would: the
+CSIDriver ``pd.csi.storage.gke.io``
 appears and the StorageClasses kubegce rendered into that node config (KUBEGCE_STORAGE_CLASSES_B64,
 boot/storage.py) are applied. Nothing runs: no driver pod, no disk. A claim of a class whose
 provisioner is the driver binds once the driver is installed and, for ``WaitForFirstConsumer``,
@@ -96,11 +97,7 @@ class SimulatedStorage:
                 if not is_control_plane(inst):
                     continue
                 cfg = self.node_settings(inst)
-                if (
-                    cfg.get("KUBEGCE_PD_CSI_DRIVER") == "1"
-                    and cfg.get("KUBEGCE_PD_CSI_MANIFEST_URL")
-                    and cfg.get("KUBEGCE_PD_CSI_MANIFEST_SHA256")
-                ):
+                if cfg.get("KUBEGCE_PD_CSI_DRIVER") == "1":
                     classes = base64.b64decode(cfg.get("KUBEGCE_STORAGE_CLASSES_B64", "")).decode()
                     self.install_driver([c for c in yaml.safe_load_all(classes) if isinstance(c, dict)])
                     return

@@ -101,7 +101,7 @@ def write_mirror(root: Path, kubernetes_version: str, arch: str) -> None:
         data = strict_stand_in(b, kubernetes_version) if b in PYTHON_STAND_INS else fake
         _write(root, f"{base}/{b}", data, 0o755)
         _write(root, f"{base}/{b}.sha256", _sha(data).encode())
-    for name in ("calico", "cilium", "gcp-cloud-controller-manager", "gcp-compute-persistent-disk-csi-driver"):
+    for name in ("calico", "cilium", "gcp-cloud-controller-manager"):
         _write(root, f"{m}/manifests/{name}.yaml", FAKE_MANIFEST)
 
 

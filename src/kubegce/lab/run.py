@@ -97,7 +97,7 @@ def lab_bundle(
     )
     s = bundle.cluster.spec
     s.assets.mirror = MIRROR_URL
-    s.assets.manifest_sha256 = {k: manifest_sha256() for k in ("calico", "cilium", "ccm", "pd-csi")}
+    s.assets.manifest_sha256 = {k: manifest_sha256() for k in ("calico", "cilium", "ccm")}
     bundle.cluster.metadata.name = cluster_name  # may be hostile on purpose; the renderer must cope
     for g in bundle.instance_groups:
         g.spec.bootstrap = BootstrapSpec(channel=channel, install_cloud_init=install_cloud_init,

@@ -100,29 +100,26 @@ install_addons() {
 }
 
 install_storage() {
-  # spec.storage: the GCE PD CSI driver from its pinned manifest, then kubegce's StorageClasses
+  # spec.storage: the GCE PD CSI driver and its StorageClasses, both rendered by kubegce
+  # (boot/storage.py from boot/templates/pd-csi-driver.yaml) and base64 in the node config: nothing is
+  # fetched, no value of theirs is shell text. The driver has no key Secret: it authenticates as the
+  # VM's service account through the metadata server (docs/storage.md).
   local manifest=$1
   local kubectl=("$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf)
-  # What upstream's controller Deployment loses: the key file it reads from the cloud-sa Secret. With
-  # no GOOGLE_APPLICATION_CREDENTIALS the driver's Google client uses the VM's service account through
-  # the metadata server, as kOps's copy of the manifest does (docs/storage.md).
-  # shellcheck disable=SC2016 # a JSON patch; $patch is strategic merge's directive, not a variable
-  local no_key='{"spec":{"template":{"spec":{"volumes":[{"name":"cloud-sa-volume","$patch":"delete"}],"containers":[{"name":"gce-pd-driver","env":[{"name":"GOOGLE_APPLICATION_CREDENTIALS","$patch":"delete"}],"volumeMounts":[{"mountPath":"/etc/cloud-sa","$patch":"delete"}]}]}}}}'
   if [[ "${KUBEGCE_PD_CSI_DRIVER:-0}" != 1 ]]; then
     return 0
   fi
-  if [[ -z "$KUBEGCE_PD_CSI_MANIFEST_URL" ]]; then
-    log "storage: PD CSI driver not installed: no spec.assets.mirror serves its manifest (docs/storage.md); PVCs stay Pending"
+  if [[ -z "${KUBEGCE_PD_CSI_MANIFEST_B64:-}" ]]; then
+    log "storage: PD CSI driver not installed: this node config carries no driver manifest; PVCs stay Pending"
     return 0
   fi
-  fetch_asset "$KUBEGCE_PD_CSI_MANIFEST_URL" "$manifest" "$KUBEGCE_PD_CSI_MANIFEST_SHA256"
+  printf '%s' "$KUBEGCE_PD_CSI_MANIFEST_B64" | base64 -d >"$manifest"
   "${kubectl[@]}" apply -f "$manifest"
-  "${kubectl[@]}" --namespace "$KUBEGCE_PD_CSI_NAMESPACE" patch deployment csi-gce-pd-controller \
-    --type strategic --patch "$no_key"
   if [[ -n "${KUBEGCE_STORAGE_CLASSES_B64:-}" ]]; then
     printf '%s' "$KUBEGCE_STORAGE_CLASSES_B64" | base64 -d >"$manifest"
     "${kubectl[@]}" apply -f "$manifest"
   fi
+  log "storage: PD CSI driver ${KUBEGCE_PD_CSI_DRIVER_VERSION:-} applied"
 }
 
 install_network_manifest() {
