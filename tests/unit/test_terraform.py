@@ -161,3 +161,21 @@ def test_control_planes_keep_their_etcd_disk_and_internal_ip(tmp_path: Path) -> 
                               "disk_type": "pd-balanced"}]  # fmt: skip
         else:
             assert extra == []
+
+
+def test_an_autoscaled_groups_migs_leave_target_size_to_the_autoscaler(tmp_path: Path) -> None:
+    from kubegce.spec.models import Role
+
+    bundle = make_bundle()
+    bundle.cluster.spec.cluster_autoscaler.enabled = True
+    nodes = next(g for g in bundle.instance_groups if g.spec.role == Role.NODE)
+    nodes.spec.min_size, nodes.spec.max_size = 2, 6
+    write_terraform(build_graph(render_cluster_boot(bundle, Catalog.load())), "us-central1", tmp_path)
+    migs = json.loads((tmp_path / "kubernetes.tf.json").read_text())["resource"][
+        "google_compute_instance_group_manager"
+    ]
+    for name, mig in migs.items():
+        if "nodes" in name:
+            assert mig["lifecycle"] == {"ignore_changes": ["target_size"]}, name
+        else:
+            assert "lifecycle" not in mig, name  # the control plane's size stays kubegce's

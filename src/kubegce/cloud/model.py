@@ -22,6 +22,7 @@ from kubegce.cloud.names import (
     zone_letter,
 )
 from kubegce.spec import gce_accelerators
+from kubegce.spec.autoscaler import autoscaled
 from kubegce.spec.models import ClusterBundle, InstanceGroup, ProvisioningModel, Role
 from kubegce.spec.validate import region_of
 
@@ -236,7 +237,8 @@ def build_graph(boot: ClusterBoot) -> ResourceGraph:
     for gb in boot.groups:
         _group_resources(graph, gb, labels=labels, desc=desc, subnets=subnets, pools=pools,
                          network_url=network_url, cp_tag=cp_tag, node_tag=node_tag,
-                         public=s.topology == "public", service_account=s.service_account)  # fmt: skip
+                         public=s.topology == "public", service_account=s.service_account,
+                         autoscaled=autoscaled(boot.bundle, gb.group))  # fmt: skip
     return graph
 
 
@@ -297,6 +299,7 @@ def _group_resources(
     node_tag: str,
     public: bool,
     service_account: str,
+    autoscaled: bool = False,
 ) -> None:
     g = gb.group
     c_name = graph.cluster_name
@@ -362,7 +365,8 @@ def _group_resources(
             if is_cp and region in pools:
                 mig["targetPools"] = [_url(project, "regions", region, "targetPools", pools[region].name)]
                 deps.append(pools[region])
-            graph.add(Resource("instance_group_manager", mname, mig, location=zone, depends_on=tuple(deps)))
+            graph.add(Resource("instance_group_manager", mname, mig, location=zone, depends_on=tuple(deps),
+                               tf_ignore_changes=("target_size",) if autoscaled else ()))  # fmt: skip
 
 
 def _regional_mig(graph: ResourceGraph, gb: GroupBoot, region: str, zones: list[str], template: str,

@@ -24,6 +24,9 @@ class Resource:
     body: dict[str, Any]
     location: str = "global"
     depends_on: tuple[ResourceKey, ...] = ()
+    # attributes Terraform must leave as they are once created (an autoscaled MIG's target_size:
+    # the cluster autoscaler owns it; docs/autoscaling.md); the API path keeps them itself
+    tf_ignore_changes: tuple[str, ...] = ()
 
     @property
     def key(self) -> ResourceKey:

@@ -36,6 +36,8 @@ def terraform(r: Resource, tf: TfContext) -> dict[str, Any]:
            "version": [{"instance_template": tf.ref("instance_template", b["instanceTemplate"])}]}  # fmt: skip
     if "targetPools" in b:
         out["target_pools"] = [tf.ref("target_pool", u) for u in b["targetPools"]]
+    if r.tf_ignore_changes:  # the cluster autoscaler owns the size (docs/autoscaling.md)
+        out["lifecycle"] = {"ignore_changes": list(r.tf_ignore_changes)}
     preserved = b.get("statefulPolicy", {}).get("preservedState", {})
     if preserved.get("disks"):
         out["stateful_disk"] = [{"device_name": name, "delete_rule": rule["autoDelete"]}
