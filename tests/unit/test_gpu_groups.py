@@ -115,3 +115,61 @@ def test_the_emulator_refuses_gpu_templates_gce_refuses(props: dict[str, Any], f
     with pytest.raises(ApiError) as err:
         check_accelerators(props)
     assert f"resource.properties.{field}" in str(err.value.body())
+
+
+def test_every_catalog_image_has_a_gpu_profile() -> None:
+    from kubegce.images.catalog import GPU_METHODS, gpu_profile, gpu_profiles
+
+    catalog = Catalog.load()
+    for p in catalog.profiles:
+        g = gpu_profile(p)
+        assert g is not None and g.method in GPU_METHODS, p.label
+        assert g.supported == (p.os not in ("fedora-coreos", "sles", "opensuse-leap")), p.label
+        if p.os == "cos":
+            assert g.method == "cos-extensions" and g.secure_boot
+        if p.package_manager == "dnf":
+            assert g.method == "dnf-nvidia"
+    assert all(bool(g.reason) == (not g.supported) for g in gpu_profiles().values())
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ("fedora-coreos-cloud/fedora-coreos-stable", True), ("suse-cloud/sles-15", True),
+        ("ubuntu-os-cloud/ubuntu-2404-lts-amd64", False), ("cos-cloud/cos-stable", False),
+        ("rocky-linux-cloud/rocky-linux-9", False), ("debian-cloud/debian-12", False),
+    ],
+)  # fmt: skip
+def test_gpu_groups_on_images_without_a_driver_path_are_refused(image: str, refused: bool) -> None:
+    from kubegce.boot.plans import choose_channels
+    from kubegce.errors import SpecError
+
+    b = gpu_bundle()
+    nodes_of(b).spec.image = image
+    if refused:
+        with pytest.raises(SpecError) as err:
+            choose_channels(b, Catalog.load())
+        assert "instancegroup nodes spec.image:" in str(err.value) and "takes no GPUs here" in str(err.value)
+    else:
+        choose_channels(b, Catalog.load())
+
+
+def test_a_gpu_group_on_an_image_the_catalog_cannot_place_is_warned() -> None:
+    from kubegce.boot.plans import choose_channels
+
+    b = gpu_bundle()
+    nodes_of(b).spec.image = "my-proj/golden-linux"
+    _, warnings = choose_channels(b, Catalog.load(), force=True)
+    assert any("how its NVIDIA driver goes in is unknown" in w for w in warnings), warnings
+
+
+def test_a_user_catalog_names_a_known_gpu_profile(tmp_path: Path) -> None:
+    from kubegce.errors import UserError
+
+    extra = tmp_path / "images.yaml"
+    extra.write_text("entries:\n  - {project: my-proj, os: rhel, version: '9', families: [golden], image_prefixes: "
+                     "[golden-], licenses: [], cloud_init: false, guest_agent: true, ignition: false, "
+                     "package_manager: dnf, read_only_root: false, gpu: bogus}\n")  # fmt: skip
+    with pytest.raises(UserError) as err:
+        Catalog.load(extra)
+    assert "gpu must be one of" in str(err.value)

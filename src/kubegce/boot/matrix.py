@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubegce.boot.channel import decide_channel
-from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
+from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage, gpu_profile
 from kubegce.spec.models import BootstrapSpec
 
 
@@ -45,13 +45,22 @@ def matrix_rows(catalog: Catalog) -> list[tuple[str, ...]]:
                 p.package_manager,
                 yes(p.read_only_root),
                 default_channel(image),
+                _gpu(p),
             )  # fmt: skip
         )
     return rows
 
 
 MATRIX_COLUMNS = ("PROJECT", "FAMILIES", "OS", "CLOUD-INIT", "GUEST-AGENT", "IGNITION", "PACKAGES",
-                  "READ-ONLY-ROOT", "CHANNEL")  # fmt: skip
+                  "READ-ONLY-ROOT", "CHANNEL", "GPU")  # fmt: skip
+
+
+def _gpu(p: ImageProfile) -> str:
+    """The GPU column: how the driver will go in (its method; "+sb" when secure boot can stay on)."""
+    g = gpu_profile(p)
+    if g is None or not g.supported:
+        return "no"
+    return g.method + ("+sb" if g.secure_boot else "")
 
 
 HEADER = """# Image support matrix
@@ -64,6 +73,11 @@ cloud-config parts: images with cloud-init switch to `user-data` (MIME); images 
 `installCloudInit: true` (startup-script installs cloud-init and runs it on the first boot) or the
 spec is refused. Fedora CoreOS always gets an Ignition v3 config in `user-data`. Images the
 catalog cannot place get `both`.
+
+The GPU column is the image's GPU profile (catalog.yaml `gpu_profiles`): how the NVIDIA driver
+will go in (`cos-extensions`, `apt`, `dnf-nvidia`; `+sb` when its modules are signed so secure boot
+can stay on), or `no` when GPU groups are refused on it. The driver install itself is not built
+yet (docs/gpus.md).
 
 The boot lab (`kubegce lab boot --image IMAGE`) boots each kind of row on a Debian root file
 system with the real guest software: `cloud-init+agent` (Ubuntu), `agent-only` (Debian, RHEL,

@@ -15,8 +15,9 @@ from kubegce.boot.endpoint import api_endpoint_name
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BackupUrls, BootPayload, RestoreUrls, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
-from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
+from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage, gpu_profile
 from kubegce.images.fit import arch_problem, image_warnings, not_found_problem
+from kubegce.spec import gce_accelerators
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import validate_bundle
 from kubegce.state.base import NodeUrls
@@ -142,6 +143,16 @@ def choose_channels(
                     problems.extend(f"{where} spec.image: {f}" for f in found)
                     continue
                 warnings.extend(f"{where} spec.image: {f} (kept: --force)" for f in found)
+            if gce_accelerators.has_gpus(g.spec.machine_type, len(g.spec.guest_accelerators)):
+                gpu = gpu_profile(image.profile)
+                if gpu is None:
+                    warnings.append(f"{where} spec.image: the catalog cannot place {image.ref}, so how its NVIDIA "
+                                    "driver goes in is unknown; install it in the image (docs/gpus.md)")  # fmt: skip
+                elif not gpu.supported:
+                    problems.append(f"{where} spec.image: {image.profile.label if image.profile else image.ref} "
+                                    f"takes no GPUs here: {gpu.reason}; for a GPU group use an Ubuntu, Debian, "
+                                    "RHEL, Rocky, AlmaLinux, CentOS Stream or COS image (docs/gpus.md)")  # fmt: skip
+                    continue
             decision = decide_channel(image, g.spec.bootstrap, where=where, force=force)
         except ChannelError as exc:
             problems.append(str(exc))

@@ -248,7 +248,7 @@ DEFAULT_SPOT_TERMINATION_ACTION = "DELETE"
 
 
 def has_gpus(g: InstanceGroup) -> bool:
-    return bool(g.spec.guest_accelerators) or gce_accelerators.built_in(g.spec.machine_type) is not None
+    return gce_accelerators.has_gpus(g.spec.machine_type, len(g.spec.guest_accelerators))
 
 
 def scheduling(g: InstanceGroup) -> dict[str, Any]:

@@ -132,7 +132,9 @@ class SimulatedCluster:
             self.etcd.backup_tick([r for n, r in joined.items() if is_control_plane(r) and n in self.nodes])
         self.storage.sync({n: r for n, r in joined.items() if n in self.nodes}, is_control_plane)
         workers = [n for n, r in joined.items() if not is_control_plane(r)]
-        if self.workloads and not self.seeded and workers:
+        every_worker = sum(1 for r in instances.values() if not is_control_plane(r))
+        if self.workloads and not self.seeded and workers and len(workers) == every_worker:
+            # once every worker instance has joined (a slow sync must not put all pods on the first one)
             self.seeded = True
             self.kube.add_daemonset("node-agent")
             self.kube.add_replicaset("web", 2 * len(workers), nodes=sorted(workers))

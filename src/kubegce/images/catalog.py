@@ -77,6 +77,46 @@ def package_manager(name: str) -> PackageManager:
     return package_managers()[name]
 
 
+@dataclass(frozen=True)
+class GpuProfile:
+    """How the NVIDIA driver goes onto a kind of image (catalog.yaml ``gpu_profiles``)."""
+
+    name: str
+    method: str  # cos-extensions | apt | dnf-nvidia | none
+    secure_boot: bool
+    pinned: bool
+    source: str
+    verified: str
+    reason: str = ""  # method none: why kubegce refuses GPU groups on the image
+
+    @property
+    def supported(self) -> bool:
+        return self.method != "none"
+
+
+GPU_METHODS = ("cos-extensions", "apt", "dnf-nvidia", "none")
+
+
+@functools.cache
+def gpu_profiles() -> dict[str, GpuProfile]:
+    """The GPU profiles of the built-in catalog, checked: a known method, the fields each needs."""
+    data = yaml.safe_load(resources.files("kubegce.images").joinpath("catalog.yaml").read_text())
+    out = {}
+    for name, v in data["gpu_profiles"].items():
+        profile = GpuProfile(str(name), str(v["method"]), bool(v["secure_boot"]), bool(v["pinned"]), str(v["source"]),
+                             str(v["verified"]), str(v.get("reason", "")))  # fmt: skip
+        if profile.method not in GPU_METHODS or (profile.method == "none") != bool(profile.reason):
+            raise UserError(f"the built-in catalog: gpu_profiles.{name}: a method of {GPU_METHODS}, and a reason "
+                            "exactly when the method is none")  # fmt: skip
+        out[profile.name] = profile
+    return out
+
+
+def gpu_profile(profile: ImageProfile | None) -> GpuProfile | None:
+    """The image's GPU profile; None for an image the catalog cannot place."""
+    return gpu_profiles()[profile.gpu] if profile is not None else None
+
+
 def package_manager_of_tools(tools: list[str] | tuple[str, ...]) -> str:
     """The package manager whose command is among ``tools`` (what an image probe saw), or none."""
     return next((pm.name for pm in package_managers().values() if pm.tool and pm.tool in tools), "none")
@@ -109,6 +149,7 @@ class ImageProfile:
     # /opt/cni/bin by hostPath, so only an image whose /opt is read-only (COS) uses another dir
     cni_bin_dir: str = DEFAULT_CNI_BIN_DIR
     volatile_etc: bool = False
+    gpu: str = "none"  # its GPU profile (catalog.yaml gpu_profiles): how the NVIDIA driver goes in
     note: str = ""
     # how the entry was checked on the catalog's `checked` date: search | inferred | earlier, then
     # optionally `:` or `;` and what exactly
@@ -212,6 +253,8 @@ def _profile(entry: Any, where: str, index: int) -> ImageProfile:
     pm = e.get("package_manager")
     if pm not in package_managers():
         raise UserError(f"{at}: package_manager must be one of {', '.join(package_managers())}")
+    if e.get("gpu", "none") not in gpu_profiles():
+        raise UserError(f"{at}: gpu must be one of {', '.join(gpu_profiles())}")
     for key in NODE_PATH_FIELDS:
         value = e.get(key)
         if value is not None and not (isinstance(value, str) and NODE_PATH.fullmatch(value) and len(value) <= 200):

@@ -74,6 +74,11 @@ def built_in(machine_type: str) -> Gpus | None:
     return Gpus(model, n) if m["g"] else None
 
 
+def has_gpus(machine_type: str, attached: int) -> bool:
+    """Whether an instance of this machine type with ``attached`` guestAccelerators entries has GPUs."""
+    return attached > 0 or built_in(machine_type) is not None
+
+
 def n1_vcpus(machine_type: str) -> int | None:
     """The vCPUs of an N1 machine type (predefined or custom), or None when it is not N1."""
     if m := _N1_CUSTOM.fullmatch(machine_type):
