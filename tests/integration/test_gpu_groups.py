@@ -3,9 +3,6 @@ instances carry the GPUs and TERMINATE maintenance, checked by the emulator's GC
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
 from kubegce import service
@@ -15,6 +12,7 @@ from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
 from kubegce.spec.models import GuestAccelerator, ProvisioningModel, Role
 from tests.conftest import make_bundle
+from tests.integration.test_pace import http
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +43,8 @@ def test_a_zone_without_the_gpu_is_refused_before_anything_is_created() -> None:
     nodes.spec.guest_accelerators = [GuestAccelerator(type="nvidia-tesla-v100", count=1)]
     with RunningEmulator(0, FaultConfig(operation_ms=0), boot_seconds=0.2) as emu:
         zone = bundle.cluster.spec.zones[-1]
-        req = urllib.request.Request(f"{emu.endpoint}/_emulator/accelerators", method="POST",
-                                     data=json.dumps({"zone": zone, "offered": ["nvidia-tesla-t4"]}).encode())  # fmt: skip
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert resp.status == 200
+        code, _ = http(emu, "POST", "/_emulator/accelerators", {"zone": zone, "offered": ["nvidia-tesla-t4"]})
+        assert code == 200
         target = service.connect(emu.endpoint, "my-proj", bundle.cluster.name)
         with pytest.raises(SpecError) as err:
             service.plan(bundle, Catalog.load(), target=target)

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
 from kubegce.spec.models import SPOT_NODE_LABEL, ProvisioningModel
 from kubegce.state.clusters import ClusterRepository
 from kubegce.state.store import FileStateStore
+from tests.integration.test_pace import http
 
 pytestmark = pytest.mark.integration
 NAME = "spot.example.com"
@@ -37,14 +37,8 @@ def kubegce(*args: str, endpoint: str, timeout: float = 120) -> subprocess.Compl
                           timeout=timeout)  # fmt: skip
 
 
-def admin(emu: RunningEmulator, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(f"{emu.endpoint}/_emulator/{path}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+def admin(emu: RunningEmulator, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    return http(emu, "POST", f"/_emulator/{path}", body)
 
 
 def spot_cluster(emu: RunningEmulator, state: str, nodes: int = 2) -> ClusterRepository:

@@ -71,8 +71,8 @@ class BootSimulator:
         return time.time() - float(instance.get("_booted", time.time()))
 
     def status(self, instance: dict[str, Any]) -> str:
-        if float(instance.get("_down_until", 0)) > time.time():  # preempted (emulator/spot.py)
-            return str(instance.get("_down_status", "TERMINATED"))
+        if float(instance.get("_down_until", 0)) > time.time():  # preempted and stopped (emulator/spot.py)
+            return "TERMINATED"
         e = self.elapsed(instance) / max(self.boot_seconds, 1e-6)
         if e < 0.05:
             return "PROVISIONING"

@@ -63,5 +63,5 @@ def preempt(st: ComputeState, zone: str, name: str, down_s: float = 0.0) -> dict
         elif action == "DELETE":
             st.remove_instance(key)  # not in a group: nothing recreates it
         else:
-            res.update(_booted=back, _down_until=back, _down_status="TERMINATED")
+            res.update(_booted=back, _down_until=back)
         return {"operation": op["name"], "instanceTerminationAction": action}

@@ -40,7 +40,7 @@ def place_problems(api: GceApi, bundle: ClusterBundle) -> list[str]:
             if z not in cluster_zones and (p := check_zone(z, zones)) is not None:
                 problems.append(f"instancegroup {g.name} spec.zones: {_api_says(p, project)}")
         machine = g.spec.machine_type
-        gpus = bool(g.spec.guest_accelerators) or gce_accelerators.built_in(machine) is not None
+        gpus = gce_accelerators.has_gpus(machine, len(g.spec.guest_accelerators))
         # a GPU type (and a GPU) is offered zone by zone: check every zone of a GPU group
         for zone in [z for z in group_zones if z in zones][: None if gpus else 1]:
             if (machine, zone) in checked:

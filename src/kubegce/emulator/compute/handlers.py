@@ -342,7 +342,7 @@ def check_accelerators(props: dict[str, Any]) -> None:
     if len(wanted) > 1:
         raise ApiError(400, "invalid", f"Invalid value for field '{at}.guestAccelerators': one accelerator type "
                                        "per instance.")  # fmt: skip
-    if wanted or gce_accelerators.built_in(machine):
+    if gce_accelerators.has_gpus(machine, len(wanted)):
         policy = (props.get("scheduling") or {}).get("onHostMaintenance", "MIGRATE")
         if policy != "TERMINATE":
             raise ApiError(400, "invalid", f"Invalid value for field '{at}.scheduling.onHostMaintenance': "
