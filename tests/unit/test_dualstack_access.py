@@ -169,7 +169,7 @@ def test_kops_gce_networking_is_refused_with_the_supported_list() -> None:
 @pytest.mark.parametrize(("url", "fetched"), [("", False), ("https://example.com/calico.yaml", True)])
 def test_the_bootstrap_skips_the_network_manifest_for_none(tmp_path: Path, url: str, fetched: bool) -> None:
     join = template("lib/join.sh")
-    names = "install_addons|install_network_manifest|install_storage|install_cluster_autoscaler"
+    names = "install_addons|install_network_manifest|install_storage|install_cluster_autoscaler|install_device_plugin"
     fns = "\n".join(m.group(0) for m in re.finditer(rf"^({names})\(\) \{{.*?^\}}", join, re.M | re.S))
     code = (
         'log() { echo "LOG $*"; }\nfetch_asset() { echo "FETCH $1"; }\n'

@@ -118,7 +118,7 @@ def test_the_emulator_refuses_gpu_templates_gce_refuses(props: dict[str, Any], f
 
 
 def test_every_catalog_image_has_a_gpu_profile() -> None:
-    from kubegce.images.catalog import GPU_METHODS, gpu_profile, gpu_profiles
+    from kubegce.images.gpu_profiles import GPU_METHODS, gpu_profile, gpu_profiles
 
     catalog = Catalog.load()
     for p in catalog.profiles:

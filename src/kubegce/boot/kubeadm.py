@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from kubegce.boot.versions import DEFAULT_REGISTRY
+from kubegce.spec import gpu
 from kubegce.spec.models import SPOT_NODE_LABEL, ClusterBundle, InstanceGroup, ProvisioningModel, Role
 from kubegce.spec.validate import VERSION_RE
 
@@ -40,6 +41,7 @@ API_PORT = 443
 # HTTP health check and its firewall rule in cloud/model.py): kOps's kube-apiserver-healthcheck port.
 API_HEALTH_PORT = 3990
 API_HEALTH_PATH = "/readyz"
+CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"  # kubeadm's
 
 
 # A Spot group's kubelet settings, as a kubeadm patch (target kubeletconfiguration, merge) that
@@ -90,12 +92,14 @@ def _taints(taints: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def kubelet_args(bundle: ClusterBundle, group: InstanceGroup) -> dict[str, str]:
+def kubelet_args(
+    bundle: ClusterBundle, group: InstanceGroup, extra_labels: dict[str, str] | None = None
+) -> dict[str, str]:
     """The kubelet flags kubeadm writes into kubeadm-flags.env for this group, by name."""
     args: dict[str, str] = {}
     if bundle.cluster.spec.cloud_controller_manager:
         args["cloud-provider"] = "external"
-    labels = dict(group.spec.node_labels)
+    labels = {**group.spec.node_labels, **gpu.node_labels(group), **(extra_labels or {})}
     if group.spec.provisioning_model == ProvisioningModel.SPOT:
         labels[SPOT_NODE_LABEL] = "true"
     if labels:
@@ -109,15 +113,22 @@ def _kubelet_args(api: str, args: dict[str, str]) -> Any:
     return args
 
 
-def render_kubeadm_config(bundle: ClusterBundle, group: InstanceGroup, api_endpoint: str) -> str:
+def registration_taints(bundle: ClusterBundle, group: InstanceGroup) -> list[str]:
+    """The taints the group's nodes register with: its spec.taints (a control plane without any gets
+    kubeadm's control-plane taint), and a GPU group's nvidia.com/gpu taint (spec.gpu.taint)."""
+    own = group.spec.taints
+    if not own and group.spec.role == Role.CONTROL_PLANE:
+        own = [CONTROL_PLANE_TAINT]
+    return [*own, *gpu.node_taints(bundle, group)]
+
+
+def render_kubeadm_config(
+    bundle: ClusterBundle, group: InstanceGroup, api_endpoint: str, *, extra_labels: dict[str, str] | None = None
+) -> str:
     s = bundle.cluster.spec
     api = api_version_for(s.kubernetes_version)
-    registration: dict[str, Any] = {
-        "taints": _taints(group.spec.taints)
-        if group.spec.taints or group.spec.role == Role.NODE
-        else [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
-    }
-    if args := kubelet_args(bundle, group):
+    registration: dict[str, Any] = {"taints": _taints(registration_taints(bundle, group))}
+    if args := kubelet_args(bundle, group, extra_labels):
         registration["kubeletExtraArgs"] = _kubelet_args(api, args)
     patches = {"patches": {"directory": KUBELET_PATCH_DIR}} if kubelet_patch(group) else {}
     docs: list[dict[str, Any]] = []

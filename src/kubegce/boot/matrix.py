@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubegce.boot.channel import decide_channel
-from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage, gpu_profile
+from kubegce.images.catalog import Catalog, ImageProfile, ResolvedImage
+from kubegce.images.gpu_profiles import gpu_profile
 from kubegce.spec.models import BootstrapSpec
 
 

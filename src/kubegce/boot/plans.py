@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 from kubegce.boot.channel import ChannelDecision, ChannelError, decide_channel
 from kubegce.boot.endpoint import api_endpoint_name
+from kubegce.boot.gpu import version_warnings as gpu_version_warnings
 from kubegce.boot.metadata import MetadataError, build_metadata
 from kubegce.boot.render import BackupUrls, BootPayload, RestoreUrls, render_node_config, render_payload
 from kubegce.errors import SpecError, UserError
-from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage, gpu_profile
+from kubegce.images.catalog import DEFAULT_CNI_BIN_DIR, Catalog, ImageProfile, ImageReader, ResolvedImage
 from kubegce.images.fit import arch_problem, image_warnings, not_found_problem
+from kubegce.images.gpu_profiles import gpu_profile
 from kubegce.spec import gce_accelerators
 from kubegce.spec.models import ClusterBundle, InstanceGroup, Role
 from kubegce.spec.validate import validate_bundle
@@ -153,6 +155,7 @@ def choose_channels(
                                     f"takes no GPUs here: {gpu.reason}; for a GPU group use an Ubuntu, Debian, "
                                     "RHEL, Rocky, AlmaLinux, CentOS Stream or COS image (docs/gpus.md)")  # fmt: skip
                     continue
+                warnings.extend(f"{where} {w}" for w in gpu_version_warnings(bundle, g, image.profile))
             decision = decide_channel(image, g.spec.bootstrap, where=where, force=force)
         except ChannelError as exc:
             problems.append(str(exc))

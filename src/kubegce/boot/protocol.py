@@ -31,6 +31,8 @@ STEPS = (
     "fetch_config",
     "detect_distro",
     "prepare_host",
+    "install_gpu_driver",
+    "install_gpu_toolkit",
     "install_binaries",
     "configure_services",
     "fetch_secrets",
@@ -44,6 +46,7 @@ PSEUDO_STEPS = ("init", "reapply_volatile_etc", "mount_etcd_disk", "refresh_api_
 # The last step before each progress phase is reported.
 STEP_BEFORE_PHASE = {PREPARED: "prepare_host", INSTALLED: "configure_services", JOINED: "install_addons"}
 DOWNLOAD_STEPS = frozenset({"install_binaries"})
+GPU_STEPS = frozenset({"install_gpu_driver", "install_gpu_toolkit"})
 JOIN_STEPS = frozenset({"fetch_secrets", "kubeadm_join", "install_addons"})
 
 # Guest attributes (namespace/key) the bootstrap writes.
@@ -52,7 +55,8 @@ ATTR_PHASE = "phase"
 ATTR_ERROR = "error"
 ATTR_WARNING = "warning"
 ATTR_BACKUP = "backup"  # a control plane's etcd backup job: "ok ID" or "CAUSE: why" (lib/backup.sh)
-ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING, ATTR_BACKUP)
+ATTR_GPU = "gpu"  # a GPU node's driver phase: "installing VERSION", "ready VERSION" or "CAUSE: why" (lib/gpu.sh)
+ATTRIBUTE_KEYS = (ATTR_PHASE, ATTR_ERROR, ATTR_WARNING, ATTR_BACKUP, ATTR_GPU)
 PROBE_NAMESPACE = "kubegce-probe"
 
 # A control plane that boots on a kept etcd disk (lib/etcd.sh) restores its member instead of
@@ -68,6 +72,37 @@ RESTORE_CHECKSUM_MISMATCH = "restore-checksum-mismatch"
 RESTORE_ETCD_VERSION = "restore-etcd-version"
 ETCD_RESTORE = "etcd-restore"  # the console line of a control plane in a restore round: leader|member
 ETCD_RESTORED = "etcd-member-restored"
+
+
+# A GPU node's driver install (lib/gpu.sh; diagnose's causes of the same names). A failure stops the
+# bootstrap (a GPU node without its driver would join and idle, tainted): the error attribute and the
+# gpu attribute both start with the cause.
+GPU_INSTALLING = "installing"
+GPU_READY = "ready"
+GPU_NO_DEVICE = "gpu-no-device"  # no NVIDIA PCI device: the instance has no GPU attached
+GPU_SECURE_BOOT = "gpu-secure-boot"  # secure boot is on and the image's driver modules are unsigned
+GPU_KERNEL_HEADERS = "gpu-kernel-headers"  # no headers (or prebuilt modules) for the running kernel
+GPU_DRIVER_INSTALL = "gpu-driver-install"  # the driver's packages or extension did not install
+GPU_DRIVER_LOAD = "gpu-driver-load"  # installed, but nvidia-smi cannot talk to the GPUs
+GPU_TOOLKIT = "gpu-toolkit"  # the NVIDIA container toolkit did not install
+GPU_CAUSES = (GPU_NO_DEVICE, GPU_SECURE_BOOT, GPU_KERNEL_HEADERS, GPU_DRIVER_INSTALL, GPU_DRIVER_LOAD, GPU_TOOLKIT)
+
+
+@dataclass(frozen=True)
+class GpuStatus:
+    state: str  # installing | ready | one of GPU_CAUSES
+    detail: str = ""  # the version, or why
+
+
+def parse_gpu_status(text: str) -> GpuStatus | None:
+    """The gpu guest attribute's value, or None for an empty or unknown one."""
+    head, _, rest = text.strip().partition(" ")
+    if head in (GPU_INSTALLING, GPU_READY):
+        return GpuStatus(head, rest.strip())
+    cause, sep, why = text.strip().partition(":")
+    if sep and cause in GPU_CAUSES:
+        return GpuStatus(cause, why.strip())
+    return None
 
 
 def etcd_mismatch_error(recorded: str, current: str) -> str:
@@ -151,5 +186,14 @@ def shell_constants() -> str:
         "KUBEGCE_RESTORE_CHECKSUM_MISMATCH": RESTORE_CHECKSUM_MISMATCH,
         "KUBEGCE_RESTORE_ETCD_VERSION": RESTORE_ETCD_VERSION,
         "KUBEGCE_ETCD_RESTORE": ETCD_RESTORE,
+        "KUBEGCE_ATTR_GPU": ATTR_GPU,
+        "KUBEGCE_GPU_STATE_INSTALLING": GPU_INSTALLING,
+        "KUBEGCE_GPU_STATE_READY": GPU_READY,
+        "KUBEGCE_CAUSE_GPU_NO_DEVICE": GPU_NO_DEVICE,
+        "KUBEGCE_CAUSE_GPU_SECURE_BOOT": GPU_SECURE_BOOT,
+        "KUBEGCE_CAUSE_GPU_KERNEL_HEADERS": GPU_KERNEL_HEADERS,
+        "KUBEGCE_CAUSE_GPU_DRIVER_INSTALL": GPU_DRIVER_INSTALL,
+        "KUBEGCE_CAUSE_GPU_DRIVER_LOAD": GPU_DRIVER_LOAD,
+        "KUBEGCE_CAUSE_GPU_TOOLKIT": GPU_TOOLKIT,
     }
     return "\n".join(f"{k}={v}" for k, v in values.items())

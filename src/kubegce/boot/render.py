@@ -20,6 +20,8 @@ from kubegce.backups.retention import duration_s
 from kubegce.boot import protocol
 from kubegce.boot.autoscaler import render_manifest as render_autoscaler_manifest
 from kubegce.boot.channel import ChannelDecision
+from kubegce.boot.gpu import device_plugin_settings, gpu_settings
+from kubegce.boot.gpu import node_labels as gpu_node_labels
 from kubegce.boot.kubeadm import API_HEALTH_PORT, API_PORT, KUBELET_PATCH_DIR, kubelet_patch, render_kubeadm_config
 from kubegce.boot.storage import storage_settings
 from kubegce.boot.versions import asset_urls, components
@@ -154,7 +156,7 @@ def render_node_config(
         for m in package_managers().values()
         if profile is None and m.host_packages
     ]
-    kubeadm = render_kubeadm_config(bundle, group, api_endpoint)
+    kubeadm = render_kubeadm_config(bundle, group, api_endpoint, extra_labels=gpu_node_labels(group, profile))
     parts = components(s.kubernetes_version, s.assets.container_registry)
     values: list[tuple[str, str | int | list[str]]] = [
         ("KUBEGCE_CLUSTER_NAME", bundle.cluster.name),
@@ -187,6 +189,8 @@ def render_node_config(
         ("KUBEGCE_CCM_MANIFEST_URL", urls.ccm_manifest),
         ("KUBEGCE_CCM_MANIFEST_SHA256", s.assets.manifest_sha256.get("ccm", "")),
         *storage_settings(s, group.spec.role),
+        *gpu_settings(bundle, group, profile),
+        *device_plugin_settings(bundle, group),
         ("KUBEGCE_BIN_DIR", bin_dir),
         ("KUBEGCE_CNI_BIN_DIR", cni_bin_dir),
         ("KUBEGCE_READ_ONLY_ROOT", 1 if read_only else 0),

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from kubegce.errors import UserError
+from kubegce.images.gpu_profiles import gpu_profiles
 from kubegce.spec import yamlio
 
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
@@ -75,46 +76,6 @@ def package_managers() -> dict[str, PackageManager]:
 
 def package_manager(name: str) -> PackageManager:
     return package_managers()[name]
-
-
-@dataclass(frozen=True)
-class GpuProfile:
-    """How the NVIDIA driver goes onto a kind of image (catalog.yaml ``gpu_profiles``)."""
-
-    name: str
-    method: str  # cos-extensions | apt | dnf-nvidia | none
-    secure_boot: bool
-    pinned: bool
-    source: str
-    verified: str
-    reason: str = ""  # method none: why kubegce refuses GPU groups on the image
-
-    @property
-    def supported(self) -> bool:
-        return self.method != "none"
-
-
-GPU_METHODS = ("cos-extensions", "apt", "dnf-nvidia", "none")
-
-
-@functools.cache
-def gpu_profiles() -> dict[str, GpuProfile]:
-    """The GPU profiles of the built-in catalog, checked: a known method, the fields each needs."""
-    data = yaml.safe_load(resources.files("kubegce.images").joinpath("catalog.yaml").read_text())
-    out = {}
-    for name, v in data["gpu_profiles"].items():
-        profile = GpuProfile(str(name), str(v["method"]), bool(v["secure_boot"]), bool(v["pinned"]), str(v["source"]),
-                             str(v["verified"]), str(v.get("reason", "")))  # fmt: skip
-        if profile.method not in GPU_METHODS or (profile.method == "none") != bool(profile.reason):
-            raise UserError(f"the built-in catalog: gpu_profiles.{name}: a method of {GPU_METHODS}, and a reason "
-                            "exactly when the method is none")  # fmt: skip
-        out[profile.name] = profile
-    return out
-
-
-def gpu_profile(profile: ImageProfile | None) -> GpuProfile | None:
-    """The image's GPU profile; None for an image the catalog cannot place."""
-    return gpu_profiles()[profile.gpu] if profile is not None else None
 
 
 def package_manager_of_tools(tools: list[str] | tuple[str, ...]) -> str:

@@ -111,3 +111,42 @@ def attach_problem(machine_type: str, model: str, count: int) -> str | None:
         hint = f"attach {fewer[0]}" if fewer else "use fewer vCPUs"
         return f"{count} {model} allow at most {limits[count]} vCPUs; {machine_type} has {vcpus}: {hint}"
     return None
+
+
+# Which NVIDIA driver drives each model (docs.nvidia.com/datacenter/tesla, the driver release
+# notes' supported-GPU lists, as of 2026-12): the oldest branch that supports it, and whether
+# NVIDIA's open kernel modules do (Turing and newer; Blackwell has only them). Pascal (P4, P100)
+# and Volta (V100) need the proprietary modules, and R580 is the last branch that drives them.
+MIN_BRANCH: dict[str, int] = {
+    "nvidia-tesla-p4": 384, "nvidia-tesla-p100": 384, "nvidia-tesla-v100": 384, "nvidia-tesla-t4": 418,
+    "nvidia-tesla-a100": 450, "nvidia-a100-80gb": 460, "nvidia-l4": 525, "nvidia-h100-80gb": 525,
+    "nvidia-h100-mega-80gb": 535, "nvidia-h200-141gb": 550, "nvidia-b200": 570, "nvidia-gb200": 570,
+    "nvidia-rtx-pro-6000": 575,
+}  # fmt: skip
+PROPRIETARY_ONLY = frozenset({"nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100"})
+LAST_PROPRIETARY_BRANCH = 580
+
+
+def group_gpus(machine_type: str, attached: list[tuple[str, int]]) -> Gpus | None:
+    """The GPUs an instance gets: its machine type's, or the one model attached (validated)."""
+    if gpus := built_in(machine_type):
+        return gpus
+    if attached:
+        return Gpus(attached[0][0], attached[0][1])
+    return None
+
+
+def open_modules(model: str) -> bool:
+    """Whether NVIDIA's open kernel modules drive this model (else the proprietary ones)."""
+    return model not in PROPRIETARY_ONLY
+
+
+def branch_problem(model: str, branch: int) -> str | None:
+    """Why driver branch ``branch`` cannot drive ``model``, or None."""
+    low = MIN_BRANCH.get(model)
+    if low is not None and branch < low:
+        return f"{model} needs driver branch {low} or newer"
+    if model in PROPRIETARY_ONLY and branch > LAST_PROPRIETARY_BRANCH:
+        return (f"{model} is a Pascal or Volta GPU: branch {LAST_PROPRIETARY_BRANCH} is the last one that drives it; "
+                f"use {LAST_PROPRIETARY_BRANCH} or older")  # fmt: skip
+    return None

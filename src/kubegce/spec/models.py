@@ -146,6 +146,33 @@ class ClusterAutoscalerSpec(SpecModel):
     image: str | None = None
 
 
+# GPU node groups (docs/gpus.md). The NVIDIA driver branch every GPU group gets unless
+# spec.gpu.driverVersion says otherwise: R580, NVIDIA's long-term support branch, the newest that
+# still drives the Pascal and Volta GPUs N1 types take (P4, P100, V100) and new enough for B200/GB200.
+DEFAULT_GPU_DRIVER_BRANCH = "580"
+GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"  # GKE's taint for GPU nodes; pods asking for nvidia.com/gpu tolerate it
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # what the device plugin's DaemonSet selects
+GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # GKE's: the GPU model, for nodeSelectors written for GKE
+
+
+class DevicePluginSpec(SpecModel):
+    enabled: bool = True  # the NVIDIA device plugin DaemonSet (runs on GPU nodes only)
+
+
+class GpuSpec(SpecModel):
+    """The cluster's GPU settings; a group's spec.gpu overrides driverVersion and taint."""
+
+    # "" means DEFAULT_GPU_DRIVER_BRANCH; a branch (580) or an exact version (580.95.05)
+    driver_version: str = ""
+    taint: bool = True  # GPU nodes register with nvidia.com/gpu=present:NoSchedule
+    device_plugin: DevicePluginSpec = Field(default_factory=DevicePluginSpec)
+
+
+class GroupGpuSpec(SpecModel):
+    driver_version: str | None = None  # default: the cluster's spec.gpu.driverVersion
+    taint: bool | None = None  # default: the cluster's spec.gpu.taint
+
+
 class ClusterSpec(SpecModel):
     project: str
     zones: list[str]
@@ -164,6 +191,7 @@ class ClusterSpec(SpecModel):
     etcd: EtcdSpec = Field(default_factory=EtcdSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     cluster_autoscaler: ClusterAutoscalerSpec = Field(default_factory=ClusterAutoscalerSpec)
+    gpu: GpuSpec = Field(default_factory=GpuSpec)
 
 
 class Cluster(SpecModel):
@@ -223,6 +251,7 @@ class InstanceGroupSpec(SpecModel):
     allow_spot_control_plane: bool = False
     # GPUs for an N1 machine type; accelerator-optimized types (a2/a3/a4/g2 ...) come with theirs
     guest_accelerators: list[GuestAccelerator] = Field(default_factory=list)
+    gpu: GroupGpuSpec | None = None  # the group's driver version and taint (docs/gpus.md)
 
 
 class InstanceGroup(SpecModel):

@@ -28,6 +28,7 @@ from kubegce.spec.fields import (
     user_data_name_problem,
     user_data_type_problem,
 )
+from kubegce.spec.gpu import gpu_problems
 from kubegce.spec.models import (
     CLUSTER_LABEL,
     DEFAULT_STORAGE_CLASS,
@@ -295,6 +296,7 @@ def validate_bundle(bundle: ClusterBundle, *, known_zones: Collection[str] | Non
 
     _check_backup(s.etcd.backup, problems)
     problems.extend(storage_problems(s.storage))
+    problems.extend(gpu_problems(bundle))
 
     # GCE networks have no range of their own: networkCIDR is only where generated subnets come from.
     _networks("spec.networkCIDR", s.network_cidr, problems)

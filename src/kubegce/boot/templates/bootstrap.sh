@@ -16,6 +16,7 @@ umask 022
 # @@KUBEGCE_INCLUDE lib/common.sh@@
 # @@KUBEGCE_INCLUDE lib/distro.sh@@
 # @@KUBEGCE_INCLUDE lib/host.sh@@
+# @@KUBEGCE_INCLUDE lib/gpu.sh@@
 # @@KUBEGCE_INCLUDE lib/binaries.sh@@
 # @@KUBEGCE_INCLUDE lib/discovery.sh@@
 # @@KUBEGCE_INCLUDE lib/election.sh@@

@@ -78,11 +78,18 @@ containerd_config() {
   # reads version 3, where the CRI plugin is split into io.containerd.cri.v1.images and
   # io.containerd.cri.v1.runtime (containerd's docs/cri/config.md, v1.7 and v2.2). The sandbox
   # image is the pause image kubeadm expects for this Kubernetes version, from the cluster's registry.
+  # A GPU node (lib/gpu.sh) adds the NVIDIA runtime as the default, as `nvidia-ctk runtime configure
+  # --runtime=containerd --set-as-default` would, or, where the toolkit is CDI, turns CDI on.
+  local cri=io.containerd.grpc.v1.cri
   if [[ "$KUBEGCE_CONTAINERD_CONFIG_VERSION" == 3 ]]; then
+    cri=io.containerd.cri.v1.runtime
     cat <<EOF
 version = 3
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = "$KUBEGCE_SANDBOX_IMAGE"
+EOF
+    containerd_gpu_config "$cri"
+    cat <<EOF
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
@@ -96,6 +103,9 @@ EOF
 version = 2
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$KUBEGCE_SANDBOX_IMAGE"
+EOF
+    containerd_gpu_config "$cri"
+    cat <<EOF
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
@@ -105,6 +115,26 @@ version = 2
   bin_dir = "$KUBEGCE_CNI_BIN_DIR"
 EOF
   fi
+}
+
+containerd_gpu_config() {
+  # $1: the CRI runtime plugin's name. Version 2 has its table open already (sandbox_image), so its
+  # keys go there; version 3 opens it.
+  if [[ "${KUBEGCE_GPU:-0}" != 1 ]]; then return 0; fi
+  if [[ "$1" == io.containerd.cri.v1.runtime ]]; then echo "[plugins.\"$1\"]"; fi
+  if [[ "$KUBEGCE_GPU_TOOLKIT" == cdi ]]; then
+    printf '  enable_cdi = true\n  cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]\n'
+    return 0
+  fi
+  cat <<EOF
+[plugins."$1".containerd]
+  default_runtime_name = "nvidia"
+[plugins."$1".containerd.runtimes.nvidia]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."$1".containerd.runtimes.nvidia.options]
+  SystemdCgroup = true
+  BinaryName = "$KUBEGCE_GPU_RUNTIME"
+EOF
 }
 
 configure_services() {

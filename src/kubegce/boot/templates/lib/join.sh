@@ -96,7 +96,18 @@ install_addons() {
     "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
   fi
   install_storage "$manifest"
+  install_device_plugin "$manifest"
   rm -f "$manifest"
+}
+
+install_device_plugin() {
+  # spec.gpu.devicePlugin: the NVIDIA device plugin's DaemonSets (boot/gpu.py), in every cluster: they
+  # run only on nodes labelled nvidia.com/gpu.present, so a GPU group added later needs nothing more.
+  local manifest=$1
+  if [[ -z "${KUBEGCE_DEVICE_PLUGIN_B64:-}" ]]; then return 0; fi
+  printf '%s' "$KUBEGCE_DEVICE_PLUGIN_B64" | base64 -d >"$manifest"
+  "$KUBEGCE_BIN_DIR/kubectl" --kubeconfig /etc/kubernetes/admin.conf apply -f "$manifest"
+  log "gpu: NVIDIA device plugin ${KUBEGCE_DEVICE_PLUGIN_VERSION:-} applied"
 }
 
 install_storage() {

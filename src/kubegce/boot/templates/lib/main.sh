@@ -55,6 +55,7 @@ reapply_volatile_etc() {
   # there (all of them once the node is initialized), and the exec mount of the bin dir.
   keep_etc_dirs
   if [[ -e "$RUN_DIR/prepare_host.done" ]]; then configure_kernel; fi
+  if [[ -e "$RUN_DIR/install_gpu_driver.done" ]]; then reload_gpu_driver; fi
   if [[ -e "$RUN_DIR/install_binaries.done" ]]; then make_bin_dirs; fi
   if [[ -e "$RUN_DIR/configure_services.done" ]]; then configure_services; fi
   if [[ -r "$RUN_DIR/api-address" ]]; then set_api_host "$(<"$RUN_DIR/api-address")"; fi
@@ -107,6 +108,8 @@ main() {
   fi
   step prepare_host
   report_phase prepared
+  step install_gpu_driver
+  step install_gpu_toolkit
   step install_binaries
   step configure_services
   report_phase installed

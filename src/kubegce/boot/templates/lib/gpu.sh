@@ -1,0 +1,220 @@
+# shellcheck shell=bash
+# A GPU node's NVIDIA driver and container toolkit, the way the image's GPU profile says
+# (images/catalog.yaml gpu_profiles, rendered by boot/gpu.py into KUBEGCE_GPU_*; docs/gpus.md). The
+# profile's method picks the installer, its data the packages: no distribution is named here. The
+# gpu guest attribute carries the driver's phase: installing, ready VERSION, or CAUSE: why; a failed
+# install stops the bootstrap with that cause (a GPU node without its driver would join and idle).
+
+gpu_fail() {
+  # $1: a GPU cause of kubegce.boot.protocol, $2: why
+  put_guest_attribute "$KUBEGCE_ATTR_GPU" "$1: $2"
+  fail "$1: $2"
+}
+
+gpu_words() {
+  # The catalog's words with the node's facts in place: @KERNEL@ (the running kernel), @MAJOR@
+  # (the release's major version), @ARCH@ (NVIDIA's repository name of the machine), @DEBARCH@.
+  local word kernel major arch debarch
+  kernel=$(uname -r)
+  major=${DISTRO_VERSION%%.*}
+  arch=$(uname -m)
+  case "$arch" in
+    x86_64) debarch=amd64 ;;
+    aarch64) debarch=arm64 arch=sbsa ;;
+    *) debarch=$arch ;;
+  esac
+  for word in "$@"; do
+    word=${word//@KERNEL@/$kernel}
+    word=${word//@MAJOR@/$major}
+    word=${word//@ARCH@/$arch}
+    printf '%s\n' "${word//@DEBARCH@/$debarch}"
+  done
+}
+
+nvidia_pci_devices() {
+  # How many NVIDIA GPUs the PCI bus shows (vendor 0x10de, class 0x03: display or 3D controller).
+  local dev count=0 vendor class
+  for dev in /sys/bus/pci/devices/*; do
+    [[ -r "$dev/vendor" && -r "$dev/class" ]] || continue
+    vendor=$(<"$dev/vendor")
+    class=$(<"$dev/class")
+    if [[ "$vendor" == 0x10de && "$class" == 0x03* ]]; then count=$((count + 1)); fi
+  done
+  echo "$count"
+}
+
+secure_boot_on() {
+  # UEFI's SecureBoot variable: four attribute bytes, then 1 when secure boot is on.
+  local var=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+  [[ -r "$var" && "$(od -An -t u1 -j 4 -N 1 "$var" | tr -d ' ')" == 1 ]]
+}
+
+gpu_package_available() {
+  case "$PKG" in
+    apt) apt-cache show "$1" >/dev/null 2>&1 ;;
+    dnf) dnf list -q --available "$1" >/dev/null 2>&1 || rpm -q "$1" >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+
+apt_add_components() {
+  # Components (contrib, non-free ...) added to the image's own Debian sources, deb822 or one-line.
+  local c file
+  for c in "$@"; do
+    for file in /etc/apt/sources.list.d/*.sources; do
+      [[ -w "$file" ]] || continue
+      if ! grep -Eq "^Components:.*[[:space:]]$c([[:space:]]|\$)" "$file"; then
+        sed -i -E "s@^(Components:.*)\$@\\1 $(sed_replacement "$c")@" "$file"
+      fi
+    done
+    file=/etc/apt/sources.list
+    if [[ -w "$file" ]] && ! grep -Eq "^deb .*[[:space:]]$c([[:space:]]|\$)" "$file"; then
+      sed -i -E "s@^(deb [^#]*[[:space:]]main)([[:space:]].*)?\$@\\1 $(sed_replacement "$c")\\2@" "$file"
+    fi
+  done
+}
+
+gpu_add_repos() {
+  local repo name
+  local -a repos
+  mapfile -t repos < <(gpu_words "${KUBEGCE_GPU_REPOS[@]}")
+  for repo in "${repos[@]}"; do
+    case "$PKG:$repo" in
+      apt:+*) apt_add_components "${repo#+}" ;;
+      apt:https://*) echo "deb $repo" >>/etc/apt/sources.list.d/kubegce-gpu.list ;;
+      dnf:*.rpm) dnf install -y -q "$repo" ;;
+      dnf:*.repo)
+        name=${repo##*/}
+        curl --silent --show-error --fail --location --retry 5 --max-time 60 -o "/etc/yum.repos.d/$name" "$repo"
+        ;;
+    esac
+  done
+}
+
+gpu_install_packages() {
+  # The profile's headers, then its driver; a package named for the running kernel that the
+  # repositories do not have is the kernel-headers cause (no headers or prebuilt modules for it).
+  local pkg
+  local -a headers driver
+  mapfile -t headers < <(gpu_words "${KUBEGCE_GPU_HEADER_PACKAGES[@]}")
+  mapfile -t driver < <(gpu_words "${KUBEGCE_GPU_DRIVER_PACKAGES[@]}")
+  if ! gpu_add_repos; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_INSTALL" "could not add the driver's package repositories (${KUBEGCE_GPU_REPOS[*]})"
+  fi
+  if [[ "$PKG" == apt ]]; then DEBIAN_FRONTEND=noninteractive apt-get update -q; fi
+  for pkg in "${headers[@]}" "${driver[@]}"; do
+    if [[ "$pkg" == *"$(uname -r)"* ]] && ! gpu_package_available "$pkg"; then
+      gpu_fail "$KUBEGCE_CAUSE_GPU_KERNEL_HEADERS" "no $pkg for the running kernel $(uname -r) in the image's repositories; boot a newer image of the family (the archive has the headers or modules for its kernel)"
+    fi
+  done
+  if ((${#headers[@]} > 0)) && ! install_packages "${headers[@]}"; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_KERNEL_HEADERS" "could not install ${headers[*]} for the running kernel $(uname -r)"
+  fi
+  if ! install_packages "${driver[@]}"; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_INSTALL" "could not install ${driver[*]} (profile $KUBEGCE_GPU_PROFILE)"
+  fi
+  if [[ -n "$KUBEGCE_GPU_LOCK" ]]; then
+    # keep later dnf updates on the version (NVIDIA's driver guide, "Version locking")
+    if ! { install_packages python3-dnf-plugin-versionlock && dnf versionlock add "$KUBEGCE_GPU_LOCK"; }; then
+      warn "gpu: could not versionlock $KUBEGCE_GPU_LOCK; a later dnf update may change the driver"
+    fi
+  fi
+}
+
+gpu_install_cos() {
+  # COS's prebuilt, signed driver for the image's milestone, into /var/lib/nvidia; its files
+  # must be executable there (COS mounts /var noexec).
+  if ! cos-extensions install gpu -- "${KUBEGCE_GPU_DRIVER_PACKAGES[@]}"; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_INSTALL" "cos-extensions install gpu ${KUBEGCE_GPU_DRIVER_PACKAGES[*]} failed (is that version built for this COS milestone? \`cos-extensions list\` on the node)"
+  fi
+  gpu_exec_mount
+}
+
+gpu_exec_mount() {
+  if ! mountpoint -q "$KUBEGCE_GPU_DRIVER_ROOT"; then
+    mount --bind "$KUBEGCE_GPU_DRIVER_ROOT" "$KUBEGCE_GPU_DRIVER_ROOT"
+  fi
+  mount -o remount,exec "$KUBEGCE_GPU_DRIVER_ROOT"
+}
+
+reload_gpu_driver() {
+  # A reboot of an image whose driver does not come back by itself (COS: the modules are loaded by
+  # the installer): run it again, from its cache.
+  if [[ "${KUBEGCE_GPU:-0}" == 1 && "$KUBEGCE_GPU_METHOD" == cos-extensions ]]; then
+    cos-extensions install gpu -- "${KUBEGCE_GPU_DRIVER_PACKAGES[@]}"
+    gpu_exec_mount
+  fi
+}
+
+gpu_check_driver() {
+  # The driver talks to the GPUs: nvidia-smi answers with its version, one line per GPU.
+  local smi out version
+  smi=$(command -v nvidia-smi || echo "${KUBEGCE_GPU_DRIVER_ROOT%/}/bin/nvidia-smi")
+  if ! out=$("$smi" --query-gpu=driver_version --format=csv,noheader 2>&1); then
+    if [[ "$out" == *"Key was rejected"* || "$out" == *"Required key not available"* ]]; then
+      gpu_fail "$KUBEGCE_CAUSE_GPU_SECURE_BOOT" "the kernel refused the NVIDIA modules' signature: ${out##*$'\n'}"
+    fi
+    gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_LOAD" "nvidia-smi cannot reach the GPUs: ${out##*$'\n'}"
+  fi
+  version=${out%%$'\n'*}
+  if [[ -n "$KUBEGCE_GPU_DRIVER_VERSION" && "$version" != "$KUBEGCE_GPU_DRIVER_VERSION" && "$version" != "$KUBEGCE_GPU_DRIVER_VERSION".* ]]; then
+    warn "gpu: driver $version is loaded, spec.gpu.driverVersion asks for $KUBEGCE_GPU_DRIVER_VERSION"
+  fi
+  log "gpu: driver $version ready ($KUBEGCE_GPU_COUNT $KUBEGCE_GPU_MODEL)"
+  put_guest_attribute "$KUBEGCE_ATTR_GPU" "$KUBEGCE_GPU_STATE_READY $version"
+}
+
+install_gpu_driver() {
+  local found
+  if [[ "${KUBEGCE_GPU:-0}" != 1 ]]; then return 0; fi
+  put_guest_attribute "$KUBEGCE_ATTR_GPU" "$KUBEGCE_GPU_STATE_INSTALLING ${KUBEGCE_GPU_DRIVER_VERSION:-image}"
+  found=$(nvidia_pci_devices)
+  if ((found == 0)); then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_NO_DEVICE" "no NVIDIA PCI device (vendor 0x10de): the instance has no GPU attached, its template asks for $KUBEGCE_GPU_COUNT $KUBEGCE_GPU_MODEL"
+  fi
+  if ((found != KUBEGCE_GPU_COUNT)); then
+    warn "gpu: $found NVIDIA devices on the PCI bus, the group asks for $KUBEGCE_GPU_COUNT $KUBEGCE_GPU_MODEL"
+  fi
+  if [[ "$KUBEGCE_GPU_SECURE_BOOT_OK" != 1 ]] && secure_boot_on; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_SECURE_BOOT" "secure boot is on, and this image's NVIDIA modules (profile ${KUBEGCE_GPU_PROFILE:-none}) are unsigned DKMS builds the kernel will refuse: turn secure boot off for the group's VMs, or use an image with signed modules (Ubuntu, COS)"
+  fi
+  log "gpu: $found NVIDIA device(s); driver method=$KUBEGCE_GPU_METHOD version=${KUBEGCE_GPU_DRIVER_VERSION:-image} modules=${KUBEGCE_GPU_MODULES:-}"
+  case "$KUBEGCE_GPU_METHOD" in
+    cos-extensions) gpu_install_cos ;;
+    apt | dnf-nvidia) gpu_install_packages ;;
+    image) log "gpu: the image brings its NVIDIA driver (the catalog cannot place it)" ;;
+  esac
+  gpu_check_driver
+}
+
+install_gpu_toolkit() {
+  # The NVIDIA container toolkit (its nvidia runtime is containerd's default on GPU nodes,
+  # lib/binaries.sh); a cdi profile installs nothing: the device plugin writes CDI specs.
+  local key=/etc/apt/keyrings/nvidia-container-toolkit.asc source
+  if [[ "${KUBEGCE_GPU:-0}" != 1 || "$KUBEGCE_GPU_TOOLKIT" != packages ]]; then return 0; fi
+  if [[ -x "$KUBEGCE_GPU_RUNTIME" ]]; then
+    log "gpu: the NVIDIA container toolkit is in the image"
+    return 0
+  fi
+  case "$PKG" in
+    apt)
+      source=$(gpu_words "$KUBEGCE_GPU_TOOLKIT_APT_SOURCE")
+      mkdir -p /etc/apt/keyrings
+      if ! curl --silent --show-error --fail --location --retry 5 --max-time 60 -o "$key" "$KUBEGCE_GPU_TOOLKIT_APT_KEY"; then
+        gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "could not fetch the toolkit repository's key $KUBEGCE_GPU_TOOLKIT_APT_KEY"
+      fi
+      echo "deb [signed-by=$key] $source" >/etc/apt/sources.list.d/nvidia-container-toolkit.list
+      ;;
+    dnf)
+      if ! curl --silent --show-error --fail --location --retry 5 --max-time 60 \
+        -o /etc/yum.repos.d/nvidia-container-toolkit.repo "$KUBEGCE_GPU_TOOLKIT_DNF_REPO"; then
+        gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "could not fetch the toolkit repository $KUBEGCE_GPU_TOOLKIT_DNF_REPO"
+      fi
+      ;;
+    *) gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "no NVIDIA container toolkit for package manager $PKG: install it in the image" ;;
+  esac
+  if ! install_packages "${KUBEGCE_GPU_TOOLKIT_PACKAGES[@]}"; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "could not install ${KUBEGCE_GPU_TOOLKIT_PACKAGES[*]}"
+  fi
+  log "gpu: NVIDIA container toolkit installed; containerd's default runtime is $KUBEGCE_GPU_RUNTIME"
+}
