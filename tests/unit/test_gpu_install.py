@@ -269,3 +269,20 @@ def test_a_driver_version_change_changes_the_groups_node_config() -> None:
     cp_before = render_cluster_boot(gpu_bundle(), Catalog.load()).groups[0].payload.node_config.text
     cp_after = render_cluster_boot(b, Catalog.load()).groups[0].payload.node_config.text
     assert cp_before == cp_after  # the control planes (no GPUs) do not roll
+
+
+# ---------------------------------------------------------------- kOps import
+def test_kops_guest_accelerators_import() -> None:
+    from kubegce.spec.loader import load_bundles
+    from tests.unit.test_spot import kops_documents
+
+    ig = {
+        "machineType": "n1-standard-8",
+        "guestAccelerators": [{"acceleratorType": "nvidia-tesla-t4", "acceleratorCount": 2}],
+    }
+    bundles, warnings = load_bundles(kops_documents(ig), "kops.yaml")
+    g = bundles[0].group("nodes")
+    assert g is not None and [(a.type, a.count) for a in g.spec.guest_accelerators] == [("nvidia-tesla-t4", 2)]
+    assert not any("guestAccelerators" in w for w in warnings)
+    with pytest.raises(SpecError, match=r"spec.guestAccelerators\[0\]: must be a mapping"):
+        load_bundles(kops_documents({"guestAccelerators": ["nvidia-tesla-t4"]}), "kops.yaml")

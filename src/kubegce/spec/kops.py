@@ -36,7 +36,7 @@ _CLUSTER_MAPPED = {
 }  # fmt: skip
 _IG_MAPPED = {
     "role", "machineType", "image", "minSize", "maxSize", "zones", "rootVolumeSize", "nodeLabels",
-    "taints", "cloudLabels", "additionalUserData", "subnets", "gcpProvisioningModel",
+    "taints", "cloudLabels", "additionalUserData", "subnets", "gcpProvisioningModel", "guestAccelerators",
 }  # fmt: skip
 _CLOUD_CONFIG_MAPPED = {"gceServiceAccount", "gceUseStartupScript", "gcpPDCSIDriver"}
 _IGNORED_TOP = {"configBase", "configStore"}  # state-store settings: kubegce uses --state instead
@@ -305,6 +305,9 @@ def _group(meta: dict[str, Any], spec: dict[str, Any], p: _Problems, unmapped: l
         out["autoscale"] = spec["autoscale"]
     if "gcpProvisioningModel" in spec:  # kOps's Spot VMs on GCE: SPOT or STANDARD
         out["provisioningModel"] = spec["gcpProvisioningModel"]
+    if "guestAccelerators" in spec:  # kOps's AcceleratorConfig: acceleratorType, acceleratorCount
+        out["guestAccelerators"] = [{"type": a.get("acceleratorType", ""), "count": a.get("acceleratorCount", 1)}
+                                    for a in p.mappings(spec["guestAccelerators"], "spec.guestAccelerators")]  # fmt: skip
     for k in sorted(str(k) for k in spec if k in KOPS_INSTANCE_GROUP_SPEC_FIELDS and k not in _IG_MAPPED):
         unmapped.append(f"InstanceGroup spec.{k}")
     labels = dict(p.mapping(meta.get("labels"), "metadata.labels"))
