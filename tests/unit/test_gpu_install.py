@@ -286,3 +286,18 @@ def test_kops_guest_accelerators_import() -> None:
     assert not any("guestAccelerators" in w for w in warnings)
     with pytest.raises(SpecError, match=r"spec.guestAccelerators\[0\]: must be a mapping"):
         load_bundles(kops_documents({"guestAccelerators": ["nvidia-tesla-t4"]}), "kops.yaml")
+
+
+# ---------------------------------------------------------------- with Spot
+def test_a_spot_gpu_group_is_both() -> None:
+    from kubegce.cloud.model import scheduling
+    from kubegce.spec.models import ProvisioningModel
+
+    b = gpu_bundle(UBUNTU)
+    nodes(b).spec.provisioning_model = ProvisioningModel.SPOT
+    assert validate_bundle(b) == []
+    assert scheduling(nodes(b))["provisioningModel"] == "SPOT"
+    assert scheduling(nodes(b))["onHostMaintenance"] == "TERMINATE"
+    labels = kubelet_args(b, nodes(b))["node-labels"]
+    assert "cloud.google.com/gke-spot=true" in labels and "nvidia.com/gpu.present=true" in labels
+    assert settings(b)["KUBEGCE_GPU"] == 1
