@@ -29,6 +29,9 @@ HOST_TOOL_STAND_INS = ("iptables", "conntrack", "ebtables", "ethtool", "socat")
 # root's python3 and python3-yaml, which cloud-init's package brings in every lab profile).
 PYTHON_STAND_INS = {"kubeadm": "kubeadm_stand_in.py", "kubelet": "kubelet_stand_in.py"}
 PACKAGE_MANAGER_STAND_INS = ("apt-get", "dnf", "zypper")  # templates/apt-get-stand-in.sh
+# A GPU node's tools (templates/gpu-stand-in.sh): COS's driver installer, nvidia-smi, the package
+# queries lib/gpu.sh asks, and curl for NVIDIA's and EPEL's repositories (other URLs: the real curl)
+GPU_STAND_INS = ("cos-extensions", "nvidia-smi", "apt-cache", "rpm", "curl")
 FAKE_MANIFEST = (
     b"# kubegce boot lab: stand-in pod network manifest, with the CNI hostPath of calico's and cilium's\n"
     b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: lab-network\n  namespace: kube-system\n"
@@ -115,6 +118,8 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", stand_in, 0o755)
         for cmd in PACKAGE_MANAGER_STAND_INS:
             _write(root, f"{LAB_DIR}/stand-ins/{cmd}", lab_template("apt-get-stand-in.sh"), 0o755)
+        for cmd in GPU_STAND_INS:
+            _write(root, f"{LAB_DIR}/stand-ins/{cmd}", lab_template("gpu-stand-in.sh"), 0o755)
         secrets = _tar({
             "etc/kubegce/bootstrap.kubeconfig": b"# boot lab stand-in: no real credentials\n",
             # what a control plane's bundle carries (lab values, not secrets of any cluster)

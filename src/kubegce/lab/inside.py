@@ -63,6 +63,10 @@ def prepare_root(job: dict[str, Any]) -> Path:
         node = merged / "dev" / name
         os.mknod(node, 0o666 | 0o020000, os.makedev(major, minor))
         os.chmod(node, 0o666)
+    # as devtmpfs/udev leave them: bash's process substitution, <(...), opens /dev/fd/N
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        os.symlink(target, merged / "dev" / name)
     (merged / "dev/shm").mkdir(exist_ok=True)
     (merged / "dev/pts").mkdir(exist_ok=True)
     for target in ("run", "tmp"):
@@ -72,7 +76,31 @@ def prepare_root(job: dict[str, Any]) -> Path:
     dmi.mkdir(parents=True)
     for key, value in DMI.items():
         (dmi / key).write_text(value + "\n")
+    fake_gpus(merged / "sys", int(job.get("gpus") or 0), bool(job.get("secure_boot")))
     return merged
+
+
+SECURE_BOOT_VAR = "firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+NVIDIA_VENDOR = "0x10de"
+NVIDIA_3D_CLASS = "0x030200"  # a 3D controller: the data-center GPUs GCE attaches
+
+
+def fake_gpus(sys_dir: Path, count: int, secure_boot: bool) -> None:
+    """What a GPU VM's /sys shows lib/gpu.sh: COUNT NVIDIA PCI devices (vendor, class) beside a
+    virtio NIC, and UEFI's SecureBoot variable (4 attribute bytes, then 1 or 0)."""
+    devices = sys_dir / "bus/pci/devices"
+    nic = devices / "0000:00:04.0"
+    nic.mkdir(parents=True)
+    (nic / "vendor").write_text("0x1af4\n")
+    (nic / "class").write_text("0x020000\n")
+    for n in range(count):
+        dev = devices / f"0000:00:{5 + n:02x}.0"
+        dev.mkdir()
+        (dev / "vendor").write_text(NVIDIA_VENDOR + "\n")
+        (dev / "class").write_text(NVIDIA_3D_CLASS + "\n")
+    var = sys_dir / SECURE_BOOT_VAR
+    var.parent.mkdir(parents=True)
+    var.write_bytes(bytes([6, 0, 0, 0, 1 if secure_boot else 0]))
 
 
 def restrict_mount(path: Path, options: str) -> None:

@@ -28,7 +28,7 @@ from kubegce.lab.assets import MIRROR_URL, SECRETS_URL, manifest_sha256
 from kubegce.lab.profiles import PROFILES, LabProfile, LogFn, lab_profile_of, profile_rootfs
 from kubegce.spec import releases
 from kubegce.spec.defaults import CreateClusterOptions, bundle_from_options
-from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, Role, UserDataPart
+from kubegce.spec.models import BootChannel, BootstrapSpec, ClusterBundle, GuestAccelerator, Role, UserDataPart
 
 
 def lab_catalog() -> Catalog:
@@ -91,7 +91,12 @@ def lab_bundle(
     cluster_name: str = "lab.example.com",
     node_labels: dict[str, str] | None = None,
     taints: list[str] | None = None,
+    machine_type: str | None = None,
+    accelerators: list[tuple[str, int]] | None = None,
 ) -> ClusterBundle:
+    """The lab's cluster for ``image``; ``machine_type`` and ``accelerators`` (GCE's
+    guestAccelerators: (type, count)) make its node group a GPU group: g2-standard-8 comes with one
+    nvidia-l4, n1-standard-8 takes e.g. [("nvidia-tesla-t4", 1)]."""
     bundle = bundle_from_options(
         CreateClusterOptions(name="lab.example.com", project="kubegce-lab", zones=["us-central1-a"], image=image)
     )
@@ -105,6 +110,9 @@ def lab_bundle(
         if g.spec.role == Role.NODE:
             g.spec.node_labels = node_labels or {}
             g.spec.taints = taints or []
+            if machine_type:
+                g.spec.machine_type = machine_type
+            g.spec.guest_accelerators = [GuestAccelerator(type=t, count=n) for t, n in accelerators or []]
     return bundle
 
 
@@ -162,8 +170,14 @@ class LabMachine:
     """One lab instance: its disk (overlay upper layer) lives across boots."""
 
     def __init__(self, profile: LabProfile, metadata: dict[str, str], *, log: LogFn | None = None,
-                 hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = releases.DEFAULT_VERSION) -> None:  # fmt: skip
+                 hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = releases.DEFAULT_VERSION,
+                 gpus: int = 0, secure_boot: bool = False) -> None:  # fmt: skip
+        """``gpus``: NVIDIA PCI devices the VM's /sys shows (the template's accelerators, or fewer to
+        stand in a missing attachment); ``secure_boot``: UEFI's SecureBoot variable. Both hold on
+        every boot of the machine (attributes can change them between boots)."""
         check_can_run()
+        self.gpus = gpus
+        self.secure_boot = secure_boot
         self.profile = profile
         self.metadata = metadata
         self.log = log or (lambda _m: None)
@@ -196,6 +210,7 @@ class LabMachine:
             "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs, "lab_env": lab_env or {},
             "cos_file_system": self.profile.cos_file_system,
             "ignition": self.ignition, "first_boot": self.boots == 1,
+            "gpus": self.gpus, "secure_boot": self.secure_boot,
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",
