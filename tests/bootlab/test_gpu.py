@@ -131,6 +131,7 @@ def test_cos_installs_through_cos_extensions_with_cdi_and_reloads_after_a_reboot
     with gpu_machine(COS, secure_boot=True) as m:  # COS's modules are signed: secure boot stays on
         first = m.boot(read_files=READ)
         second = m.boot()
+        third = m.boot(lab_env={"KUBEGCE_LAB_FAIL_PACKAGES": "gpu"})  # the reload fails: say so
     assert_joined_with_gpu(first, "cdi")
     install = "cos-extensions install gpu -- -version=R580"
     assert [c for c in first.calls if ("nvidia" in c or c.startswith("cos-extensions")) and not c.startswith("kubelet")] == [
@@ -144,6 +145,8 @@ def test_cos_installs_through_cos_extensions_with_cdi_and_reloads_after_a_reboot
     assert install in second.calls and "mount -o remount,exec /var/lib/nvidia" in second.calls
     assert "noexec" not in second.raw["mounts"]["/var/lib/nvidia"].split(",")
     assert second.guest_attributes["gpu"] == READY
+    assert third.guest_attributes["phase"] == "failed"
+    assert third.guest_attributes["gpu"].startswith("gpu-driver-install: after a reboot"), third.guest_attributes
 
 
 def test_no_nvidia_device_fails_the_driver_step() -> None:

@@ -148,3 +148,5 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
         *(f"{k}={shlex.quote(v)}" for k, v in sorted((extra_env or {}).items())),
     ]
     _write(root, "/etc/kubegce/lab.env", ("\n".join(lines) + "\n").encode())
+    # the stand-ins' copy: on COS the bootstrap bind-mounts its persisted /etc/kubegce over the above
+    _write(root, f"{LAB_DIR}/lab.env", ("\n".join(lines) + "\n").encode())

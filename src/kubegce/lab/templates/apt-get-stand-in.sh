@@ -25,7 +25,7 @@ set -f  # package names may be globs (nvidia-open-580*)
 KUBEGCE_LAB_MISSING_PACKAGES=""
 KUBEGCE_LAB_FAIL_PACKAGES=""
 # shellcheck disable=SC1091
-[ -r /etc/kubegce/lab.env ] && . /etc/kubegce/lab.env
+[ -r /opt/kubegce-lab/lab.env ] && . /opt/kubegce-lab/lab.env
 for arg in "$@"; do
   for p in $KUBEGCE_LAB_MISSING_PACKAGES $KUBEGCE_LAB_FAIL_PACKAGES; do
     if [ "$p" = "$arg" ]; then

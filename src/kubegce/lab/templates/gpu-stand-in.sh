@@ -1,7 +1,8 @@
 #!/bin/sh
 # Boot-lab GPU stand-in (installed as cos-extensions, nvidia-smi, apt-cache, rpm and curl): records
 # the call, then answers as the real tool would on a VM with the lab's fake NVIDIA PCI devices.
-#   cos-extensions install gpu ...  "loads" COS's driver for this boot (/run) into /var/lib/nvidia
+#   cos-extensions install gpu ...  "loads" COS's driver for this boot (/run) into /var/lib/nvidia;
+#                                   fails when lab.env's KUBEGCE_LAB_FAIL_PACKAGES names gpu
 #   nvidia-smi                      the driver's version per GPU once a driver is installed (the
 #                                   package stand-in's marker) or loaded (cos-extensions), else NVIDIA's error
 #   apt-cache show / rpm -q         a package is available unless lab.env's KUBEGCE_LAB_MISSING_PACKAGES names it
@@ -11,8 +12,9 @@ tool=$(basename "$0")
 LAB_DRIVER_VERSION=580.95.05
 set -f  # package names may be globs (nvidia-open-580*)
 KUBEGCE_LAB_MISSING_PACKAGES=""
+KUBEGCE_LAB_FAIL_PACKAGES=""  # "gpu": cos-extensions install gpu fails (no build for the milestone)
 # shellcheck disable=SC1091
-[ -r /etc/kubegce/lab.env ] && . /etc/kubegce/lab.env
+[ -r /opt/kubegce-lab/lab.env ] && . /opt/kubegce-lab/lab.env
 record() {
   mkdir -p /var/log/kubegce-lab
   printf '%s' "$tool" >>/var/log/kubegce-lab/calls.log
@@ -46,6 +48,12 @@ esac
 record "$@"
 case "$tool $1" in
   "cos-extensions install")
+    case " $KUBEGCE_LAB_FAIL_PACKAGES " in
+      *" gpu "*)
+        echo "E: no GPU driver version R580 for this COS milestone" >&2
+        exit 1
+        ;;
+    esac
     mkdir -p /var/lib/nvidia/bin /var/lib/nvidia/lib64 /run/kubegce-lab
     : >/run/kubegce-lab/nvidia-loaded
     echo "Installing GPU driver version ${LAB_DRIVER_VERSION}"

@@ -13,7 +13,9 @@ gpu_fail() {
 
 gpu_words() {
   # The catalog's words with the node's facts in place: @KERNEL@ (the running kernel), @MAJOR@
-  # (the release's major version), @ARCH@ (NVIDIA's repository name of the machine), @DEBARCH@.
+  # (the release's major version), @ARCH@ (NVIDIA's repository name of the machine), @DEBARCH@,
+  # @FLAVOUR@ (the kernel's flavour, whose meta packages follow kernel updates: 6.8.0-1015-gcp: gcp,
+  # 6.1.0-18-cloud-amd64: cloud-amd64).
   local word kernel major arch debarch
   kernel=$(uname -r)
   major=${DISTRO_VERSION%%.*}
@@ -27,6 +29,7 @@ gpu_words() {
     word=${word//@KERNEL@/$kernel}
     word=${word//@MAJOR@/$major}
     word=${word//@ARCH@/$arch}
+    word=${word//@FLAVOUR@/${kernel#*-*-}}
     printf '%s\n' "${word//@DEBARCH@/$debarch}"
   done
 }
@@ -58,19 +61,27 @@ gpu_package_available() {
 }
 
 apt_add_components() {
-  # Components (contrib, non-free ...) added to the image's own Debian sources, deb822 or one-line.
-  local c file
-  for c in "$@"; do
-    for file in /etc/apt/sources.list.d/*.sources; do
-      [[ -w "$file" ]] || continue
-      if ! grep -Eq "^Components:.*[[:space:]]$c([[:space:]]|\$)" "$file"; then
-        sed -i -E "s@^(Components:.*)\$@\\1 $(sed_replacement "$c")@" "$file"
-      fi
-    done
-    file=/etc/apt/sources.list
-    if [[ -w "$file" ]] && ! grep -Eq "^deb .*[[:space:]]$c([[:space:]]|\$)" "$file"; then
-      sed -i -E "s@^(deb [^#]*[[:space:]]main)([[:space:]].*)?\$@\\1 $(sed_replacement "$c")\\2@" "$file"
-    fi
+  # Components (contrib, non-free ...) added to the Debian archive's entries of the image's sources,
+  # deb822 (a stanza whose URIs are the archive) or one-line (a line naming it), each entry on its
+  # own; other repositories (Google's) are left as they are. awk gets the names as data.
+  local file tmp
+  for file in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+    [[ -w "$file" ]] || continue
+    tmp=$(mktemp)
+    awk -v want="$*" '
+      function add(line,   n, i, c, have) {
+        n = split(want, c, " ")
+        for (i = 1; i <= n; i++) { have = " " line " "; if (index(have, " " c[i] " ") == 0) line = line " " c[i] }
+        return line
+      }
+      /^[[:space:]]*$/ { archive = 0; print; next }
+      /^URIs:/ { archive = ($0 ~ /debian\.org\/debian/) }
+      /^Components:/ && archive { print add($0); next }
+      /^deb[[:space:]]/ && /debian\.org\/debian/ && !/^deb[[:space:]].*#/ { print add($0); next }
+      { print }
+    ' "$file" >"$tmp"
+    cat "$tmp" >"$file"
+    rm -f "$tmp"
   done
 }
 
@@ -80,12 +91,17 @@ gpu_add_repos() {
   mapfile -t repos < <(gpu_words "${KUBEGCE_GPU_REPOS[@]}")
   for repo in "${repos[@]}"; do
     case "$PKG:$repo" in
-      apt:+*) apt_add_components "${repo#+}" ;;
-      apt:https://*) echo "deb $repo" >>/etc/apt/sources.list.d/kubegce-gpu.list ;;
-      dnf:*.rpm) dnf install -y -q "$repo" ;;
+      apt:+*) apt_add_components "${repo#+}" || return 1 ;;
+      apt:https://*)
+        if ! grep -qxF "deb $repo" /etc/apt/sources.list.d/kubegce-gpu.list 2>/dev/null; then
+          echo "deb $repo" >>/etc/apt/sources.list.d/kubegce-gpu.list || return 1
+        fi
+        ;;
+      dnf:*.rpm) dnf install -y -q "$repo" || return 1 ;;
       dnf:*.repo)
         name=${repo##*/}
-        curl --silent --show-error --fail --location --retry 5 --max-time 60 -o "/etc/yum.repos.d/$name" "$repo"
+        curl --silent --show-error --fail --location --retry 5 --max-time 60 -o "/etc/yum.repos.d/$name" "$repo" ||
+          return 1
         ;;
     esac
   done
@@ -141,16 +157,58 @@ reload_gpu_driver() {
   # A reboot of an image whose driver does not come back by itself (COS: the modules are loaded by
   # the installer): run it again, from its cache.
   if [[ "${KUBEGCE_GPU:-0}" == 1 && "$KUBEGCE_GPU_METHOD" == cos-extensions ]]; then
-    cos-extensions install gpu -- "${KUBEGCE_GPU_DRIVER_PACKAGES[@]}"
+    if ! cos-extensions install gpu -- "${KUBEGCE_GPU_DRIVER_PACKAGES[@]}"; then
+      # the gpu attribute still says ready from the first boot: say why the driver is not back
+      gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_INSTALL" "after a reboot, cos-extensions install gpu -- ${KUBEGCE_GPU_DRIVER_PACKAGES[*]} failed"
+    fi
     gpu_exec_mount
   fi
 }
 
+gpu_smi() {
+  # nvidia-smi's driver version, one line per GPU (its error output on failure)
+  local smi
+  smi=$(command -v nvidia-smi || echo "${KUBEGCE_GPU_DRIVER_ROOT%/}/bin/nvidia-smi")
+  "$smi" --query-gpu=driver_version --format=csv,noheader 2>&1
+}
+
+check_gpu_driver() {
+  # Every later boot of an initialized GPU node: the driver still answers (a kernel update whose
+  # modules did not come with it leaves it out). The gpu attribute says which; the node stays joined.
+  local out
+  if out=$(gpu_smi); then
+    put_guest_attribute "$KUBEGCE_ATTR_GPU" "$KUBEGCE_GPU_STATE_READY ${out%%$'\n'*}"
+  else
+    put_guest_attribute "$KUBEGCE_ATTR_GPU" "$KUBEGCE_CAUSE_GPU_DRIVER_LOAD: after a reboot (kernel $(uname -r)): ${out##*$'\n'}"
+    warn "gpu: the NVIDIA driver does not answer after this boot (kernel $(uname -r)); the node has no usable GPU"
+  fi
+}
+
+gpu_unload_nouveau() {
+  # The kernel's own nouveau driver binds NVIDIA GPUs at boot (the RHEL family builds it into the
+  # initramfs), and NVIDIA's modules cannot load beside it: blacklist it, rebuild the initramfs and
+  # boot again; the bootstrap resumes at this step on the next boot (startup-script, or the
+  # per-boot hook under cloud-init).
+  if [[ ! -d /sys/module/nouveau ]]; then return 0; fi
+  if [[ -e "$RUN_DIR/nouveau-blacklisted" ]]; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_LOAD" "nouveau is still loaded after the reboot that blacklisted it (/etc/modprobe.d/kubegce-nouveau.conf)"
+  fi
+  printf 'blacklist nouveau\noptions nouveau modeset=0\n' >/etc/modprobe.d/kubegce-nouveau.conf
+  if command -v dracut >/dev/null 2>&1; then
+    dracut --force
+  elif command -v update-initramfs >/dev/null 2>&1; then
+    update-initramfs -u
+  fi
+  touch "$RUN_DIR/nouveau-blacklisted"
+  log "gpu: nouveau holds the GPUs; blacklisted it and rebuilt the initramfs; rebooting"
+  systemctl reboot
+  exit 0
+}
+
 gpu_check_driver() {
   # The driver talks to the GPUs: nvidia-smi answers with its version, one line per GPU.
-  local smi out version
-  smi=$(command -v nvidia-smi || echo "${KUBEGCE_GPU_DRIVER_ROOT%/}/bin/nvidia-smi")
-  if ! out=$("$smi" --query-gpu=driver_version --format=csv,noheader 2>&1); then
+  local out version
+  if ! out=$(gpu_smi); then
     if [[ "$out" == *"Key was rejected"* || "$out" == *"Required key not available"* ]]; then
       gpu_fail "$KUBEGCE_CAUSE_GPU_SECURE_BOOT" "the kernel refused the NVIDIA modules' signature: ${out##*$'\n'}"
     fi
@@ -181,7 +239,10 @@ install_gpu_driver() {
   log "gpu: $found NVIDIA device(s); driver method=$KUBEGCE_GPU_METHOD version=${KUBEGCE_GPU_DRIVER_VERSION:-image} modules=${KUBEGCE_GPU_MODULES:-}"
   case "$KUBEGCE_GPU_METHOD" in
     cos-extensions) gpu_install_cos ;;
-    apt | dnf-nvidia) gpu_install_packages ;;
+    apt | dnf-nvidia)
+      gpu_unload_nouveau
+      gpu_install_packages
+      ;;
     image) log "gpu: the image brings its NVIDIA driver (the catalog cannot place it)" ;;
   esac
   gpu_check_driver
@@ -194,6 +255,7 @@ install_gpu_toolkit() {
   if [[ "${KUBEGCE_GPU:-0}" != 1 || "$KUBEGCE_GPU_TOOLKIT" != packages ]]; then return 0; fi
   if [[ -x "$KUBEGCE_GPU_RUNTIME" ]]; then
     log "gpu: the NVIDIA container toolkit is in the image"
+    gpu_harden_toolkit
     return 0
   fi
   case "$PKG" in
@@ -216,5 +278,16 @@ install_gpu_toolkit() {
   if ! install_packages "${KUBEGCE_GPU_TOOLKIT_PACKAGES[@]}"; then
     gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "could not install ${KUBEGCE_GPU_TOOLKIT_PACKAGES[*]}"
   fi
+  gpu_harden_toolkit
   log "gpu: NVIDIA container toolkit installed; containerd's default runtime is $KUBEGCE_GPU_RUNTIME"
+}
+
+gpu_harden_toolkit() {
+  # The nvidia runtime is the default on this node: only devices the device plugin allocated (as
+  # volume mounts) reach a container, never NVIDIA_VISIBLE_DEVICES from an unprivileged pod's image
+  # (NVIDIA's documented hardening; the device plugin runs with DEVICE_LIST_STRATEGY=volume-mounts).
+  if ! nvidia-ctk config --in-place --set accept-nvidia-visible-devices-as-volume-mounts=true \
+    --set accept-nvidia-visible-devices-envvar-when-unprivileged=false; then
+    gpu_fail "$KUBEGCE_CAUSE_GPU_TOOLKIT" "nvidia-ctk could not set the runtime to take devices as volume mounts only"
+  fi
 }
