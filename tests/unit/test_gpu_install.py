@@ -89,10 +89,12 @@ def test_every_catalog_image_gets_its_profiles_install_or_a_refusal() -> None:
 def test_each_profile_installs_its_own_way() -> None:
     assert settings(gpu_bundle(UBUNTU))["KUBEGCE_GPU_DRIVER_PACKAGES"] == [
         "nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server",
-        "linux-modules-nvidia-580-server-open-@KERNEL@"]  # fmt: skip
+        "linux-modules-nvidia-580-server-open-@KERNEL@",  # the running kernel's modules
+        "linux-modules-nvidia-580-server-open-@FLAVOUR@"]  # and the next kernels' (a kernel update)  # fmt: skip
     d = settings(gpu_bundle(DEBIAN))
     assert d["KUBEGCE_GPU_REPOS"] == ["+contrib", "+non-free", "+non-free-firmware"]
-    assert d["KUBEGCE_GPU_HEADER_PACKAGES"] == ["linux-headers-@KERNEL@"] and d["KUBEGCE_GPU_DRIVER_VERSION"] == ""
+    assert d["KUBEGCE_GPU_HEADER_PACKAGES"] == ["linux-headers-@KERNEL@", "linux-headers-@FLAVOUR@"]
+    assert d["KUBEGCE_GPU_DRIVER_VERSION"] == ""
     r = settings(gpu_bundle(ROCKY))
     assert r["KUBEGCE_GPU_METHOD"] == "dnf-nvidia" and r["KUBEGCE_GPU_DRIVER_PACKAGES"] == ["nvidia-open-580*"]
     assert r["KUBEGCE_GPU_LOCK"] == "*nvidia*580*" and "kernel-devel-@KERNEL@" in str(r["KUBEGCE_GPU_HEADER_PACKAGES"])
@@ -237,11 +239,19 @@ def test_the_device_plugin_runs_per_toolkit_on_gpu_nodes_only() -> None:
         pod = o["spec"]["template"]
         assert pod["spec"]["nodeSelector"]["nvidia.com/gpu.present"] == "true"
         assert o["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"]["tolerations"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists"} in pod["spec"]["tolerations"]  # any value, effect
+        assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"} in pod["spec"]["tolerations"]
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+        assert env["FAIL_ON_INIT_ERROR"] == "true"
         (c,) = pod["spec"]["containers"]
         assert c["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v")
-    cdi_env = {e["name"]: e["value"] for e in objs[1]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    cdi = objs[1]["spec"]["template"]["spec"]["containers"][0]
+    cdi_env = {e["name"]: e["value"] for e in cdi["env"]}
     assert cdi_env["DEVICE_LIST_STRATEGY"] == "cdi-cri" and cdi_env["NVIDIA_DRIVER_ROOT"] == "/var/lib/nvidia"
+    assert cdi["securityContext"] == {"privileged": True}
+    packages = objs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in packages["env"]}["DEVICE_LIST_STRATEGY"] == "volume-mounts"
+    assert packages["securityContext"]["allowPrivilegeEscalation"] is False
     b.cluster.spec.assets.container_registry = "mirror.example.com:5000/k8s"
     assert all(o["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
         "mirror.example.com:5000/k8s/nvidia/k8s-device-plugin:") for o in device_plugin_objects(b))  # fmt: skip
@@ -301,3 +311,44 @@ def test_a_spot_gpu_group_is_both() -> None:
     labels = kubelet_args(b, nodes(b))["node-labels"]
     assert "cloud.google.com/gke-spot=true" in labels and "nvidia.com/gpu.present=true" in labels
     assert settings(b)["KUBEGCE_GPU"] == 1
+
+
+# ---------------------------------------------------------------- what the image's own driver can drive
+@pytest.mark.parametrize(("image", "machine_type", "model", "refused"), [
+    ("debian-cloud/debian-12", "a4-highgpu-8g", "", "branch 535, and nvidia-b200 needs driver branch 570"),
+    ("debian-cloud/debian-13", "a4-highgpu-8g", "", "branch 550, and nvidia-b200 needs driver branch 570"),
+    ("debian-cloud/debian-12", "g2-standard-8", "", ""),
+])  # fmt: skip
+def test_debian_groups_are_checked_against_the_branch_their_release_ships(
+    image: str, machine_type: str, model: str, refused: str
+) -> None:
+    b = gpu_bundle(image, machine_type, model)
+    if refused:
+        with pytest.raises(SpecError, match=refused):
+            render_cluster_boot(b, Catalog.load())
+    else:
+        render_cluster_boot(b, Catalog.load())
+
+
+def test_debian_11_takes_the_proprietary_modules_its_470_has() -> None:
+    """Open modules start with R515: bullseye's 470 drives a T4 with the proprietary ones."""
+    s = settings(gpu_bundle("debian-cloud/debian-11", "n1-standard-8", "nvidia-tesla-t4"))
+    assert s["KUBEGCE_GPU_MODULES"] == "proprietary" and "nvidia-kernel-dkms" in str(s["KUBEGCE_GPU_DRIVER_PACKAGES"])
+
+
+def test_a_branch_before_open_modules_takes_the_proprietary_ones() -> None:
+    b = gpu_bundle(ROCKY, "n1-standard-8", "nvidia-tesla-t4")
+    b.cluster.spec.gpu.driver_version = "470"
+    assert settings(b)["KUBEGCE_GPU_MODULES"] == "proprietary"
+
+
+def test_nvswitch_shapes_warn_that_the_fabric_manager_is_not_installed() -> None:
+    boot = render_cluster_boot(gpu_bundle(ROCKY, "a3-highgpu-8g"), Catalog.load())
+    assert any("fabric manager" in w for w in boot.warnings)
+    assert not any("fabric manager" in w for w in render_cluster_boot(gpu_bundle(), Catalog.load()).warnings)
+
+
+def test_the_toolkit_label_is_kubegces_too() -> None:
+    b = gpu_bundle()
+    nodes(b).spec.node_labels = {"kubegce.io/nvidia-toolkit": "cdi"}
+    assert any("kubegce sets it" in p for p in validate_bundle(b))

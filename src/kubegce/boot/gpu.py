@@ -28,12 +28,12 @@ from kubegce.images.catalog import ImageProfile
 from kubegce.images.gpu_profiles import GpuProfile, gpu_profile, gpu_profiles, gpu_toolkit
 from kubegce.spec import gce_accelerators
 from kubegce.spec.gpu import driver_branch, driver_version, gpus_of
-from kubegce.spec.models import GPU_PRESENT_LABEL, ClusterBundle, InstanceGroup, Role
+from kubegce.spec.models import GPU_PRESENT_LABEL, GPU_TOOLKIT_LABEL, ClusterBundle, InstanceGroup, Role
 
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.17.4"
 DEVICE_PLUGIN_FILE = "nvidia-device-plugin.yaml"
 UPSTREAM_REGISTRY = "nvcr.io"
-TOOLKIT_LABEL = "kubegce.io/nvidia-toolkit"  # packages | cdi: which device plugin DaemonSet runs there
+TOOLKIT_LABEL = GPU_TOOLKIT_LABEL
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubegce"}
 # the method a node with GPUs but an image the catalog cannot place gets: the image must bring the
 # driver (and the toolkit); the node checks they are there and reports the driver's version
@@ -55,6 +55,36 @@ def chosen_version(profile: GpuProfile, wanted: str) -> str:
     return driver_branch(wanted) if profile.pin == "branch" else ""
 
 
+def installed_branch(g: GpuProfile, profile: ImageProfile | None, wanted: str) -> str:
+    """The branch a node of this image gets: the release's own (pin none, when the catalog knows
+    it), else the wanted one's."""
+    own = g.branch_of(profile.version) if profile is not None and g.pin == "none" else None
+    return own or driver_branch(wanted)
+
+
+def gpu_problems(bundle: ClusterBundle, group: InstanceGroup, profile: ImageProfile | None) -> list[str]:
+    """What the group's image cannot drive: the branch its release ships (pin none) against the GPU."""
+    gpus = gpus_of(group)
+    g = gpu_profile(profile)
+    if gpus is None or g is None or not g.supported or g.pin != "none" or profile is None:
+        return []
+    own = g.branch_of(profile.version)
+    if own is None:
+        return []
+    if problem := gce_accelerators.branch_problem(gpus.model, int(own)):
+        return [f"spec.image: {profile.label} installs its release's NVIDIA driver, branch {own}, and {problem}; "
+                "use a newer release or an image whose driver version can be chosen (Ubuntu, COS, the RHEL family)"]  # fmt: skip
+    return []
+
+
+def plan_warnings(group: InstanceGroup) -> list[str]:
+    if group.spec.machine_type in gce_accelerators.NVSWITCH_SHAPES:
+        return [f"spec.machineType: {group.spec.machine_type} links its GPUs through NVSwitch; multi-GPU jobs need "
+                "NVIDIA's fabric manager, which kubegce does not install yet (docs/gpus.md): install it in a "
+                "spec.bootstrap.additionalUserData part"]  # fmt: skip
+    return []
+
+
 def toolkit_kind(profile: ImageProfile | None) -> str:
     g = gpu_profile(profile)
     return g.toolkit if g is not None else "packages"
@@ -62,7 +92,7 @@ def toolkit_kind(profile: ImageProfile | None) -> str:
 
 def node_labels(group: InstanceGroup, profile: ImageProfile | None) -> dict[str, str]:
     """The labels kubegce adds to a GPU group's nodes beyond spec.gpu's (which device plugin runs there)."""
-    return {TOOLKIT_LABEL: toolkit_kind(profile)} if gpus_of(group) is not None else {}
+    return {GPU_TOOLKIT_LABEL: toolkit_kind(profile)} if gpus_of(group) is not None else {}
 
 
 def gpu_settings(bundle: ClusterBundle, group: InstanceGroup, profile: ImageProfile | None) -> list[Setting]:
@@ -88,8 +118,8 @@ def gpu_settings(bundle: ClusterBundle, group: InstanceGroup, profile: ImageProf
                 ("KUBEGCE_GPU_TOOLKIT", "packages"), ("KUBEGCE_GPU_DRIVER_ROOT", "/"),
                 ("KUBEGCE_GPU_SECURE_BOOT_OK", 1)]  # fmt: skip
     version = chosen_version(g, wanted)
-    branch = driver_branch(wanted)
-    kind = "open" if gce_accelerators.open_modules(gpus.model) else "proprietary"
+    branch = installed_branch(g, profile, wanted)
+    kind = "open" if gce_accelerators.open_modules(gpus.model, int(branch)) else "proprietary"
     fill_version = version or branch
     return [
         *common,
@@ -147,6 +177,10 @@ def device_plugin_objects(bundle: ClusterBundle) -> list[dict[str, Any]]:
             pod = o["spec"]["template"]
             pod["metadata"]["labels"]["kubegce.io/toolkit"] = kind
             pod["spec"]["nodeSelector"] = {GPU_PRESENT_LABEL: "true", TOOLKIT_LABEL: kind}
+            # GPU nodes of any taint kubegce gives them: the GPU taint whatever its value or effect
+            # (a group may set its own), and a control plane's
+            pod["spec"]["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists"},
+                                          {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]  # fmt: skip
             for c in pod["spec"]["containers"]:
                 image = str(c["image"])
                 if not image.startswith(f"{UPSTREAM_REGISTRY}/"):  # the file's invariant (unit-tested)
@@ -155,8 +189,13 @@ def device_plugin_objects(bundle: ClusterBundle) -> list[dict[str, Any]]:
                     )
                 if registry:
                     c["image"] = registry + image.removeprefix(UPSTREAM_REGISTRY)
+                # a plugin that cannot start says so (its DaemonSet runs on GPU nodes only)
+                c["env"] = [e for e in c.get("env", []) if e["name"] != "FAIL_ON_INIT_ERROR"]
+                c["env"].append({"name": "FAIL_ON_INIT_ERROR", "value": "true"})
                 if kind == "cdi":
                     _cdi(pod["spec"], c)
+                else:
+                    _volume_mounts(pod["spec"], c)
             out.append(o)
     return out
 
@@ -169,10 +208,23 @@ def cdi_driver_root() -> str:
     return roots.pop()
 
 
+def _volume_mounts(pod: dict[str, Any], container: dict[str, Any]) -> None:
+    """The nvidia runtime is containerd's default on these nodes; the plugin hands out devices as
+    volume mounts, and the runtime is set (lib/gpu.sh) to refuse NVIDIA_VISIBLE_DEVICES from
+    unprivileged pods, so a pod that did not ask for nvidia.com/gpu sees no GPU (NVIDIA's
+    hardening: the device plugin's volume-mounts strategy)."""
+    container["env"].append({"name": "DEVICE_LIST_STRATEGY", "value": "volume-mounts"})
+    container["volumeMounts"].append({"name": "cdi-devices", "mountPath": "/var/run/nvidia-container-devices"})
+    pod["volumes"].append({"name": "cdi-devices", "hostPath": {"path": "/var/run/nvidia-container-devices",
+                                                              "type": "DirectoryOrCreate"}})  # fmt: skip
+
+
 def _cdi(pod: dict[str, Any], container: dict[str, Any]) -> None:
     """No nvidia runtime on these nodes (a read-only root takes no toolkit packages): the plugin
     writes CDI specs for the driver under the profile's driver root into /var/run/cdi, and
     containerd's CDI support (enable_cdi, lib/binaries.sh) injects the devices (docs/gpus.md)."""
+    # CDI spec writing and the devices need the plugin privileged (NVIDIA's Helm chart runs it so)
+    container["securityContext"] = {"privileged": True}
     container.setdefault("env", []).extend([
         {"name": "DEVICE_LIST_STRATEGY", "value": "cdi-cri"},
         {"name": "NVIDIA_DRIVER_ROOT", "value": cdi_driver_root()},

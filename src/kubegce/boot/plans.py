@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kubegce.boot import gpu as boot_gpu
 from kubegce.boot.channel import ChannelDecision, ChannelError, decide_channel
 from kubegce.boot.endpoint import api_endpoint_name
 from kubegce.boot.gpu import version_warnings as gpu_version_warnings
@@ -156,6 +157,10 @@ def choose_channels(
                                     "RHEL, Rocky, AlmaLinux, CentOS Stream or COS image (docs/gpus.md)")  # fmt: skip
                     continue
                 warnings.extend(f"{where} {w}" for w in gpu_version_warnings(bundle, g, image.profile))
+                warnings.extend(f"{where} {w}" for w in boot_gpu.plan_warnings(g))
+                if found := boot_gpu.gpu_problems(bundle, g, image.profile):
+                    problems.extend(f"{where} {f}" for f in found)
+                    continue
             decision = decide_channel(image, g.spec.bootstrap, where=where, force=force)
         except ChannelError as exc:
             problems.append(str(exc))

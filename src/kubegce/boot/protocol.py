@@ -42,7 +42,7 @@ STEPS = (
     "install_cloud_init",
 )
 # Not steps with markers, but names CURRENT_STEP takes (an error there is reported with them).
-PSEUDO_STEPS = ("init", "reapply_volatile_etc", "mount_etcd_disk", "refresh_api_address")
+PSEUDO_STEPS = ("init", "reapply_volatile_etc", "mount_etcd_disk", "refresh_api_address", "check_gpu_driver")
 # The last step before each progress phase is reported.
 STEP_BEFORE_PHASE = {PREPARED: "prepare_host", INSTALLED: "configure_services", JOINED: "install_addons"}
 DOWNLOAD_STEPS = frozenset({"install_binaries"})

@@ -49,6 +49,11 @@ class GpuProfile:
     source: str
     verified: str
     reason: str = ""  # method none: why kubegce refuses GPU groups on the image
+    release_branch: tuple[tuple[str, str], ...] = ()  # pin none: (image version, the branch it ships)
+
+    def branch_of(self, version: str) -> str | None:
+        """The branch the image's release ships (pin none), or None when unknown."""
+        return dict(self.release_branch).get(version)
 
     @property
     def supported(self) -> bool:
@@ -86,6 +91,7 @@ def _profile(name: str, v: dict[str, Any]) -> GpuProfile:
         {k: _words(f"{at}.driver.{k}", driver[k]) for k in MODULE_KINDS}, _words(f"{at}.headers", v["headers"]),
         _words(f"{at}.repos", v["repos"], REPO_LINE), str(v["lock"]), str(v["toolkit"]), str(v["driver_root"]),
         str(v["source"]), str(v["verified"]), str(v.get("reason", "")),
+        tuple((str(k), str(b)) for k, b in (v.get("release_branch") or {}).items()),
     )  # fmt: skip
     if profile.method not in GPU_METHODS or (profile.method == "none") != bool(profile.reason):
         raise UserError(f"the built-in catalog: {at}: a method of {GPU_METHODS}, and a reason "
@@ -94,6 +100,8 @@ def _profile(name: str, v: dict[str, Any]) -> GpuProfile:
         raise UserError(
             f"the built-in catalog: {at}: pin one of {PINS}, toolkit one of {TOOLKITS}, an absolute driver_root"
         )
+    if not all(re.fullmatch(r"[1-9][0-9]{2}", b) for _, b in profile.release_branch):
+        raise UserError(f"the built-in catalog: {at}.release_branch: image version -> a driver branch (535)")
     if profile.lock and not PACKAGE_WORD.fullmatch(profile.lock):
         raise UserError(f"the built-in catalog: {at}.lock: a package pattern")
     if profile.supported and not all(profile.driver.values()):

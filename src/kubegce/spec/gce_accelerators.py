@@ -125,6 +125,10 @@ MIN_BRANCH: dict[str, int] = {
 }  # fmt: skip
 PROPRIETARY_ONLY = frozenset({"nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100"})
 LAST_PROPRIETARY_BRANCH = 580
+FIRST_OPEN_BRANCH = 515  # NVIDIA's open kernel modules start with R515 (the default from R560)
+# NVSwitch machine types: multi-GPU jobs need NVIDIA's fabric manager (not installed: docs/gpus.md)
+NVSWITCH_SHAPES = frozenset({"a2-highgpu-8g", "a2-megagpu-16g", "a2-ultragpu-8g", "a3-highgpu-8g", "a3-megagpu-8g",
+                             "a3-ultragpu-8g", "a4-highgpu-8g"})  # fmt: skip
 
 
 def group_gpus(machine_type: str, attached: list[tuple[str, int]]) -> Gpus | None:
@@ -136,9 +140,9 @@ def group_gpus(machine_type: str, attached: list[tuple[str, int]]) -> Gpus | Non
     return None
 
 
-def open_modules(model: str) -> bool:
-    """Whether NVIDIA's open kernel modules drive this model (else the proprietary ones)."""
-    return model not in PROPRIETARY_ONLY
+def open_modules(model: str, branch: int) -> bool:
+    """Whether this model on this branch takes NVIDIA's open kernel modules (else the proprietary ones)."""
+    return model not in PROPRIETARY_ONLY and branch >= FIRST_OPEN_BRANCH
 
 
 def branch_problem(model: str, branch: int) -> str | None:

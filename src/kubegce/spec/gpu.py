@@ -14,6 +14,7 @@ from kubegce.spec.models import (
     GPU_ACCELERATOR_LABEL,
     GPU_PRESENT_LABEL,
     GPU_TAINT,
+    GPU_TOOLKIT_LABEL,
     ClusterBundle,
     InstanceGroup,
 )
@@ -80,7 +81,7 @@ def gpu_problems(bundle: ClusterBundle) -> list[str]:
     for g in bundle.instance_groups:
         p = f"instancegroup {g.name}:"
         gpus = gpus_of(g)
-        for label in (GPU_PRESENT_LABEL, GPU_ACCELERATOR_LABEL):
+        for label in (GPU_PRESENT_LABEL, GPU_ACCELERATOR_LABEL, GPU_TOOLKIT_LABEL):
             if label in g.spec.node_labels:
                 out.append(f"{p} spec.nodeLabels.{label}: kubegce sets it on GPU groups' nodes; remove it")
         own = g.spec.gpu.driver_version if g.spec.gpu else None

@@ -150,9 +150,10 @@ class ClusterAutoscalerSpec(SpecModel):
 # spec.gpu.driverVersion says otherwise: R580, NVIDIA's long-term support branch, the newest that
 # still drives the Pascal and Volta GPUs N1 types take (P4, P100, V100) and new enough for B200/GB200.
 DEFAULT_GPU_DRIVER_BRANCH = "580"
-GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"  # GKE's taint for GPU nodes; pods asking for nvidia.com/gpu tolerate it
+GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"  # GKE's taint for GPU nodes; GPU pods need a toleration for it
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # what the device plugin's DaemonSet selects
 GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # GKE's: the GPU model, for nodeSelectors written for GKE
+GPU_TOOLKIT_LABEL = "kubegce.io/nvidia-toolkit"  # packages | cdi: which device plugin DaemonSet runs there
 
 
 class DevicePluginSpec(SpecModel):

@@ -87,6 +87,11 @@ main() {
       reapply_volatile_etc
       log "volatile /etc: kernel settings, services, /etc/kubernetes and the API address re-applied"
     fi
+    if [[ -e "$RUN_DIR/install_gpu_driver.done" ]]; then
+      CURRENT_STEP=check_gpu_driver
+      load_config
+      check_gpu_driver
+    fi
     return 0
   fi
   mkdir -p "$RUN_DIR"
