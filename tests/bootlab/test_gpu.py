@@ -21,6 +21,7 @@ ROCKY = "rocky-linux-cloud/rocky-linux-9"
 COS = "cos-cloud/cos-stable"
 LAB_PROFILE = {UBUNTU: "cloud-init+agent", DEBIAN: "agent-only", ROCKY: "agent-only", COS: "cos-like"}
 KERNEL = os.uname().release  # the lab's kernel is the host's: lib/gpu.sh's $(uname -r)
+FLAVOUR = KERNEL.split("-", 2)[2] if KERNEL.count("-") >= 2 else KERNEL  # @FLAVOUR@: ${kernel#*-*-}
 L4: dict[str, Any] = {"machine_type": "g2-standard-8"}  # comes with one nvidia-l4 (open modules)
 T4: dict[str, Any] = {"machine_type": "n1-standard-8", "accelerators": [("nvidia-tesla-t4", 1)]}
 V100: dict[str, Any] = {
@@ -36,11 +37,10 @@ READ = ["/etc/containerd/config.toml", "/var/lib/kubelet/kubeadm-flags.env", "/e
         DEBIAN_SOURCES, "/etc/apt/sources.list.d/nvidia-container-toolkit.list"]  # fmt: skip
 
 
-def gpu_machine(
-    image: str, gpus: int = 1, secure_boot: bool = False, group: dict[str, Any] | None = None
-) -> LabMachine:
+def gpu_machine(image: str, gpus: int = 1, secure_boot: bool = False, group: dict[str, Any] | None = None,
+                nouveau: bool = False) -> LabMachine:  # fmt: skip
     metadata, _ = render_node_metadata(lab_bundle(image, **(group or L4)))
-    return LabMachine(PROFILES[LAB_PROFILE[image]], metadata, gpus=gpus, secure_boot=secure_boot)
+    return LabMachine(PROFILES[LAB_PROFILE[image]], metadata, gpus=gpus, secure_boot=secure_boot, nouveau=nouveau)
 
 
 def boot(image: str, *, gpus: int = 1, secure_boot: bool = False, lab_env: dict[str, str] | None = None,
@@ -68,6 +68,7 @@ def assert_joined_with_gpu(result: BootResult, toolkit: str) -> None:
     else:
         assert 'default_runtime_name = "nvidia"' in config, config
         assert 'BinaryName = "/usr/bin/nvidia-container-runtime"' in config
+        assert any(c.startswith("nvidia-ctk config --in-place") for c in result.calls)  # devices as volume mounts
 
 
 def assert_failed(result: BootResult, cause: str) -> None:
@@ -82,7 +83,8 @@ def test_ubuntu_installs_the_precompiled_signed_modules_and_keeps_secure_boot() 
     assert_joined_with_gpu(result, "packages")
     assert f"apt-cache show linux-modules-nvidia-580-server-open-{KERNEL}" in result.calls
     driver = ("apt-get install -y -q --no-install-recommends nvidia-headless-no-dkms-580-server-open "
-              f"nvidia-utils-580-server linux-modules-nvidia-580-server-open-{KERNEL}")  # fmt: skip
+              f"nvidia-utils-580-server linux-modules-nvidia-580-server-open-{KERNEL} "
+              f"linux-modules-nvidia-580-server-open-{FLAVOUR}")  # fmt: skip
     assert driver in result.calls
     assert not any("linux-headers" in c or "dkms" in c.replace("no-dkms", "") for c in result.calls)
     assert result.raw["files"][DEBIAN_SOURCES] == DEBIAN_SOURCES_TEXT  # no components added
@@ -97,7 +99,7 @@ def test_debian_adds_non_free_and_builds_the_open_dkms_modules() -> None:
     result = boot(DEBIAN, group=T4)
     assert_joined_with_gpu(result, "packages")
     assert "Components: main contrib non-free non-free-firmware\n" in result.raw["files"][DEBIAN_SOURCES]
-    headers = f"apt-get install -y -q --no-install-recommends linux-headers-{KERNEL}"
+    headers = f"apt-get install -y -q --no-install-recommends linux-headers-{KERNEL} linux-headers-{FLAVOUR}"
     driver = "apt-get install -y -q --no-install-recommends nvidia-open-kernel-dkms nvidia-smi libcuda1 firmware-misc-nonfree"
     assert headers in result.calls and driver in result.calls
     assert result.calls.index(headers) < result.calls.index(driver)
@@ -183,3 +185,17 @@ def test_a_driver_package_that_does_not_install_is_the_driver_install_cause() ->
     assert_failed(result, "gpu-driver-install")
     assert "dnf install -y -q nvidia-open-580*" in result.calls
     assert "nvidia-smi --query-gpu=driver_version --format=csv,noheader" not in result.calls
+
+
+def test_nouveau_is_blacklisted_with_one_reboot_then_the_install_resumes() -> None:
+    with gpu_machine(ROCKY, nouveau=True) as m:
+        first = m.boot(
+            overrides={"/etc/os-release": ROCKY_OS_RELEASE}, read_files=["/etc/modprobe.d/kubegce-nouveau.conf"]
+        )
+        second = m.boot(overrides={"/etc/os-release": ROCKY_OS_RELEASE})
+    assert "blacklist nouveau" in first.raw["files"]["/etc/modprobe.d/kubegce-nouveau.conf"]
+    assert "systemctl reboot" in first.calls, first.runner_output[-3000:]
+    assert not any("nvidia-open" in c for c in first.calls)  # nothing installed beside nouveau
+    assert second.runs and second.guest_attributes["phase"] == "joined", second.runner_output[-3000:]
+    assert second.guest_attributes["gpu"] == READY
+    assert "dnf install -y -q nvidia-open-580*" in second.calls

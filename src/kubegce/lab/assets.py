@@ -31,7 +31,7 @@ PYTHON_STAND_INS = {"kubeadm": "kubeadm_stand_in.py", "kubelet": "kubelet_stand_
 PACKAGE_MANAGER_STAND_INS = ("apt-get", "dnf", "zypper")  # templates/apt-get-stand-in.sh
 # A GPU node's tools (templates/gpu-stand-in.sh): COS's driver installer, nvidia-smi, the package
 # queries lib/gpu.sh asks, and curl for NVIDIA's and EPEL's repositories (other URLs: the real curl)
-GPU_STAND_INS = ("cos-extensions", "nvidia-smi", "apt-cache", "rpm", "curl")
+GPU_STAND_INS = ("cos-extensions", "nvidia-smi", "nvidia-ctk", "apt-cache", "rpm", "curl")
 FAKE_MANIFEST = (
     b"# kubegce boot lab: stand-in pod network manifest, with the CNI hostPath of calico's and cilium's\n"
     b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: lab-network\n  namespace: kube-system\n"
@@ -140,6 +140,8 @@ def write_lab_files(root: Path, *, metadata_url: str, kubernetes_version: str, a
         "preserve_hostname: true\n"
     )
     _write(root, "/etc/cloud/cloud.cfg.d/99-kubegce-lab.cfg", cloud_cfg.encode())
+    # kmod's directory, which every image has and the lab's minbase root lacks (lib/gpu.sh writes there)
+    (root / "etc/modprobe.d").mkdir(parents=True, exist_ok=True)
     lines = [
         "# kubegce boot lab settings: read by the bootstrap; never present on a real node",
         f'export PATH={shlex.quote(LAB_DIR + "/stand-ins")}:"$PATH"',

@@ -77,7 +77,15 @@ def prepare_root(job: dict[str, Any]) -> Path:
     for key, value in DMI.items():
         (dmi / key).write_text(value + "\n")
     fake_gpus(merged / "sys", int(job.get("gpus") or 0), bool(job.get("secure_boot")))
+    if job.get("nouveau") and not nouveau_blacklisted(merged):
+        (merged / "sys/module/nouveau").mkdir(parents=True)  # the kernel's driver took the GPUs at boot
     return merged
+
+
+def nouveau_blacklisted(merged: Path) -> bool:
+    """Whether the disk's modprobe.d keeps nouveau from loading at boot (the initramfs has it too)."""
+    return any("blacklist nouveau" in f.read_text(errors="replace").splitlines()
+               for f in (merged / "etc/modprobe.d").glob("*.conf"))  # fmt: skip
 
 
 SECURE_BOOT_VAR = "firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"

@@ -171,13 +171,16 @@ class LabMachine:
 
     def __init__(self, profile: LabProfile, metadata: dict[str, str], *, log: LogFn | None = None,
                  hostname: str = "lab-node-1", timeout: float = 120.0, kubernetes_version: str = releases.DEFAULT_VERSION,
-                 gpus: int = 0, secure_boot: bool = False) -> None:  # fmt: skip
+                 gpus: int = 0, secure_boot: bool = False, nouveau: bool = False) -> None:  # fmt: skip
         """``gpus``: NVIDIA PCI devices the VM's /sys shows (the template's accelerators, or fewer to
         stand in a missing attachment); ``secure_boot``: UEFI's SecureBoot variable. Both hold on
-        every boot of the machine (attributes can change them between boots)."""
+        every boot of the machine (attributes can change them between boots). ``nouveau``: the kernel's
+        nouveau driver binds the GPUs at boot (/sys/module/nouveau) until the disk's modprobe.d
+        blacklists it."""
         check_can_run()
         self.gpus = gpus
         self.secure_boot = secure_boot
+        self.nouveau = nouveau
         self.profile = profile
         self.metadata = metadata
         self.log = log or (lambda _m: None)
@@ -210,7 +213,7 @@ class LabMachine:
             "guest_attributes": self.guest_attributes, "overrides": overrides or {}, "gcs": gcs, "lab_env": lab_env or {},
             "cos_file_system": self.profile.cos_file_system,
             "ignition": self.ignition, "first_boot": self.boots == 1,
-            "gpus": self.gpus, "secure_boot": self.secure_boot,
+            "gpus": self.gpus, "secure_boot": self.secure_boot, "nouveau": self.nouveau,
         }  # fmt: skip
         job_file.write_text(json.dumps(job))
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--propagation", "private",

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Boot-lab GPU stand-in (installed as cos-extensions, nvidia-smi, apt-cache, rpm and curl): records
+# Boot-lab GPU stand-in (installed as cos-extensions, nvidia-smi, nvidia-ctk, apt-cache, rpm, curl): records
 # the call, then answers as the real tool would on a VM with the lab's fake NVIDIA PCI devices.
 #   cos-extensions install gpu ...  "loads" COS's driver for this boot (/run) into /var/lib/nvidia;
 #                                   fails when lab.env's KUBEGCE_LAB_FAIL_PACKAGES names gpu
