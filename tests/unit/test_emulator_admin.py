@@ -300,3 +300,23 @@ EXTRA_FIELDS.extend(AUTOSCALE_FIELDS)
 )  # fmt: skip
 def test_autoscale_fields(emu: RunningEmulator, body: dict[str, Any], names: str) -> None:
     refused(emu, "POST", "/_emulator/autoscale", json.dumps(body).encode(), names=names)
+
+
+# A GPU group's failed driver install (POST /_emulator/gpu-failure): "" clears it.
+GOOD_BODIES["/_emulator/gpu-failure"] = b'{"group": "nodes", "cause": ""}'
+EXTRA_ENDPOINTS.extend([("GET", "/_emulator/gpu-failure"), ("POST", "/_emulator/gpu-failure")])
+EXTRA_FIELDS.extend([("/_emulator/gpu-failure", "group"), ("/_emulator/gpu-failure", "cause")])
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"cause": "gpu-toolkit"}, "group"), ({"group": "nodes"}, "cause"),
+        ({"group": "Nodes", "cause": "gpu-toolkit"}, "group"), ({"group": "nodes", "cause": "gpu-bogus"}, "cause"),
+        ({"group": "nodes", "cause": 5}, "cause"),
+    ],
+)  # fmt: skip
+def test_gpu_failure_fields(emu: RunningEmulator, body: dict[str, Any], names: str) -> None:
+    before = dict(emu.state.boot.gpu_failures)
+    refused(emu, "POST", "/_emulator/gpu-failure", json.dumps(body).encode(), names=names)
+    assert emu.state.boot.gpu_failures == before

@@ -125,14 +125,15 @@ command.add_command(get_instancegroups, "ig")
 def get_instances(ctx: click.Context, cluster: str, endpoint: str | None, output: str) -> None:
     """A cluster's instances with their boot channel and phase (guest attributes)."""
     from kubegce.cloud.gce.client import ComputeClients
-    from kubegce.cloud.gce.instances import INSTANCE_COLUMNS, list_instances
+    from kubegce.cloud.gce.instances import instance_table, list_instances
 
     stored = repository(ctx).get(cluster)
     from kubegce.cloud.model import spot_groups
 
     views = list_instances(ComputeClients.create(endpoint), stored.bundle.cluster.spec.project, cluster,
                            spot_groups(stored.bundle))  # fmt: skip
-    emit([v.as_dict() for v in views], output, columns=INSTANCE_COLUMNS, rows=[v.row() for v in views])
+    columns, rows = instance_table(views)
+    emit([v.as_dict() for v in views], output, columns=columns, rows=rows)
 
 
 @command.command("secrets")

@@ -4,7 +4,10 @@ why it did not initialize: a cause code, an explanation, the evidence lines, and
 The cause codes are an interface: ok, still-running, no-init-channel, mime-in-startup-script,
 cloud-init-error, ignition-failed, bootstrap-failed, download-failed, join-failed,
 etcd-address-mismatch, unsupported-distro, bootstrap-not-started, unknown, restore-checksum-mismatch,
-restore-etcd-version, backup-store-unwritable, backup-etcd-unhealthy. Rules match the real programs' log lines (google guest agent's
+restore-etcd-version, backup-store-unwritable, backup-etcd-unhealthy, and a GPU node's driver
+install (lib/gpu.sh): gpu-no-device, gpu-secure-boot, gpu-kernel-headers, gpu-driver-install,
+gpu-driver-load, gpu-toolkit (from the failed phase line of step install_gpu_driver or
+install_gpu_toolkit whose error starts with the cause, or the gpu guest attribute). Rules match the real programs' log lines (google guest agent's
 metadata script runner, cloud-init, Ignition) and the bootstrap's own `kubegce-boot:` lines; a
 log none of them explains gives `unknown` with its last error-looking lines.
 """
@@ -22,7 +25,7 @@ CAUSES = (
     "ok", "still-running", "no-init-channel", "mime-in-startup-script", "cloud-init-error", "ignition-failed",
     "bootstrap-failed", "download-failed", "join-failed", "etcd-address-mismatch", "unsupported-distro", "bootstrap-not-started", "unknown",
     protocol.RESTORE_CHECKSUM_MISMATCH, protocol.RESTORE_ETCD_VERSION, protocol.BACKUP_STORE_UNWRITABLE,
-    protocol.BACKUP_ETCD_UNHEALTHY,
+    protocol.BACKUP_ETCD_UNHEALTHY, *protocol.GPU_CAUSES,
 )  # fmt: skip
 
 PHASE = protocol.PHASE_LINE
@@ -66,6 +69,23 @@ BACKUP_CAUSES = {
     "etcd static pod's logs.",
 }
 DOWNLOAD_STEPS = protocol.DOWNLOAD_STEPS
+GPU_STEPS = protocol.GPU_STEPS
+# what each GPU cause means (lib/gpu.sh, docs/gpus.md); the fixes are built in _gpu_fix
+GPU_CAUSE_TEXT = {
+    protocol.GPU_NO_DEVICE: "the instance has no NVIDIA GPU on its PCI bus: its instance template attached none "
+    "(the group has no spec.guestAccelerators, or an old template), or GCE created it without the GPU.",
+    protocol.GPU_SECURE_BOOT: "secure boot is on (a Shielded VM with secure boot) and this image's NVIDIA kernel "
+    "modules are unsigned DKMS builds, which the kernel refuses to load.",
+    protocol.GPU_KERNEL_HEADERS: "the running kernel has no headers (or prebuilt NVIDIA modules) in the image's "
+    "package archive: the image is older than its repositories, whose kernel packages moved on.",
+    protocol.GPU_DRIVER_INSTALL: "the NVIDIA driver's packages (or COS's driver extension) did not install: the "
+    "node could not reach the driver's repositories, or the version asked for does not exist there.",
+    protocol.GPU_DRIVER_LOAD: "the driver installed, but nvidia-smi cannot talk to the GPUs: the kernel modules "
+    "did not load, or do not drive this GPU (the open modules need Turing or newer; Pascal and Volta need the "
+    "proprietary ones, R580 at most).",
+    protocol.GPU_TOOLKIT: "the driver is ready, but the NVIDIA container toolkit did not install: containerd has "
+    "no nvidia runtime, so no pod can use the GPUs.",
+}
 
 
 @dataclass
@@ -126,6 +146,66 @@ def _edit_cmd(ctx: Context, setting: str) -> str:
             f"kubegce update cluster {cluster} --yes")  # fmt: skip
 
 
+def gpu_cause(error: str) -> str | None:
+    """The GPU cause an error (``CAUSE: why``, or a step's ``STEP: CAUSE: why``) starts with."""
+    text = error.strip()
+    for _ in range(2):
+        status = protocol.parse_gpu_status(text)
+        if status is not None and status.state in protocol.GPU_CAUSES:
+            return status.state
+        head, sep, rest = text.partition(":")
+        if not sep or head not in (*protocol.STEPS, *protocol.PSEUDO_STEPS):
+            break
+        text = rest.strip()
+    return None
+
+
+def _gpu_fix(cause: str, ctx: Context) -> str:
+    reset = f"gcloud compute instances reset {ctx.instance} --zone {ctx.zone}"
+    cluster = _cluster_name(ctx)
+    recreate = (f"kubegce update cluster {cluster} --yes, then recreate the instance "
+                f"(gcloud compute instances delete {ctx.instance} --zone {ctx.zone} --quiet; its group makes it "
+                "again)")  # fmt: skip
+    if cause == protocol.GPU_NO_DEVICE:
+        return (f"Check what the instance has: `gcloud compute instances describe {ctx.instance} --zone {ctx.zone} "
+                "--format='value(machineType,guestAccelerators)'`. If it has no GPU, give the group its GPUs "
+                "(spec.guestAccelerators on an N1 type, or a GPU machine type such as g2-standard-8) and "
+                f"re-render its template: {recreate}; if the zone has no GPU capacity, move the group to a zone "
+                "that has (`gcloud compute accelerator-types list --filter=zone:ZONE`)")  # fmt: skip
+    if cause == protocol.GPU_SECURE_BOOT:
+        return (f"Turn secure boot off for the group's VMs (`gcloud compute instances stop {ctx.instance} --zone "
+                f"{ctx.zone} && gcloud compute instances update {ctx.instance} --zone {ctx.zone} "
+                "--no-shielded-secure-boot`, and the same in the template or the organization's policy), or use "
+                "an image whose NVIDIA modules are signed (Ubuntu, COS): "
+                + _edit_cmd(ctx, "spec.image=ubuntu-os-cloud/ubuntu-2404-lts-amd64"))  # fmt: skip
+    if cause == protocol.GPU_KERNEL_HEADERS:
+        return ("Boot a newer image of the family, whose kernel the archive has headers (or prebuilt modules) for: "
+                "point spec.image at the family, not a dated image name ("
+                + _edit_cmd(ctx, "spec.image=PROJECT/FAMILY") + f"), then {recreate}")  # fmt: skip
+    if cause == protocol.GPU_DRIVER_INSTALL:
+        return ("Give the node egress to the driver's repositories (an external IP or Cloud NAT; NVIDIA's CUDA "
+                "repository, the distribution's archive, or COS's driver bucket), and ask for a version they have: "
+                "a branch rather than an exact version (" + _edit_cmd(ctx, "spec.gpu.driverVersion=580")
+                + f"); on COS `cos-extensions list` on the node shows the versions built for its milestone. "
+                f"Then {reset}")  # fmt: skip
+    if cause == protocol.GPU_DRIVER_LOAD:
+        return ("Read the kernel's reason on the node (`dmesg | grep -i -e nvrm -e nvidia`). Check that the driver "
+                "branch drives the group's GPU model (docs/gpus.md: Pascal and Volta need R580 or older, "
+                "proprietary modules): " + _edit_cmd(ctx, "spec.gpu.driverVersion=580")
+                + f"; then {reset}")  # fmt: skip
+    return ("Give the node egress to NVIDIA's container toolkit repository (nvidia.github.io: an external IP or "
+            f"Cloud NAT), or install nvidia-container-toolkit in the image; then {reset}")  # fmt: skip
+
+
+def _gpu_diagnosis(cause: str, ctx: Context, evidence: list[Evidence], phase: str, step: str, error: str
+                   ) -> Diagnosis:  # fmt: skip
+    what = GPU_CAUSE_TEXT[cause]
+    stopped = ("The bootstrap stopped: a GPU node without its driver would join and idle, tainted. "
+               if phase == protocol.FAILED else "The node joined, but its GPU driver reports a failure. ")  # fmt: skip
+    return Diagnosis(cause, f"The GPU driver install failed ({cause}): {what} {stopped}".rstrip(), evidence,
+                     _gpu_fix(cause, ctx), phase, step, error)  # fmt: skip
+
+
 def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
     ctx = ctx or Context()
     lines = log.splitlines()
@@ -180,6 +260,13 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
         step, error = m.group("step") or "", (m.group("error") or "").strip()
         context_lines = [e for e in _find(lines[: ev.line], ERRORISH) if protocol.LINE_PREFIX not in e.text][-3:]
         evidence = context_lines + [ev]
+        attrs = ctx.guest_attributes or {}
+        gpu = gpu_cause(error) or (gpu_cause(attrs.get(protocol.ATTR_GPU, "")) if step in GPU_STEPS else None)
+        if gpu is not None:
+            gpu_lines = [e for e in _find(lines[: ev.line], re.compile(re.escape(protocol.LINE_PREFIX) + r" (?:gpu:|"
+                         r"step=install_gpu_)")) if e.line != ev.line][-2:]  # fmt: skip
+            return _gpu_diagnosis(gpu, ctx, (gpu_lines or context_lines) + [ev], protocol.FAILED, step,
+                                  error or attrs.get(protocol.ATTR_GPU, ""))  # fmt: skip
         unsupported = _find(lines, UNSUPPORTED)
         if unsupported or step == "detect_distro":
             return Diagnosis(
@@ -271,6 +358,10 @@ def analyze(log: str, ctx: Context | None = None) -> Diagnosis:
     # 5. finished (a control plane's backup job may still be failing)
     if joined or done:
         ev = last[0] if joined and last else done[-1]
+        gpu_attr = (ctx.guest_attributes or {}).get(protocol.ATTR_GPU, "")
+        gpu = gpu_cause(gpu_attr)
+        if gpu is not None:  # joined, yet its driver reports a cause: not ok
+            return _gpu_diagnosis(gpu, ctx, [ev], protocol.JOINED, "", gpu_attr[:300])
         backup = (ctx.guest_attributes or {}).get(protocol.ATTR_BACKUP, "")
         cause = next((c for c in BACKUP_CAUSES if backup.startswith(c + ":")), None)
         if cause is not None:

@@ -17,6 +17,9 @@ GET  /_emulator/boot             the simulated boots' settings
 POST /_emulator/boot             {"outcome": "joined" | PHASE | "fail:STEP", "seconds": S} (new boots only)
 GET  /_emulator/accelerators     zone -> the GPU models it offers, where set (else every model)
 POST /_emulator/accelerators     {"zone", "offered": [MODEL]}: what acceleratorTypes serves in the zone
+GET  /_emulator/gpu-failure      group -> the GPU cause its new boots' driver install fails with
+POST /_emulator/gpu-failure      {"group", "cause": CAUSE | ""}: a GPU group's new boots fail at install_gpu_driver
+                                 (install_gpu_toolkit for gpu-toolkit) with that cause ("" clears it)
 POST /_emulator/preempt          {"zone", "instance", "downSeconds"}: GCE preempts a Spot VM (emulator/spot.py)
 POST /_emulator/autoscale        {"zone", "instanceGroupManager", "size", "min", "max"}: the cluster autoscaler's
                                  resize of a MIG inside its --nodes range (emulator/autoscaler.py)
@@ -224,6 +227,30 @@ def _set_accelerators(st: ComputeState, values: dict[str, Any]) -> dict[str, Any
     return _accelerators(st)
 
 
+def gpu_cause(field: str, value: Any) -> str:
+    if not isinstance(value, str) or (value and value not in protocol.GPU_CAUSES):
+        raise AdminError(400, f"Invalid value for field '{field}': {_shown(value)}. Must be one of "
+                              f"{', '.join(protocol.GPU_CAUSES)}, or \"\" to clear it.", field)  # fmt: skip
+    return value
+
+
+def _gpu_failures(st: ComputeState, _: dict[str, Any] | None = None) -> dict[str, Any]:
+    with st.lock:
+        return dict(sorted(st.boot.gpu_failures.items()))
+
+
+def _set_gpu_failure(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
+    if "group" not in values or "cause" not in values:
+        missing = "group" if "group" not in values else "cause"
+        raise AdminError(400, f"Required field '{missing}' not specified.", missing, "required")
+    with st.lock:
+        if values["cause"]:
+            st.boot.gpu_failures[values["group"]] = values["cause"]
+        else:
+            st.boot.gpu_failures.pop(values["group"], None)
+    return _gpu_failures(st)
+
+
 def _preempt(st: ComputeState, values: dict[str, Any]) -> dict[str, Any]:
     from kubegce.emulator.spot import PreemptError, preempt
 
@@ -263,6 +290,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/_emulator/boot", _set_boot, {"outcome": outcome, "seconds": number(0, 3600)}),
     Endpoint("GET", "/_emulator/accelerators", _accelerators),
     Endpoint("POST", "/_emulator/accelerators", _set_accelerators, {"zone": gce_name, "offered": gpu_models}),
+    Endpoint("GET", "/_emulator/gpu-failure", _gpu_failures),
+    Endpoint("POST", "/_emulator/gpu-failure", _set_gpu_failure, {"group": gce_name, "cause": gpu_cause}),
     Endpoint("POST", "/_emulator/preempt", _preempt,
              {"zone": gce_name, "instance": gce_name, "downSeconds": number(0, 3600)}),
     Endpoint("POST", "/_emulator/autoscale", _autoscale,

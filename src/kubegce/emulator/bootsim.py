@@ -6,6 +6,12 @@ image's catalog profile (found by its licenses or family, as kubegce does) which
 the guest agent and Ignition exist, and replays the log lines those programs print. The
 bootstrap's own work (downloads, kubeadm) is not run; its phases are replayed up to
 ``outcome`` and every such line is marked as simulated.
+
+A GPU group's boot (its node config has KUBEGCE_GPU=1) replays lib/gpu.sh's steps too: the gpu
+guest attribute says ``installing VERSION``, then ``ready VERSION``; a failure injected for the
+group (POST /_emulator/gpu-failure, :attr:`BootSimulator.gpu_failures`) stops the boot at
+install_gpu_driver (install_gpu_toolkit for gpu-toolkit) with ``CAUSE: why`` in the phase line and
+the error and gpu attributes, as the real bootstrap reports it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import email
 import hashlib
 import json
 import re
+import shlex
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubegce.boot import protocol
@@ -24,6 +32,28 @@ from kubegce.images.catalog import Catalog, ImageProfile, InitPrograms, package_
 
 PHASES = protocol.PROGRESS_PHASES
 BASE = "https://compute.googleapis.com/compute/v1/"
+# the version a node reports when its config names only a branch (what NVIDIA's 580 branch installs)
+BRANCH_VERSIONS = {"580": "580.95.05"}  # (another branch reports BRANCH.00: a stand-in)
+GROUP_KEY = "kubegce-instance-group"  # the instance metadata naming its group (boot/metadata.py)
+# private keys of a boot's final attributes: the gpu attribute's earlier values, replayed by time
+ATTR_GPU_INSTALLING = "_gpu_installing"
+ATTR_GPU_READY = "_gpu_ready"
+GPU_READY_LINE = re.compile(re.escape(protocol.LINE_PREFIX) + r" gpu: driver \S+ ready ")
+# what the simulated bootstrap says for each cause (the shape of lib/gpu.sh's messages)
+GPU_FAILURE_TEXT = {
+    protocol.GPU_NO_DEVICE: "no NVIDIA PCI device (vendor 0x10de): the instance has no GPU attached, its template "
+                            "asks for {count} {model} (simulated)",
+    protocol.GPU_SECURE_BOOT: "secure boot is on, and this image's NVIDIA modules (profile {profile}) are unsigned "
+                              "DKMS builds the kernel will refuse: turn secure boot off for the group's VMs, or use an "
+                              "image with signed modules (Ubuntu, COS) (simulated)",
+    protocol.GPU_KERNEL_HEADERS: "no kernel-devel-6.1.0-emulated for the running kernel 6.1.0-emulated in the image's "
+                                 "repositories; boot a newer image of the family (the archive has the headers or "
+                                 "modules for its kernel) (simulated)",
+    protocol.GPU_DRIVER_INSTALL: "could not install the NVIDIA driver {version} (profile {profile}) (simulated)",
+    protocol.GPU_DRIVER_LOAD: "nvidia-smi cannot reach the GPUs: NVIDIA-SMI has failed because it couldn't "
+                              "communicate with the NVIDIA driver (simulated)",
+    protocol.GPU_TOOLKIT: "could not install nvidia-container-toolkit (simulated)",
+}  # fmt: skip
 
 
 class BootSimulator:
@@ -31,6 +61,13 @@ class BootSimulator:
         self.boot_seconds = boot_seconds
         self.outcome = outcome  # "joined" | a phase name to stop at | "fail:<step>"
         self.catalog = Catalog.load()
+        # group name -> a GPU cause its new boots fail with (POST /_emulator/gpu-failure)
+        self.gpu_failures: dict[str, str] = {}
+        self._settings: dict[str, dict[str, str]] = {}  # node config sha256 -> its settings
+        self._bucket_settings: dict[str, dict[str, str]] = {}  # the same for configs in a state bucket ({}: none)
+        # how a config in a local state bucket is read (set by the simulated cluster: emulator/backups.py
+        # node_config); None: only configs in the instance's metadata are read
+        self.fetch_config: Callable[[dict[str, Any]], dict[str, str]] | None = None
 
     # ------------------------------------------------------------------ public images
     def public_image(
@@ -105,7 +142,8 @@ class BootSimulator:
             ran = True
             outcome = str(instance.get("_outcome") or self.outcome)  # fixed when the instance was made
             return self._bootstrap_lines(prefix, script, md, t0, lines, attrs if guest_attrs else {}, outcome,
-                                         etcd=instance.get("_etcd") or {})  # fmt: skip
+                                         etcd=instance.get("_etcd") or {}, gpu=self.node_settings(instance),
+                                         gpu_failure=str(instance.get("_gpu_failure") or ""))  # fmt: skip
 
         user_data = md.get("user-data", "")
         if has_ignition:
@@ -157,8 +195,11 @@ class BootSimulator:
     def _bootstrap_lines(
         self, prefix: str, script: str, md: dict[str, str], t0: float, lines: list[tuple[float, str]],
         attrs: dict[str, str], outcome: str, *, etcd: dict[str, str] | None = None,
+        gpu: dict[str, str] | None = None, gpu_failure: str = "",
     ) -> float:  # fmt: skip
-        """``etcd``: what a control plane finds on its etcd disk (compute.migs.MigReconciler.etcd_boot)."""
+        """``etcd``: what a control plane finds on its etcd disk (compute.migs.MigReconciler.etcd_boot);
+        ``gpu``: the node config's settings (its KUBEGCE_GPU* say whether lib/gpu.sh runs);
+        ``gpu_failure``: a GPU cause the driver install fails with."""
         want = _header(script)
         source = re.search(r"^KUBEGCE_CONFIG_SOURCE=(\S+)$", script, re.M)
         if source and not source.group(1).strip("'").startswith("metadata:"):
@@ -197,6 +238,10 @@ class BootSimulator:
                  protocol.JOINED: "kubeadm_join"}  # fmt: skip
         for i, phase in enumerate(PHASES[1:], start=1):
             t = t0 + unit * (1 + i)
+            if phase == protocol.INSTALLED and is_gpu_node(gpu or {}):
+                failed = self._gpu_lines(prefix, gpu or {}, gpu_failure, t - unit / 2, t0, lines, attrs)
+                if failed is not None:
+                    return failed
             if fail_step and steps[phase] == fail_step:
                 lines.append((t, prefix + protocol.phase_line(protocol.FAILED, int(t - t0), step=fail_step,
                                                               error=fail_error)))  # fmt: skip
@@ -213,6 +258,71 @@ class BootSimulator:
                 lines.append((t + 0.01, prefix + protocol.step_line("install_cloud_init")))
             lines.append((t + 0.02, prefix + protocol.done_line(int(t - t0), want)))
         return t + 0.05
+
+    def _gpu_lines(self, prefix: str, gpu: dict[str, str], cause: str, t: float, t0: float,
+                   lines: list[tuple[float, str]], attrs: dict[str, str]) -> float | None:  # fmt: skip
+        """lib/gpu.sh's install_gpu_driver and install_gpu_toolkit: the lines and the gpu attribute's
+        values (``attrs``: the final one, and the earlier ones under private keys guest_attributes
+        replays by time). The failed phase line's time when ``cause`` stops the boot, else None."""
+        wanted = gpu.get("KUBEGCE_GPU_DRIVER_VERSION", "")
+        count, model = gpu.get("KUBEGCE_GPU_COUNT", "1"), gpu.get("KUBEGCE_GPU_MODEL", "")
+        lines.append((t, prefix + protocol.step_line("install_gpu_driver")))
+        installing = f"{protocol.GPU_INSTALLING} {wanted or 'image'}"
+        attrs[ATTR_GPU_INSTALLING] = installing
+        attrs[protocol.ATTR_GPU] = installing
+        lines.append((t + 0.01, f"{prefix}{protocol.LINE_PREFIX} gpu: {count} NVIDIA device(s); driver "
+                                f"method={gpu.get('KUBEGCE_GPU_METHOD', '')} version={wanted or 'image'} "
+                                f"modules={gpu.get('KUBEGCE_GPU_MODULES', '')} (simulated)"))  # fmt: skip
+        text = GPU_FAILURE_TEXT.get(cause, "")
+        if text:
+            text = text.format(count=count, model=model, version=wanted or "image",
+                               profile=gpu.get("KUBEGCE_GPU_PROFILE", "") or "none")  # fmt: skip
+        if text and cause != protocol.GPU_TOOLKIT:
+            return self._gpu_failed(prefix, "install_gpu_driver", cause, text, t + 0.02, t0, lines, attrs)
+        version = reported_version(wanted)
+        ready = f"{protocol.GPU_READY} {version}"
+        lines.append(
+            (t + 0.02, f"{prefix}{protocol.LINE_PREFIX} gpu: driver {version} ready ({count} {model}) (simulated)")
+        )
+        attrs[ATTR_GPU_READY] = ready
+        attrs[protocol.ATTR_GPU] = ready
+        if gpu.get("KUBEGCE_GPU_TOOLKIT") == "packages":
+            lines.append((t + 0.03, prefix + protocol.step_line("install_gpu_toolkit")))
+            if text:
+                return self._gpu_failed(prefix, "install_gpu_toolkit", cause, text, t + 0.04, t0, lines, attrs)
+        return None
+
+    @staticmethod
+    def _gpu_failed(prefix: str, step: str, cause: str, text: str, t: float, t0: float,
+                    lines: list[tuple[float, str]], attrs: dict[str, str]) -> float:  # fmt: skip
+        error = f"{cause}: {text}"
+        lines.append((t, prefix + protocol.phase_line(protocol.FAILED, int(t - t0), step=step, error=error)))
+        attrs.update({protocol.ATTR_PHASE: protocol.FAILED, protocol.ATTR_ERROR: f"{step}: {error}",
+                      protocol.ATTR_GPU: error})  # fmt: skip
+        return t
+
+    def gpu_failure_of(self, properties: dict[str, Any]) -> str:
+        """The GPU cause injected for the group an instance template's metadata names ("" for none)."""
+        md = {i.get("key"): i.get("value", "") for i in properties.get("metadata", {}).get("items", [])}
+        return self.gpu_failures.get(str(md.get(GROUP_KEY, "")), "")
+
+    def node_settings(self, instance: dict[str, Any]) -> dict[str, str]:
+        """The KUBEGCE_* settings of the node config the instance boots with: from its metadata, or
+        (with :attr:`fetch_config`) from a local fake-gcs state bucket; {} when neither has it."""
+        md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
+        config = md.get("kubegce-node-config", "")
+        if config:
+            sha = hashlib.sha256(config.encode()).hexdigest()
+            if sha not in self._settings:
+                self._settings[sha] = parse_settings(config)
+            return self._settings[sha]
+        if self.fetch_config is None:
+            return {}
+        script = md.get("startup-script", "") or _mime_bootstrap(md.get("user-data", "")) or ""
+        sha = _header(script)
+        if sha not in self._bucket_settings:  # fetched once per config, found or not (this runs on every read)
+            self._bucket_settings[sha] = self.fetch_config(instance) if sha else {}
+        return self._bucket_settings[sha]
 
     def serial_output(self, instance: dict[str, Any], image: dict[str, Any] | None) -> str:
         lines, _ = self.story(instance, image)
@@ -277,6 +387,12 @@ class BootSimulator:
                 attrs[protocol.ATTR_PHASE] = line.phase
                 if line.phase == protocol.FAILED:
                     attrs[protocol.ATTR_ERROR] = final.get(protocol.ATTR_ERROR, "")
+                    if line.step in protocol.GPU_STEPS:
+                        attrs[protocol.ATTR_GPU] = final.get(protocol.ATTR_GPU, "")
+            elif final and text.endswith(protocol.step_line("install_gpu_driver")):
+                attrs[protocol.ATTR_GPU] = final.get(ATTR_GPU_INSTALLING, "")
+            elif final and ATTR_GPU_READY in final and GPU_READY_LINE.search(text):
+                attrs[protocol.ATTR_GPU] = final[ATTR_GPU_READY]
         if not attrs:
             raise ApiError(
                 404,
@@ -286,6 +402,32 @@ class BootSimulator:
         items = [{"namespace": protocol.ATTRIBUTE_NAMESPACE, "key": k, "value": v} for k, v in sorted(attrs.items())]
         return {"kind": "compute#guestAttributes", "queryPath": query_path or protocol.attribute_path(""),
                 "queryValue": {"items": items}, "selfLink": instance["selfLink"] + "/getGuestAttributes"}  # fmt: skip
+
+
+def is_gpu_node(settings: dict[str, str]) -> bool:
+    return settings.get("KUBEGCE_GPU") == "1"
+
+
+def reported_version(wanted: str) -> str:
+    """The driver version nvidia-smi would report for spec.gpu.driverVersion (exact, or a branch's)."""
+    if "." in wanted:
+        return wanted
+    branch = wanted or "580"
+    return BRANCH_VERSIONS.get(branch, f"{branch}.00")
+
+
+def parse_settings(config: str) -> dict[str, str]:
+    """A node config's KEY='value' lines (arrays as their words joined by spaces)."""
+    settings: dict[str, str] = {}
+    for line in config.splitlines():
+        name, eq, value = line.partition("=")
+        if not eq or not re.fullmatch(r"KUBEGCE_[A-Z0-9_]+", name):
+            continue
+        try:
+            settings[name] = " ".join(shlex.split(value.strip("()") if value.startswith("(") else value))
+        except ValueError:
+            continue
+    return settings
 
 
 def _header(script: str) -> str:

@@ -15,27 +15,64 @@ A reset instance (``instances.reset``) whose Node object is gone registers again
 has joined, as a kubelet does when it starts. Control planes whose node config is in a local
 fake-gcs bucket back etcd up and restore it (emulator/backups.py); a control plane that joins on a
 fresh etcd disk while a restore is marked restores the backup's objects into the simulated API.
+
+A GPU group's node (its node config has KUBEGCE_GPU=1) registers with the labels and taints its
+rendered kubeadm config names (nvidia.com/gpu.present, cloud.google.com/gke-accelerator, the
+nvidia.com/gpu taint), and advertises ``nvidia.com/gpu`` (its GPU count) once the NVIDIA device
+plugin would run: a joined control plane whose node config carries its DaemonSets
+(KUBEGCE_DEVICE_PLUGIN_B64, spec.gpu.devicePlugin).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kubegce.boot import protocol
 from kubegce.emulator.api_error import ApiError
-from kubegce.emulator.backups import SimulatedEtcd
+from kubegce.emulator.backups import SimulatedEtcd, node_config
+from kubegce.emulator.bootsim import is_gpu_node
 from kubegce.emulator.compute.migs import MigReconciler
 from kubegce.emulator.compute.state import ComputeState
 from kubegce.emulator.kube import CONTROL_PLANE_LABEL, KubeApiServer, KubeState
 from kubegce.emulator.kube_storage import SimulatedStorage
 from kubegce.spec.models import SPOT_NODE_LABEL
 
+GPU_RESOURCE = "nvidia.com/gpu"
+
 
 def is_control_plane(instance: dict[str, Any]) -> bool:
     return any(str(t).endswith("control-plane") for t in (instance.get("tags") or {}).get("items", []))
+
+
+def kubeadm_registration(settings: dict[str, str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """(node labels, taints) of the node config's kubeadm config (nodeRegistration: the kubelet's
+    --node-labels and the taints it registers with)."""
+    try:
+        text = base64.b64decode(settings.get("KUBEGCE_KUBEADM_CONFIG_B64", ""), validate=True).decode()
+        docs = list(yaml.safe_load_all(text))
+    except (binascii.Error, UnicodeDecodeError, yaml.YAMLError):
+        return {}, []
+    labels: dict[str, str] = {}
+    taints: list[dict[str, Any]] = []
+    for doc in docs:
+        reg = doc.get("nodeRegistration") if isinstance(doc, dict) else None
+        if not isinstance(reg, dict):
+            continue
+        taints = [dict(t) for t in reg.get("taints") or [] if isinstance(t, dict)]
+        for arg in reg.get("kubeletExtraArgs") or []:
+            if isinstance(arg, dict) and arg.get("name") == "node-labels":
+                for pair in str(arg.get("value", "")).split(","):
+                    key, eq, value = pair.partition("=")
+                    if eq:
+                        labels[key.strip()] = value.strip()
+    return labels, taints
 
 
 class SimulatedCluster:
@@ -52,6 +89,8 @@ class SimulatedCluster:
         self.nodes: dict[str, str] = {}  # node name -> the instance id whose boot joined it
         self.boots: dict[str, float] = {}  # node name -> when the boot that joined it began
         self.etcd = SimulatedEtcd(self.kube, interval_s=backup_interval_s)
+        configs: dict[str, dict[str, str]] = {}
+        compute.boot.fetch_config = lambda instance: node_config(instance, configs)  # (GPU nodes' settings)
         self.backup_poll_s = backup_poll_s
         self._next_backup = 0.0
         self._stop = threading.Event()
@@ -121,11 +160,17 @@ class SimulatedCluster:
             labels = {CONTROL_PLANE_LABEL: ""} if control_plane else {}
             if (r.get("scheduling") or {}).get("provisioningModel") == "SPOT":
                 labels[SPOT_NODE_LABEL] = "true"  # the kubelet's --node-labels (boot/kubeadm.py)
-            self.kube.node_joined(name, labels)
+            settings = st.boot.node_settings(r)
+            if is_gpu_node(settings):  # the labels and the taint the kubeadm config registers it with
+                gpu_labels, taints = kubeadm_registration(settings)
+                self.kube.node_joined(name, {**labels, **gpu_labels}, taints=taints)
+            else:
+                self.kube.node_joined(name, labels)
             if control_plane:
                 self.kube.start_static_pods(name)
             self.nodes[name] = current[name]
             self.boots[name] = booted
+        self._device_plugin(joined)
         now = time.monotonic()
         if now >= self._next_backup:
             self._next_backup = now + self.backup_poll_s
@@ -139,6 +184,19 @@ class SimulatedCluster:
             self.kube.add_daemonset("node-agent")
             self.kube.add_replicaset("web", 2 * len(workers), nodes=sorted(workers))
             self.kube.add_pdb("web", match_labels={"app": "web"}, max_unavailable=1)
+
+    def _device_plugin(self, joined: dict[str, dict[str, Any]]) -> None:
+        """nvidia.com/gpu on GPU nodes once a joined control plane applied the device plugin."""
+        st = self.compute
+        registered = {n: r for n, r in joined.items() if n in self.nodes}
+        settings = {n: st.boot.node_settings(r) for n, r in registered.items()}
+        plugin = any(is_control_plane(r) and settings[n].get("KUBEGCE_DEVICE_PLUGIN_B64")
+                     for n, r in registered.items())  # fmt: skip
+        nodes = self.kube.snapshot().nodes
+        for name, cfg in settings.items():
+            if name in nodes and is_gpu_node(cfg):
+                count = cfg.get("KUBEGCE_GPU_COUNT", "0")
+                self.kube.set_node_resources(name, {GPU_RESOURCE: count} if plugin else {})
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -248,6 +248,7 @@ class _Node:
     ready_changed: str = ""
     kubelet_version: str = KUBE_VERSION
     rv: int = 0
+    extended: dict[str, str] = field(default_factory=dict)  # device plugins' resources (nvidia.com/gpu)
 
 
 @dataclass
@@ -293,6 +294,8 @@ class NodeView:
     unschedulable: bool
     labels: Mapping[str, str]
     kubelet_version: str
+    taints: tuple[Mapping[str, Any], ...] = ()
+    allocatable: Mapping[str, str] = field(default_factory=dict)  # the extended resources only
 
 
 @dataclass(frozen=True)
@@ -590,6 +593,17 @@ class KubeState:
             node.rv = self._bump()
             self._ensure_daemon_pods(name)
 
+    def set_node_resources(self, name: str, resources: Mapping[str, str]) -> None:
+        """The extended resources a device plugin advertises on the node (capacity and allocatable);
+        {} when none runs there."""
+        with self._lock:
+            node = self._nodes.get(name)
+            if node is None or node.extended == dict(resources):
+                return
+            self._advance()
+            node.extended = dict(resources)
+            node.rv = self._bump()
+
     def set_node_ready(self, name: str, ready: bool) -> None:
         with self._lock:
             self._advance()
@@ -782,7 +796,15 @@ class KubeState:
         with self._lock:
             self._advance()
             nodes = {
-                n.name: NodeView(n.name, n.ready, n.unschedulable, dict(n.labels), n.kubelet_version)
+                n.name: NodeView(
+                    n.name,
+                    n.ready,
+                    n.unschedulable,
+                    dict(n.labels),
+                    n.kubelet_version,
+                    tuple(dict(t) for t in n.taints),
+                    dict(n.extended),
+                )
                 for n in self._nodes.values()
             }
             pods = tuple(
@@ -812,7 +834,8 @@ class KubeState:
             spec["unschedulable"] = True
         if n.taints:
             spec["taints"] = [dict(t) for t in n.taints]
-        capacity = {"cpu": "2", "memory": "4028180Ki", "pods": "110", "ephemeral-storage": "20134592Ki"}
+        capacity = {"cpu": "2", "memory": "4028180Ki", "pods": "110", "ephemeral-storage": "20134592Ki",
+                    **n.extended}  # fmt: skip
         condition = {
             "type": "Ready",
             "status": "True" if n.ready else "False",

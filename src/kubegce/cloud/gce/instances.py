@@ -8,11 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kubegce.boot import protocol
 from kubegce.cloud.gce.client import ComputeClients
 from kubegce.cloud.names import OWNER_LABEL, cluster_slug, url_tail
 from kubegce.images.catalog import parse_image_url
 
 INSTANCE_COLUMNS = ("INSTANCE", "ZONE", "GROUP", "IMAGE", "STATUS", "NEEDUPDATE", "CHANNEL", "PHASE", "ERROR")
+# a GPU node's driver phase (the gpu guest attribute, read with the others): shown after PHASE when
+# any instance reports one, so a cluster without GPUs keeps INSTANCE_COLUMNS
+GPU_COLUMN = "GPU"
 
 
 @dataclass
@@ -42,8 +46,22 @@ class InstanceView:
             return "PREEMPTED"
         return self.status
 
+    @property
+    def gpu(self) -> str:
+        """The GPU driver's phase: "ready 580.95.05", "installing 580", the cause code of a failed
+        install ("gpu-secure-boot"), or "" when the instance reports none."""
+        value = self.attributes.get(protocol.ATTR_GPU, "")
+        status = protocol.parse_gpu_status(value)
+        if status is None:
+            return value.strip()
+        if status.state in (protocol.GPU_INSTALLING, protocol.GPU_READY):
+            return f"{status.state} {status.detail}".strip()
+        return status.state
+
     def as_dict(self) -> dict[str, str]:
         out = dict(zip([c.lower() for c in INSTANCE_COLUMNS], self.row(), strict=True))
+        if self.gpu:
+            out["gpu"] = self.gpu
         if self.preempted:
             out.update(gceStatus=self.status, preempted=self.preempted)
         return out
@@ -51,6 +69,17 @@ class InstanceView:
     def row(self) -> tuple[str, ...]:
         return (self.name, self.zone, self.group, self.image, self.shown_status, self.need_update, self.channel,
                 self.phase, self.attributes.get("error", ""))  # fmt: skip
+
+
+def instance_table(views: list[InstanceView]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(columns, rows) of `get instances`: INSTANCE_COLUMNS, with GPU after PHASE when any instance
+    reports a GPU driver phase ("-" for the others)."""
+    rows = [v.row() for v in views]
+    if not any(v.gpu for v in views):
+        return INSTANCE_COLUMNS, rows
+    at = INSTANCE_COLUMNS.index("PHASE") + 1
+    columns = (*INSTANCE_COLUMNS[:at], GPU_COLUMN, *INSTANCE_COLUMNS[at:])
+    return columns, [(*r[:at], v.gpu or "-", *r[at:]) for v, r in zip(views, rows, strict=True)]
 
 
 def list_instances(clients: ComputeClients, project: str, cluster: str, spot: SpotGroups | None = None

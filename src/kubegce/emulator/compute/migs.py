@@ -179,6 +179,7 @@ class MigReconciler:
             "_booted": time.time(),
             "_template": version,
             "_outcome": st.boot.outcome,  # a later change of the injected outcome reaches new boots only
+            "_gpu_failure": st.boot.gpu_failure_of(props),  # likewise an injected GPU driver failure
         }
         st.stamp(project, scope_path, "instances", instance, kind=INSTANCE_KIND, labelled=True)
         instance["_etcd"] = self.etcd_boot(instance)
