@@ -198,8 +198,11 @@ gpu_unload_nouveau() {
     dracut --force
   elif command -v update-initramfs >/dev/null 2>&1; then
     update-initramfs -u
+  else
+    warn "gpu: no dracut or update-initramfs to rebuild the initramfs without nouveau; rebooting with the blacklist only"
   fi
   touch "$RUN_DIR/nouveau-blacklisted"
+  put_guest_attribute "$KUBEGCE_ATTR_GPU" "$KUBEGCE_GPU_STATE_INSTALLING ${KUBEGCE_GPU_DRIVER_VERSION:-image} (rebooting: nouveau blacklisted)"
   log "gpu: nouveau holds the GPUs; blacklisted it and rebuilt the initramfs; rebooting"
   systemctl reboot
   exit 0
@@ -208,9 +211,10 @@ gpu_unload_nouveau() {
 gpu_check_driver() {
   # The driver talks to the GPUs: nvidia-smi answers with its version, one line per GPU.
   local out version
-  if ! out=$(gpu_smi); then
-    if [[ "$out" == *"Key was rejected"* || "$out" == *"Required key not available"* ]]; then
-      gpu_fail "$KUBEGCE_CAUSE_GPU_SECURE_BOOT" "the kernel refused the NVIDIA modules' signature: ${out##*$'\n'}"
+  if ! out=$(gpu_smi) || [[ -z "${out//[[:space:]]/}" ]]; then
+    if secure_boot_on; then
+      # a signed profile's modules the kernel still refused (a key the firmware does not hold)
+      gpu_fail "$KUBEGCE_CAUSE_GPU_SECURE_BOOT" "secure boot is on and the NVIDIA modules did not load: ${out##*$'\n'}"
     fi
     gpu_fail "$KUBEGCE_CAUSE_GPU_DRIVER_LOAD" "nvidia-smi cannot reach the GPUs: ${out##*$'\n'}"
   fi
