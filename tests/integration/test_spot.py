@@ -71,7 +71,7 @@ def test_a_preempted_spot_node_is_recreated_and_the_cluster_validates(state: str
         assert all(snap.nodes[n].labels.get(SPOT_NODE_LABEL) == "true" for n in nodes)
         victim = sorted(nodes)[0]
 
-        code, body = admin(emu, "preempt", {"zone": ZONE, "instance": victim, "downSeconds": 3})
+        code, body = admin(emu, "preempt", {"zone": ZONE, "instance": victim, "downSeconds": 6})
         assert code == 200, body
         assert body["instanceTerminationAction"] == "DELETE"
         assert victim not in node_instances(emu)  # deleted; its group recreates it when capacity is back
