@@ -158,6 +158,53 @@ def strip_boot_keys(md: dict[str, str]) -> dict[str, str]:
 
 
 MIRROR = f"{LAB_DIR}/mirror/kubernetes/release/v{releases.DEFAULT_VERSION}/bin/linux/amd64/kubelet.sha256"
+GPU_SOURCES = {"/etc/apt/sources.list.d/debian.sources":
+               "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n"}  # fmt: skip
+ROCKY_RELEASE = {"/etc/os-release": 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.6"\n'}
+
+
+def run_gpu(profile: str, image: str, *, gpus: int = 1, secure_boot: bool = False, channel: str = "auto",
+            lab_env: dict[str, str] | None = None, group: dict[str, Any] | None = None) -> Outcome:  # fmt: skip
+    """A GPU group's node (lib/gpu.sh) on the lab's fake PCI bus and UEFI variable (tests/bootlab/test_gpu.py)."""
+    bundle = lab_bundle(image, channel=BootChannel(channel), **(group or {"machine_type": "g2-standard-8"}))
+    metadata, _ = render_node_metadata(bundle)
+    overrides = {**GPU_SOURCES, **(ROCKY_RELEASE if image.startswith("rocky") else {})}
+    with LabMachine(PROFILES[profile], metadata, gpus=gpus, secure_boot=secure_boot) as m:
+        result = m.boot(overrides=overrides, lab_env=lab_env)
+        return Outcome(m.serial_log(result), metadata, image, result.guest_attributes)
+
+
+ROCKY = "rocky-linux-cloud/rocky-linux-9"
+DEBIAN = "debian-cloud/debian-12"
+UBUNTU = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
+V100 = {"machine_type": "n1-standard-8", "accelerators": [("nvidia-tesla-v100", 1)]}
+KERNEL = __import__("os").uname().release
+GPU_SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
+    "gpu-no-device-agent": (protocol.GPU_NO_DEVICE, lambda: run_gpu("agent-only", ROCKY, gpus=0)),
+    "gpu-no-device-cloud-init": (
+        protocol.GPU_NO_DEVICE, lambda: run_gpu("cloud-init+agent", UBUNTU, gpus=0, channel="user-data")),
+    "gpu-secure-boot-agent": (protocol.GPU_SECURE_BOOT, lambda: run_gpu("agent-only", ROCKY, secure_boot=True)),
+    "gpu-secure-boot-debian": (protocol.GPU_SECURE_BOOT, lambda: run_gpu("agent-only", DEBIAN, secure_boot=True)),
+    "gpu-kernel-headers-debian": (protocol.GPU_KERNEL_HEADERS, lambda: run_gpu(
+        "agent-only", DEBIAN, lab_env={"KUBEGCE_LAB_MISSING_PACKAGES": f"linux-headers-{KERNEL}"})),
+    "gpu-kernel-headers-cloud-init": (protocol.GPU_KERNEL_HEADERS, lambda: run_gpu(
+        "cloud-init+agent", UBUNTU, channel="user-data", group=V100,
+        lab_env={"KUBEGCE_LAB_MISSING_PACKAGES": f"linux-modules-nvidia-580-server-{KERNEL}"})),
+    "gpu-driver-install-agent": (protocol.GPU_DRIVER_INSTALL, lambda: run_gpu(
+        "agent-only", ROCKY, lab_env={"KUBEGCE_LAB_FAIL_PACKAGES": "nvidia-open-580*"})),
+    "gpu-driver-install-cos": (protocol.GPU_DRIVER_INSTALL, lambda: run_gpu(
+        "cos-like", "cos-cloud/cos-stable", lab_env={"KUBEGCE_LAB_FAIL_PACKAGES": "gpu"})),
+    "gpu-driver-load-agent": (protocol.GPU_DRIVER_LOAD, lambda: run_gpu(
+        "agent-only", ROCKY, lab_env={"KUBEGCE_LAB_DRIVER_LOADS": "0"})),
+    "gpu-driver-load-cloud-init": (protocol.GPU_DRIVER_LOAD, lambda: run_gpu(
+        "cloud-init+agent", UBUNTU, channel="user-data", lab_env={"KUBEGCE_LAB_DRIVER_LOADS": "0"})),
+    "gpu-toolkit-agent": (protocol.GPU_TOOLKIT, lambda: run_gpu(
+        "agent-only", ROCKY, lab_env={"KUBEGCE_LAB_FAIL_PACKAGES": "nvidia-container-toolkit"})),
+    "gpu-toolkit-cloud-init": (protocol.GPU_TOOLKIT, lambda: run_gpu(
+        "cloud-init+agent", UBUNTU, channel="user-data",
+        lab_env={"KUBEGCE_LAB_FAIL_PACKAGES": "nvidia-container-toolkit"})),
+}  # fmt: skip
+
 SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
     "ok-agent-only": ("ok", lambda: run("agent-only")),
     "ok-cloud-init-user-data": ("ok", lambda: run("cloud-init+agent", channel="user-data")),
@@ -242,6 +289,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Outcome]]] = {
         for cause, healthy in (("backup-etcd-unhealthy", False), ("backup-store-unwritable", True))
         for short, profile in (("agent", "agent-only"), ("cloud-init", "cloud-init-only"))
     },
+    **GPU_SCENARIOS,
 }
 
 

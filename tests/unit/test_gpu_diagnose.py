@@ -43,9 +43,11 @@ def test_every_gpu_cause_is_a_cause() -> None:
 
 @pytest.mark.parametrize("cause", protocol.GPU_CAUSES)
 def test_each_gpu_cause_from_its_fixtures(cause: str) -> None:
-    for channel in ("agent", "cloud-init"):
-        log = (FIXTURES / f"{cause}-{channel}.log").read_text()
-        meta = json.loads((FIXTURES / f"{cause}-{channel}.json").read_text())
+    names = sorted(p.stem for p in FIXTURES.glob(f"{cause}-*.log"))
+    assert len(names) == 2, names  # two boot lab runs per cause (tests/bootlab/scenarios.py GPU_SCENARIOS)
+    for channel in names:
+        log = (FIXTURES / f"{channel}.log").read_text()
+        meta = json.loads((FIXTURES / f"{channel}.json").read_text())
         ctx = Context(metadata=meta["metadata"], guest_attributes=meta["guest_attributes"], instance="nodes-1",
                       zone="us-central1-a", cluster="demo.example.com", group="nodes")  # fmt: skip
         d = analyze(log, ctx)

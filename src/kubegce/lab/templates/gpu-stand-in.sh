@@ -13,6 +13,7 @@ LAB_DRIVER_VERSION=580.95.05
 set -f  # package names may be globs (nvidia-open-580*)
 KUBEGCE_LAB_MISSING_PACKAGES=""
 KUBEGCE_LAB_FAIL_PACKAGES=""  # "gpu": cos-extensions install gpu fails (no build for the milestone)
+KUBEGCE_LAB_DRIVER_LOADS=1  # 0: the driver installs but nvidia-smi cannot reach it (a module that does not load)
 # shellcheck disable=SC1091
 [ -r /opt/kubegce-lab/lab.env ] && . /opt/kubegce-lab/lab.env
 record() {
@@ -62,7 +63,8 @@ case "$tool $1" in
     echo "Available GPU driver versions: R580 (default) ${LAB_DRIVER_VERSION}"
     ;;
   nvidia-smi*)
-    if [ ! -e /run/kubegce-lab/nvidia-loaded ] && [ ! -e /var/lib/kubegce-lab/nvidia-installed ]; then
+    if [ "$KUBEGCE_LAB_DRIVER_LOADS" != 1 ] ||
+      { [ ! -e /run/kubegce-lab/nvidia-loaded ] && [ ! -e /var/lib/kubegce-lab/nvidia-installed ]; }; then
       echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running."
       exit 9
     fi
