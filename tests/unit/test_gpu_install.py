@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from kubegce.boot.gpu import (
-    TOOLKIT_LABEL,
     device_plugin_objects,
     device_plugin_settings,
     gpu_settings,
@@ -28,7 +27,15 @@ from kubegce.errors import SpecError
 from kubegce.images.catalog import Catalog
 from kubegce.images.gpu_profiles import gpu_profile, gpu_profiles
 from kubegce.spec import releases
-from kubegce.spec.models import GPU_TAINT, ClusterBundle, GroupGpuSpec, GuestAccelerator, InstanceGroup, Role
+from kubegce.spec.models import (
+    GPU_TAINT,
+    GPU_TOOLKIT_LABEL,
+    ClusterBundle,
+    GroupGpuSpec,
+    GuestAccelerator,
+    InstanceGroup,
+    Role,
+)
 from kubegce.spec.validate import validate_bundle
 from tests.conftest import make_bundle
 
@@ -187,7 +194,7 @@ def test_gpu_nodes_register_with_labels_and_the_taint_and_it_can_be_turned_off()
     assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in reg["taints"]
     labels = next(a["value"] for a in reg["kubeletExtraArgs"] if a["name"] == "node-labels")
     assert "nvidia.com/gpu.present=true" in labels and "cloud.google.com/gke-accelerator=nvidia-l4" in labels
-    assert f"{TOOLKIT_LABEL}=cdi" in labels
+    assert f"{GPU_TOOLKIT_LABEL}=cdi" in labels
     b.cluster.spec.gpu.taint = False
     assert registration_taints(b, nodes(b)) == []
     nodes(b).spec.gpu = GroupGpuSpec(taint=True)

@@ -33,7 +33,6 @@ from kubegce.spec.models import GPU_PRESENT_LABEL, GPU_TOOLKIT_LABEL, ClusterBun
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.17.4"
 DEVICE_PLUGIN_FILE = "nvidia-device-plugin.yaml"
 UPSTREAM_REGISTRY = "nvcr.io"
-TOOLKIT_LABEL = GPU_TOOLKIT_LABEL
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubegce"}
 # the method a node with GPUs but an image the catalog cannot place gets: the image must bring the
 # driver (and the toolkit); the node checks they are there and reports the driver's version
@@ -176,7 +175,7 @@ def device_plugin_objects(bundle: ClusterBundle) -> list[dict[str, Any]]:
             o["spec"]["selector"]["matchLabels"]["kubegce.io/toolkit"] = kind
             pod = o["spec"]["template"]
             pod["metadata"]["labels"]["kubegce.io/toolkit"] = kind
-            pod["spec"]["nodeSelector"] = {GPU_PRESENT_LABEL: "true", TOOLKIT_LABEL: kind}
+            pod["spec"]["nodeSelector"] = {GPU_PRESENT_LABEL: "true", GPU_TOOLKIT_LABEL: kind}
             # GPU nodes of any taint kubegce gives them: the GPU taint whatever its value or effect
             # (a group may set its own), and a control plane's
             pod["spec"]["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists"},

@@ -29,7 +29,6 @@ import hashlib
 import json
 import re
 import secrets
-import shlex
 import threading
 import time
 import urllib.error
@@ -41,6 +40,7 @@ from typing import Any
 from kubegce.backups.manifest import ID_RE, id_time
 from kubegce.backups.retention import Retention, kept
 from kubegce.boot import protocol
+from kubegce.emulator.bootsim import _mime_bootstrap, parse_settings
 from kubegce.emulator.kube import KubeState
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -71,8 +71,6 @@ def _http(method: str, url: str, data: bytes | None = None, content_type: str = 
 def node_config(instance: dict[str, Any], cache: dict[str, dict[str, str]]) -> dict[str, str]:
     """The settings of the node config an instance's metadata points at ({} when it is not in a
     local bucket or does not match its hash)."""
-    from kubegce.emulator.bootsim import _mime_bootstrap
-
     md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
     script = md.get("startup-script", "") or _mime_bootstrap(md.get("user-data", "")) or ""
     source, want = CONFIG_SOURCE.search(script), CONFIG_SHA256.search(script)
@@ -84,14 +82,7 @@ def node_config(instance: dict[str, Any], cache: dict[str, dict[str, str]]) -> d
     status, body = _http("GET", url)
     if status != 200 or hashlib.sha256(body).hexdigest() != sha:
         return {}
-    settings: dict[str, str] = {}
-    for line in body.decode(errors="replace").splitlines():
-        name, eq, value = line.partition("=")
-        if eq and re.fullmatch(r"KUBEGCE_[A-Z0-9_]+", name) and not value.startswith("("):
-            try:
-                settings[name] = " ".join(shlex.split(value))
-            except ValueError:
-                continue
+    settings = parse_settings(body.decode(errors="replace"))
     cache[sha] = settings
     return settings
 

@@ -21,9 +21,7 @@ are not part of the simulated etcd snapshot (emulator/backups.py).
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
-import shlex
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,6 +30,7 @@ from typing import Any
 import yaml
 
 from kubegce.emulator.backups import node_config
+from kubegce.emulator.bootsim import parse_settings
 from kubegce.emulator.kube import (
     CONTROL_PLANE_LABEL,
     KubeState,
@@ -47,19 +46,6 @@ from kubegce.spec.models import PD_CSI_PROVISIONER
 GROUP = "storage.k8s.io"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 NAME_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-
-
-def _metadata_settings(instance: dict[str, Any]) -> dict[str, str]:
-    """The KUBEGCE_* settings of a node config carried in the instance's metadata."""
-    md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
-    settings: dict[str, str] = {}
-    for line in md.get("kubegce-node-config", "").splitlines():
-        key, eq, value = line.partition("=")
-        if not (eq and key.startswith("KUBEGCE_")) or value.startswith("("):
-            continue  # (arrays are not storage's)
-        with contextlib.suppress(ValueError):
-            settings[key] = " ".join(shlex.split(value))
-    return settings
 
 
 class SimulatedStorage:
@@ -83,7 +69,7 @@ class SimulatedStorage:
         """The node config's settings, from metadata or a local bucket ({} when unreadable)."""
         md = {i["key"]: i.get("value", "") for i in instance.get("metadata", {}).get("items", [])}
         if "kubegce-node-config" in md:
-            return _metadata_settings(instance)
+            return parse_settings(md["kubegce-node-config"])
         return node_config(instance, self._configs)
 
     def sync(self, joined: Mapping[str, dict[str, Any]], is_control_plane: Callable[[dict[str, Any]], bool]) -> None:
